@@ -1,0 +1,191 @@
+//! `/customers`: contact data, one segment, and custom field values (clusters).
+
+use chrono::Utc;
+use domain::{Customer, CustomerDraft, CustomerSchema, FieldDef, merge_patch};
+use lambda_http::http::StatusCode;
+use serde_json::Value;
+use store::{CustomerFilter, Page};
+
+use crate::App;
+use crate::http::{Call, Reply, reject_identity_change};
+use crate::problem::ApiError;
+
+const CLUSTER_PREFIX: &str = "cluster.";
+
+/// `?segment=`, `?email=` or one `?cluster.<field>=<value>`, each answered by one index.
+pub async fn list(app: &App, call: Call) -> Result<Reply, ApiError> {
+    call.allow_query(&["segment", "email", "limit", "cursor"], &[CLUSTER_PREFIX])?;
+    let fields = app.store.list_fields(&call.tenant).await?;
+    let filters: Vec<&(String, String)> = call
+        .query
+        .iter()
+        .filter(|(k, _)| k == "segment" || k == "email" || k.starts_with(CLUSTER_PREFIX))
+        .collect();
+    if filters.len() > 1 {
+        return Err(ApiError::BadRequest(
+            "use at most one of `segment`, `email` and `cluster.<field>`".into(),
+        ));
+    }
+    let filter = match filters.first().map(|(k, v)| (k.as_str(), v.as_str())) {
+        None => CustomerFilter::All,
+        Some(("email", email)) => {
+            let found = app.store.find_customer_by_email(&call.tenant, email).await?;
+            let page = Page {
+                items: found.into_iter().map(|c| c.visible(&fields)).collect(),
+                next: None,
+            };
+            return Reply::page(app, &call, "customers?email", page);
+        }
+        Some(("segment", segment)) => CustomerFilter::Segment(segment.to_owned()),
+        Some((key, raw)) => cluster_filter(&fields, &key[CLUSTER_PREFIX.len()..], raw)?,
+    };
+    let scope = match &filter {
+        CustomerFilter::All => "customers".to_owned(),
+        CustomerFilter::Segment(id) => format!("customers?segment={id}"),
+        CustomerFilter::Cluster { field, value_key } => {
+            format!("customers?cluster.{field}={value_key}")
+        }
+    };
+    let page = app
+        .store
+        .list_customers(&call.tenant, &filter, call.limit()?, call.page_start(app, &scope)?)
+        .await?;
+    let page = Page {
+        items: page.items.into_iter().map(|c| c.visible(&fields)).collect(),
+        next: page.next,
+    };
+    Reply::page(app, &call, &scope, page)
+}
+
+fn cluster_filter(fields: &[FieldDef], name: &str, raw: &str) -> Result<CustomerFilter, ApiError> {
+    let field = fields
+        .iter()
+        .find(|f| f.name == name && f.cluster)
+        .ok_or_else(|| ApiError::BadRequest(format!("`{name}` is not a cluster field")))?;
+    let value = field
+        .parse_query_value(raw)
+        .map_err(|detail| ApiError::BadRequest(format!("cluster.{name} {detail}")))?;
+    Ok(CustomerFilter::Cluster {
+        field: name.to_owned(),
+        value_key: FieldDef::cluster_key(&value),
+    })
+}
+
+/// Validates a full customer body against the tenant's fields and the segment it names.
+async fn validate(
+    app: &App,
+    tenant: &str,
+    body: &Value,
+    fields: &[FieldDef],
+) -> Result<CustomerDraft, ApiError> {
+    let segment = match body.get("segment_id").and_then(Value::as_str) {
+        Some(id) if domain::ids::is_valid_entity_id(id) => app.store.get_segment(tenant, id).await?,
+        _ => None,
+    };
+    let schema = CustomerSchema {
+        fields,
+        segment: segment.as_ref(),
+    };
+    Ok(CustomerDraft::parse(body, &schema)?)
+}
+
+pub async fn create(app: &App, call: Call) -> Result<Reply, ApiError> {
+    let body = call.json_body()?;
+    let fields = app.store.list_fields(&call.tenant).await?;
+    let draft = validate(app, &call.tenant, &body, &fields).await?;
+    let id = draft.id.clone().unwrap_or_else(domain::ids::new_id);
+    let customer = draft.into_customer(id, Utc::now());
+    app.store
+        .save_customer(&call.tenant, None, &customer, &fields)
+        .await?;
+    created(customer)
+}
+
+fn created(customer: Customer) -> Result<Reply, ApiError> {
+    Reply::created(format!("/customers/{}", customer.id), &customer, customer.version)
+}
+
+async fn find(app: &App, call: &Call) -> Result<Option<Customer>, ApiError> {
+    Ok(app.store.get_customer(&call.tenant, call.param(0)).await?)
+}
+
+async fn load(app: &App, call: &Call) -> Result<Customer, ApiError> {
+    find(app, call)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("customer `{}` not found", call.param(0))))
+}
+
+pub async fn get(app: &App, call: Call) -> Result<Reply, ApiError> {
+    let customer = load(app, &call).await?;
+    let fields = app.store.list_fields(&call.tenant).await?;
+    let version = customer.version;
+    Reply::entity(StatusCode::OK, &customer.visible(&fields), version)
+}
+
+/// PUT creates the customer under the path's id (201) or replaces it (200).
+pub async fn replace(app: &App, call: Call) -> Result<Reply, ApiError> {
+    let mut body = call.json_body()?;
+    let id = call.param(0).to_owned();
+    reject_identity_change(&body, "id", &id)?;
+    if let Value::Object(object) = &mut body {
+        object.insert("id".into(), Value::String(id));
+    }
+    let current = find(app, &call).await?;
+    match &current {
+        Some(current) => call.check_if_match(current.version)?,
+        // A precondition on a resource that does not exist cannot hold (RFC 9110).
+        None if call.headers.contains_key("if-match") => return Err(ApiError::PreconditionFailed),
+        None => {}
+    }
+    let fields = app.store.list_fields(&call.tenant).await?;
+    let draft = validate(app, &call.tenant, &body, &fields).await?;
+    match current {
+        Some(current) => save_replacement(app, &call, &current, draft, &fields).await,
+        None => {
+            let customer = draft.into_customer(call.param(0).to_owned(), Utc::now());
+            app.store
+                .save_customer(&call.tenant, None, &customer, &fields)
+                .await?;
+            created(customer)
+        }
+    }
+}
+
+/// PATCH merges the body into the customer as clients see it, then validates the result
+/// like a PUT.
+pub async fn update(app: &App, call: Call) -> Result<Reply, ApiError> {
+    let patch = call.json_body()?;
+    let current = load(app, &call).await?;
+    call.check_if_match(current.version)?;
+    reject_identity_change(&patch, "id", &current.id)?;
+    let fields = app.store.list_fields(&call.tenant).await?;
+    let mut document = serde_json::to_value(current.clone().visible(&fields))
+        .map_err(|err| ApiError::Internal(err.to_string()))?;
+    merge_patch(&mut document, &patch);
+    let draft = validate(app, &call.tenant, &document, &fields).await?;
+    save_replacement(app, &call, &current, draft, &fields).await
+}
+
+async fn save_replacement(
+    app: &App,
+    call: &Call,
+    current: &Customer,
+    draft: CustomerDraft,
+    fields: &[FieldDef],
+) -> Result<Reply, ApiError> {
+    let updated = current.replaced(draft, Utc::now());
+    app.store
+        .save_customer(&call.tenant, Some(current), &updated, fields)
+        .await?;
+    Reply::entity(StatusCode::OK, &updated, updated.version)
+}
+
+pub async fn delete(app: &App, call: Call) -> Result<Reply, ApiError> {
+    let current = load(app, &call).await?;
+    call.check_if_match(current.version)?;
+    let fields = app.store.list_fields(&call.tenant).await?;
+    app.store
+        .delete_customer(&call.tenant, &current, &fields)
+        .await?;
+    Ok(Reply::no_content())
+}

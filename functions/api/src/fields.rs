@@ -1,0 +1,83 @@
+//! `/fields`: custom field definitions of the customer record; cluster fields group customers.
+
+use chrono::Utc;
+use domain::field::{CLUSTER_FIELDS_MAX, FIELDS_MAX};
+use domain::{FieldDef, FieldDraft, merge_patch};
+use lambda_http::http::StatusCode;
+
+use crate::App;
+use crate::http::{Call, Reply, reject_identity_change};
+use crate::problem::ApiError;
+
+pub async fn list(app: &App, call: Call) -> Result<Reply, ApiError> {
+    call.allow_query(&[], &[])?;
+    let fields = app.store.list_fields(&call.tenant).await?;
+    Reply::json(
+        StatusCode::OK,
+        &serde_json::json!({ "items": fields, "next_cursor": null }),
+    )
+}
+
+pub async fn create(app: &App, call: Call) -> Result<Reply, ApiError> {
+    let draft = FieldDraft::parse(&call.json_body()?)?;
+    let existing = app.store.list_fields(&call.tenant).await?;
+    if existing.len() >= FIELDS_MAX {
+        return Err(limit_reached(format!("a tenant may define at most {FIELDS_MAX} fields")));
+    }
+    if draft.cluster && existing.iter().filter(|f| f.cluster).count() >= CLUSTER_FIELDS_MAX {
+        return Err(limit_reached(format!(
+            "a tenant may define at most {CLUSTER_FIELDS_MAX} cluster fields"
+        )));
+    }
+    let field = draft.into_field(Utc::now());
+    app.store.create_field(&call.tenant, &field).await?;
+    Reply::created(format!("/fields/{}", field.name), &field, field.version)
+}
+
+fn limit_reached(detail: String) -> ApiError {
+    ApiError::Conflict {
+        detail,
+        extra: None,
+    }
+}
+
+async fn load(app: &App, call: &Call) -> Result<FieldDef, ApiError> {
+    let name = call.param(0);
+    app.store
+        .get_field(&call.tenant, name)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("field `{name}` not found")))
+}
+
+pub async fn get(app: &App, call: Call) -> Result<Reply, ApiError> {
+    let field = load(app, &call).await?;
+    Reply::entity(StatusCode::OK, &field, field.version)
+}
+
+/// Only changes that keep every stored value valid are accepted; others answer 409.
+pub async fn update(app: &App, call: Call) -> Result<Reply, ApiError> {
+    let patch = call.json_body()?;
+    let current = load(app, &call).await?;
+    call.check_if_match(current.version)?;
+    reject_identity_change(&patch, "name", &current.name)?;
+    let mut document = serde_json::to_value(&current)
+        .map_err(|err| ApiError::Internal(err.to_string()))?;
+    merge_patch(&mut document, &patch);
+    let draft = FieldDraft::parse(&document)?;
+    if let Some(detail) = current.incompatible_change(&draft) {
+        return Err(ApiError::Conflict {
+            detail,
+            extra: None,
+        });
+    }
+    let updated = current.updated(draft, Utc::now());
+    app.store.update_field(&call.tenant, &current, &updated).await?;
+    Reply::entity(StatusCode::OK, &updated, updated.version)
+}
+
+pub async fn delete(app: &App, call: Call) -> Result<Reply, ApiError> {
+    let current = load(app, &call).await?;
+    call.check_if_match(current.version)?;
+    app.store.delete_field(&call.tenant, &current).await?;
+    Ok(Reply::no_content())
+}

@@ -1,0 +1,228 @@
+//! Request and response plumbing shared by every handler: body parsing with limits,
+//! query parameters, conditional requests (ETag / If-Match), paging and JSON replies.
+
+use lambda_http::http::header::{CONTENT_TYPE, ETAG, HeaderMap, HeaderValue, IF_MATCH, LOCATION};
+use lambda_http::http::{HeaderName, StatusCode};
+use lambda_http::{Body, Response};
+use serde::Serialize;
+use serde_json::Value;
+use store::{Page, PageKey};
+
+use crate::App;
+use crate::problem::ApiError;
+
+/// JSON bodies above this are refused with 413; a customer item must fit DynamoDB's
+/// 400 KB item limit with room for its keys.
+pub const MAX_JSON_BODY: usize = 256 * 1024;
+pub const DEFAULT_PAGE: usize = 50;
+pub const MAX_PAGE: usize = 100;
+
+/// One routed request: the verified tenant, path parameters, query, headers and body.
+pub struct Call {
+    pub tenant: String,
+    pub params: Vec<String>,
+    pub query: Vec<(String, String)>,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Call {
+    /// The `i`-th `{param}` of the route pattern.
+    pub fn param(&self, i: usize) -> &str {
+        self.params.get(i).map(String::as_str).unwrap_or_default()
+    }
+
+    pub fn query(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as JSON: 415 for another media type, 413 when too large, 400 when it
+    /// does not parse.
+    pub fn json_body(&self) -> Result<Value, ApiError> {
+        if let Some(content_type) = self.headers.get(CONTENT_TYPE) {
+            let media = content_type
+                .to_str()
+                .unwrap_or_default()
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase();
+            if media != "application/json" && !media.ends_with("+json") {
+                return Err(ApiError::UnsupportedMediaType(format!(
+                    "expected application/json, got `{media}`"
+                )));
+            }
+        }
+        if self.body.len() > MAX_JSON_BODY {
+            return Err(ApiError::PayloadTooLarge {
+                limit: MAX_JSON_BODY,
+            });
+        }
+        if self.body.iter().all(u8::is_ascii_whitespace) {
+            return Err(ApiError::BadRequest("the request body must be a JSON document".into()));
+        }
+        serde_json::from_slice(&self.body)
+            .map_err(|err| ApiError::BadRequest(format!("malformed JSON: {err}")))
+    }
+
+    /// 412 unless `If-Match` is absent, `*`, or names the current version.
+    pub fn check_if_match(&self, version: u64) -> Result<(), ApiError> {
+        let Some(header) = self.headers.get(IF_MATCH) else {
+            return Ok(());
+        };
+        let header = header.to_str().unwrap_or_default();
+        let current = etag(version);
+        let matches = header
+            .split(',')
+            .map(str::trim)
+            .any(|tag| tag == "*" || tag == current);
+        if matches {
+            Ok(())
+        } else {
+            Err(ApiError::PreconditionFailed)
+        }
+    }
+
+    /// `?limit=` within 1..=100 (default 50).
+    pub fn limit(&self) -> Result<usize, ApiError> {
+        match self.query("limit") {
+            None => Ok(DEFAULT_PAGE),
+            Some(raw) => match raw.parse::<usize>() {
+                Ok(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
+                _ => Err(ApiError::BadRequest(format!(
+                    "limit must be an integer from 1 to {MAX_PAGE}"
+                ))),
+            },
+        }
+    }
+
+    /// The decoded `?cursor=`, which must come from the same tenant and `scope`.
+    pub fn page_start(&self, app: &App, scope: &str) -> Result<Option<PageKey>, ApiError> {
+        self.query("cursor")
+            .map(|cursor| app.cursors.decode(&self.tenant, scope, cursor))
+            .transpose()
+    }
+
+    /// Rejects query parameters the endpoint does not know, so typos do not silently
+    /// widen a listing.
+    pub fn allow_query(&self, allowed: &[&str], prefixes: &[&str]) -> Result<(), ApiError> {
+        for (name, _) in &self.query {
+            let known = allowed.contains(&name.as_str())
+                || prefixes.iter().any(|p| name.starts_with(p));
+            if !known {
+                return Err(ApiError::BadRequest(format!(
+                    "unknown query parameter `{name}`"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The strong ETag of a resource version.
+pub fn etag(version: u64) -> String {
+    format!("\"{version}\"")
+}
+
+/// A successful answer, turned into an HTTP response in one place.
+pub struct Reply {
+    status: StatusCode,
+    headers: Vec<(HeaderName, String)>,
+    body: Option<Value>,
+}
+
+impl Reply {
+    pub fn json(status: StatusCode, body: &impl Serialize) -> Result<Reply, ApiError> {
+        let body = serde_json::to_value(body)
+            .map_err(|err| ApiError::Internal(format!("response serialization: {err}")))?;
+        Ok(Reply {
+            status,
+            headers: Vec::new(),
+            body: Some(body),
+        })
+    }
+
+    /// A single resource with its ETag.
+    pub fn entity(status: StatusCode, body: &impl Serialize, version: u64) -> Result<Reply, ApiError> {
+        Ok(Self::json(status, body)?.header(ETAG, etag(version)))
+    }
+
+    /// 201 with `Location` and `ETag`.
+    pub fn created(location: String, body: &impl Serialize, version: u64) -> Result<Reply, ApiError> {
+        Ok(Self::entity(StatusCode::CREATED, body, version)?.header(LOCATION, location))
+    }
+
+    /// `{"items": [...], "next_cursor": ...}` with the page key signed into a cursor.
+    pub fn page<T: Serialize>(app: &App, call: &Call, scope: &str, page: Page<T>) -> Result<Reply, ApiError> {
+        let next_cursor = page
+            .next
+            .map(|key| app.cursors.encode(&call.tenant, scope, key));
+        Self::json(
+            StatusCode::OK,
+            &serde_json::json!({ "items": page.items, "next_cursor": next_cursor }),
+        )
+    }
+
+    pub fn no_content() -> Reply {
+        Reply {
+            status: StatusCode::NO_CONTENT,
+            headers: Vec::new(),
+            body: None,
+        }
+    }
+
+    pub fn header(mut self, name: HeaderName, value: String) -> Reply {
+        self.headers.push((name, value));
+        self
+    }
+
+    pub fn into_response(self) -> Response<Body> {
+        let mut builder = Response::builder().status(self.status);
+        for (name, value) in self.headers {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                builder = builder.header(name, value);
+            }
+        }
+        let body = match self.body {
+            Some(value) => {
+                builder = builder.header(CONTENT_TYPE, "application/json");
+                Body::Text(value.to_string())
+            }
+            None => Body::Empty,
+        };
+        builder.body(body).unwrap_or_else(|_| Response::new(Body::Empty))
+    }
+}
+
+/// The problem response for an error, logged with its internal detail.
+pub fn problem_response(err: &ApiError, instance: &str) -> Response<Body> {
+    if err.status().is_server_error() {
+        tracing::error!(error = %err, status = err.status().as_u16(), "request failed");
+    }
+    let mut builder = Response::builder()
+        .status(err.status())
+        .header(CONTENT_TYPE, "application/problem+json");
+    if let ApiError::MethodNotAllowed { allowed } = err {
+        builder = builder.header("allow", allowed.join(", "));
+    }
+    if let ApiError::Unavailable(_) = err {
+        builder = builder.header("retry-after", "1");
+    }
+    builder
+        .body(Body::Text(err.to_problem(instance).to_string()))
+        .unwrap_or_else(|_| Response::new(Body::Empty))
+}
+
+/// A PATCH may echo an identifier but not change it.
+pub fn reject_identity_change(patch: &serde_json::Value, key: &str, current: &str) -> Result<(), ApiError> {
+    match patch.get(key) {
+        Some(value) if value.as_str() != Some(current) => Err(ApiError::Validation(
+            domain::Violations::one(format!("/{key}"), "is read-only"),
+        )),
+        _ => Ok(()),
+    }
+}

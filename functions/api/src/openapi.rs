@@ -1,0 +1,311 @@
+//! The OpenAPI 3.1 description, built from the route table (paths, methods, summaries)
+//! and the domain types' schemas (utoipa derives), so it cannot drift from what is served.
+
+use serde_json::{Map, Value, json};
+use utoipa::ToSchema;
+use utoipa::openapi::ComponentsBuilder;
+
+use crate::routes::{Op, ROUTES};
+
+/// Body of `POST /segments` (and the result of merging a PATCH).
+#[allow(dead_code)]
+#[derive(ToSchema)]
+struct SegmentInput {
+    /// Unique per tenant, case-insensitive; at most 64 characters.
+    name: String,
+    /// Defaults to `active`.
+    status: Option<domain::SegmentStatus>,
+    description: Option<String>,
+}
+
+/// Body of `POST /fields`.
+#[allow(dead_code)]
+#[derive(ToSchema)]
+struct FieldInput {
+    /// `^[a-z][a-z0-9_]{0,63}$`
+    name: String,
+    label: Option<String>,
+    #[schema(rename = "type")]
+    r#type: domain::FieldType,
+    /// Allowed values; required for `enum`.
+    values: Option<Vec<String>>,
+    required: Option<bool>,
+    #[schema(value_type = Option<Object>)]
+    default: Option<Value>,
+    /// Fixed at creation. Only string, integer, boolean and enum fields can be clusters.
+    cluster: Option<bool>,
+    max_length: Option<u32>,
+}
+
+/// Body of `POST /customers` and `PUT /customers/{id}`.
+#[allow(dead_code)]
+#[derive(ToSchema)]
+struct CustomerInput {
+    /// Generated when absent.
+    id: Option<String>,
+    email: String,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    document: Option<String>,
+    phone: Option<String>,
+    /// Must name an active segment.
+    segment_id: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    fields: Option<Value>,
+}
+
+/// What each operation takes and returns, for the document.
+struct Shape {
+    request: Option<&'static str>,
+    success: u16,
+    response: Option<&'static str>,
+    query: &'static [(&'static str, &'static str)],
+    conditional: bool,
+}
+
+const PAGE_QUERY: [(&str, &str); 2] = [
+    ("limit", "Page size, 1 to 100 (default 50)"),
+    ("cursor", "Opaque cursor from the previous page's next_cursor"),
+];
+
+fn shape(op: Op) -> Shape {
+    let shape = |request, success, response| Shape {
+        request,
+        success,
+        response,
+        query: &[],
+        conditional: false,
+    };
+    match op {
+        Op::ListSegments => Shape {
+            query: &[
+                ("status", "Only segments with this status: active or inactive"),
+                PAGE_QUERY[0],
+                PAGE_QUERY[1],
+            ],
+            ..shape(None, 200, Some("SegmentPage"))
+        },
+        Op::CreateSegment => shape(Some("SegmentInput"), 201, Some("Segment")),
+        Op::GetSegment => shape(None, 200, Some("Segment")),
+        Op::UpdateSegment => Shape {
+            conditional: true,
+            ..shape(Some("SegmentInput"), 200, Some("Segment"))
+        },
+        Op::DeleteSegment => Shape {
+            conditional: true,
+            ..shape(None, 204, None)
+        },
+        Op::ListFields => shape(None, 200, Some("FieldPage")),
+        Op::CreateField => shape(Some("FieldInput"), 201, Some("FieldDef")),
+        Op::GetField => shape(None, 200, Some("FieldDef")),
+        Op::UpdateField => Shape {
+            conditional: true,
+            ..shape(Some("FieldInput"), 200, Some("FieldDef"))
+        },
+        Op::DeleteField => Shape {
+            conditional: true,
+            ..shape(None, 204, None)
+        },
+        Op::ListCustomers => Shape {
+            query: &[
+                ("segment", "Only customers of this segment id"),
+                ("email", "The customer with this email (case-insensitive)"),
+                PAGE_QUERY[0],
+                PAGE_QUERY[1],
+            ],
+            ..shape(None, 200, Some("CustomerPage"))
+        },
+        Op::CreateCustomer => shape(Some("CustomerInput"), 201, Some("Customer")),
+        Op::GetCustomer => shape(None, 200, Some("Customer")),
+        Op::ReplaceCustomer => Shape {
+            conditional: true,
+            ..shape(Some("CustomerInput"), 200, Some("Customer"))
+        },
+        Op::UpdateCustomer => Shape {
+            conditional: true,
+            ..shape(Some("CustomerInput"), 200, Some("Customer"))
+        },
+        Op::DeleteCustomer => Shape {
+            conditional: true,
+            ..shape(None, 204, None)
+        },
+        Op::OpenApi => shape(None, 200, None),
+    }
+}
+
+fn schema_ref(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+fn page_schema(item: &str) -> Value {
+    json!({
+        "type": "object",
+        "required": ["items"],
+        "properties": {
+            "items": { "type": "array", "items": schema_ref(item) },
+            "next_cursor": { "type": ["string", "null"] }
+        }
+    })
+}
+
+fn problem_schema() -> Value {
+    json!({
+        "type": "object",
+        "description": "RFC 9457 problem details",
+        "required": ["type", "title", "status"],
+        "properties": {
+            "type": { "type": "string" },
+            "title": { "type": "string" },
+            "status": { "type": "integer" },
+            "detail": { "type": "string" },
+            "instance": { "type": "string" },
+            "code": { "type": "string" },
+            "customer_count": { "type": "integer" },
+            "errors": { "type": "array", "items": schema_ref("Violation") }
+        }
+    })
+}
+
+fn operation(route: &crate::Route) -> Value {
+    let shape = shape(route.op);
+    let mut parameters: Vec<Value> = route
+        .path
+        .split('/')
+        .filter_map(|part| part.strip_prefix('{')?.strip_suffix('}'))
+        .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+        .collect();
+    parameters.extend(shape.query.iter().map(|(name, description)| {
+        json!({"name": name, "in": "query", "required": false, "description": description, "schema": {"type": "string"}})
+    }));
+    if shape.conditional {
+        parameters.push(json!({
+            "name": "If-Match", "in": "header", "required": false,
+            "description": "The ETag last read; 412 when the resource changed since",
+            "schema": {"type": "string"}
+        }));
+    }
+    let problem = json!({"application/problem+json": {"schema": schema_ref("Problem")}});
+    let mut responses = Map::new();
+    let success = match (shape.response, route.op) {
+        (Some(name), _) => json!({
+            "description": "Success",
+            "content": {"application/json": {"schema": schema_ref(name)}}
+        }),
+        (None, Op::OpenApi) => json!({
+            "description": "This document",
+            "content": {"application/json": {"schema": {"type": "object"}}}
+        }),
+        (None, _) => json!({"description": "Done"}),
+    };
+    responses.insert(shape.success.to_string(), success);
+    if route.op != Op::OpenApi {
+        for (status, description) in [
+            ("400", "Malformed request"),
+            ("401", "No valid tenant token"),
+            ("404", "Not found"),
+            ("409", "Conflicts with the current state"),
+            ("412", "If-Match does not match the current ETag"),
+            ("413", "Body too large"),
+            ("415", "Body is not JSON"),
+            ("422", "Validation failed; every failing property is listed"),
+            ("503", "Database unavailable; retry"),
+        ] {
+            responses.insert(
+                status.into(),
+                json!({"description": description, "content": problem}),
+            );
+        }
+    }
+    let mut operation = json!({
+        "operationId": format!("{:?}", route.op),
+        "summary": route.summary,
+        "tags": [route.function.name()],
+        "parameters": parameters,
+        "responses": responses,
+    });
+    if let Some(request) = shape.request {
+        let media = if matches!(route.method, "PATCH") {
+            "application/merge-patch+json"
+        } else {
+            "application/json"
+        };
+        operation["requestBody"] = json!({
+            "required": true,
+            "content": {
+                media: {"schema": schema_ref(request)},
+            }
+        });
+    }
+    if route.authorized {
+        operation["security"] = json!([{"tenantJwt": []}]);
+    } else {
+        operation["security"] = json!([]);
+    }
+    operation
+}
+
+/// The whole document, served at `GET /openapi.json`.
+pub fn document() -> Value {
+    let mut paths = Map::new();
+    for route in ROUTES {
+        let item = paths
+            .entry(route.path.to_owned())
+            .or_insert_with(|| json!({}));
+        item[route.method.to_ascii_lowercase()] = operation(route);
+    }
+    let components = ComponentsBuilder::new()
+        .schema_from::<domain::Segment>()
+        .schema_from::<domain::SegmentStatus>()
+        .schema_from::<domain::FieldDef>()
+        .schema_from::<domain::FieldType>()
+        .schema_from::<domain::Customer>()
+        .schema_from::<domain::Violation>()
+        .schema_from::<SegmentInput>()
+        .schema_from::<FieldInput>()
+        .schema_from::<CustomerInput>()
+        .build();
+    let mut schemas = serde_json::to_value(&components.schemas).unwrap_or_default();
+    schemas["SegmentPage"] = page_schema("Segment");
+    schemas["FieldPage"] = page_schema("FieldDef");
+    schemas["CustomerPage"] = page_schema("Customer");
+    schemas["Problem"] = problem_schema();
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Customer segmentation API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Segments, custom fields (clusters) and customers, per tenant. \
+                The tenant comes from the JWT authorizer's claims."
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "tenantJwt": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_and_every_reference_is_described() {
+        let doc = document();
+        for route in ROUTES {
+            assert!(
+                doc["paths"][route.path][route.method.to_ascii_lowercase()].is_object(),
+                "{} {} missing",
+                route.method,
+                route.path
+            );
+        }
+        let text = doc.to_string();
+        for reference in text.split("#/components/schemas/").skip(1) {
+            let name: String = reference.chars().take_while(|c| *c != '"').collect();
+            assert!(doc["components"]["schemas"][&name].is_object(), "{name} undefined");
+        }
+    }
+}

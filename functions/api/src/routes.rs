@@ -1,0 +1,169 @@
+//! The one route table. The Lambda functions, the local server, the OpenAPI document
+//! and the template check all read it, so they cannot disagree about what is served.
+
+use crate::problem::ApiError;
+
+/// The Lambda function that serves a route on AWS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Function {
+    Segments,
+    Fields,
+    Customers,
+}
+
+impl Function {
+    pub const ALL: [Function; 3] = [Self::Segments, Self::Fields, Self::Customers];
+
+    /// The binary (and crate) name of the function.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Segments => "segments",
+            Self::Fields => "fields",
+            Self::Customers => "customers",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    ListSegments,
+    CreateSegment,
+    GetSegment,
+    UpdateSegment,
+    DeleteSegment,
+    ListFields,
+    CreateField,
+    GetField,
+    UpdateField,
+    DeleteField,
+    ListCustomers,
+    CreateCustomer,
+    GetCustomer,
+    ReplaceCustomer,
+    UpdateCustomer,
+    DeleteCustomer,
+    OpenApi,
+}
+
+pub struct Route {
+    pub method: &'static str,
+    /// API Gateway route syntax: `{name}` matches one path segment.
+    pub path: &'static str,
+    pub function: Function,
+    pub op: Op,
+    pub summary: &'static str,
+    /// Whether the JWT authorizer guards the route (all but the API description).
+    pub authorized: bool,
+}
+
+const fn route(
+    method: &'static str,
+    path: &'static str,
+    function: Function,
+    op: Op,
+    summary: &'static str,
+) -> Route {
+    Route {
+        method,
+        path,
+        function,
+        op,
+        summary,
+        authorized: true,
+    }
+}
+
+use Function::{Customers, Fields, Segments};
+
+pub const ROUTES: &[Route] = &[
+    route("GET", "/segments", Segments, Op::ListSegments, "List segments"),
+    route("POST", "/segments", Segments, Op::CreateSegment, "Create a segment"),
+    route("GET", "/segments/{id}", Segments, Op::GetSegment, "Get a segment"),
+    route("PATCH", "/segments/{id}", Segments, Op::UpdateSegment, "Change a segment (JSON merge patch)"),
+    route("DELETE", "/segments/{id}", Segments, Op::DeleteSegment, "Delete an unused segment"),
+    route("GET", "/fields", Fields, Op::ListFields, "List custom field definitions"),
+    route("POST", "/fields", Fields, Op::CreateField, "Define a custom field"),
+    route("GET", "/fields/{name}", Fields, Op::GetField, "Get a field definition"),
+    route("PATCH", "/fields/{name}", Fields, Op::UpdateField, "Change a field definition compatibly (JSON merge patch)"),
+    route("DELETE", "/fields/{name}", Fields, Op::DeleteField, "Delete a field definition"),
+    route("GET", "/customers", Customers, Op::ListCustomers, "List customers, optionally by segment, email or cluster value"),
+    route("POST", "/customers", Customers, Op::CreateCustomer, "Create a customer"),
+    route("GET", "/customers/{id}", Customers, Op::GetCustomer, "Get a customer"),
+    route("PUT", "/customers/{id}", Customers, Op::ReplaceCustomer, "Create or replace a customer"),
+    route("PATCH", "/customers/{id}", Customers, Op::UpdateCustomer, "Change a customer (JSON merge patch)"),
+    route("DELETE", "/customers/{id}", Customers, Op::DeleteCustomer, "Delete a customer"),
+    Route {
+        method: "GET",
+        path: "/openapi.json",
+        function: Customers,
+        op: Op::OpenApi,
+        summary: "This API's OpenAPI 3.1 description",
+        authorized: false,
+    },
+];
+
+/// Finds the route for a request, with its path parameters. `only` restricts the
+/// search to one function's routes (what that Lambda is wired to on AWS).
+pub fn find(
+    method: &str,
+    path: &str,
+    only: Option<Function>,
+) -> Result<(&'static Route, Vec<String>), ApiError> {
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
+    let mut allowed = Vec::new();
+    for route in ROUTES.iter().filter(|r| only.is_none_or(|f| r.function == f)) {
+        let Some(params) = match_path(route.path, &segments) else {
+            continue;
+        };
+        if route.method == method {
+            return Ok((route, params));
+        }
+        allowed.push(route.method);
+    }
+    if allowed.is_empty() {
+        Err(ApiError::NotFound(format!("no route for {path}")))
+    } else {
+        Err(ApiError::MethodNotAllowed { allowed })
+    }
+}
+
+fn match_path(pattern: &str, segments: &[&str]) -> Option<Vec<String>> {
+    let parts: Vec<&str> = pattern.split('/').skip(1).collect();
+    if parts.len() != segments.len() {
+        return None;
+    }
+    let mut params = Vec::new();
+    for (part, segment) in parts.iter().zip(segments) {
+        if part.starts_with('{') {
+            if segment.is_empty() {
+                return None;
+            }
+            params.push((*segment).to_owned());
+        } else if part != segment {
+            return None;
+        }
+    }
+    Some(params)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_match_like_api_gateway() {
+        let (route, params) = find("GET", "/customers/c-1", None).unwrap();
+        assert_eq!(route.op, Op::GetCustomer);
+        assert_eq!(params, ["c-1"]);
+        assert!(matches!(
+            find("POST", "/customers/c-1", None),
+            Err(ApiError::MethodNotAllowed { .. })
+        ));
+        assert!(matches!(find("GET", "/nope", None), Err(ApiError::NotFound(_))));
+        assert!(matches!(
+            find("GET", "/customers", Some(Function::Segments)),
+            Err(ApiError::NotFound(_))
+        ));
+        assert!(matches!(find("GET", "/segments//", None), Ok((r, _)) if r.op == Op::ListSegments));
+    }
+}

@@ -1,0 +1,322 @@
+//! Customers: core contact data, at most one segment, and custom field values.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+use crate::field::{FieldDef, is_valid_email};
+use crate::ids::is_valid_entity_id;
+use crate::segment::{Segment, SegmentStatus};
+use crate::validation::{ObjectReader, Violations};
+
+/// A customer as stored and returned by the API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Customer {
+    pub id: String,
+    /// Unique per tenant, compared case-insensitively.
+    pub email: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_name: Option<String>,
+    /// Tax id or other official document number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment_id: Option<String>,
+    /// Values of the tenant's custom fields, keyed by field name.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub fields: Map<String, Value>,
+    pub version: u64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A validated customer body: everything a client may set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomerDraft {
+    pub id: Option<String>,
+    pub email: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub document: Option<String>,
+    pub phone: Option<String>,
+    pub segment_id: Option<String>,
+    pub fields: Map<String, Value>,
+}
+
+/// What the tenant has defined, needed to validate a customer body.
+pub struct CustomerSchema<'a> {
+    pub fields: &'a [FieldDef],
+    /// The segment the body names, as currently stored (None when it does not exist).
+    pub segment: Option<&'a Segment>,
+}
+
+impl CustomerDraft {
+    /// Reads and validates a full customer body (POST, PUT, or a PATCH merged into the
+    /// current customer), listing every failing property at once.
+    pub fn parse(body: &Value, schema: &CustomerSchema) -> Result<Self, Violations> {
+        let mut reader = ObjectReader::new(body, "")?;
+        reader.ignore(&["version", "created_at", "updated_at"]);
+        let id = reader.string("id", 64);
+        if let Some(id) = &id
+            && !is_valid_entity_id(id)
+        {
+            let pointer = reader.pointer("id");
+            reader.violations.push(
+                pointer,
+                "must be 1-64 letters, digits, `_`, `-` or `.`, starting with a letter or digit",
+            );
+        }
+        let email = reader.required_string("email", 254);
+        if let Some(email) = &email
+            && !is_valid_email(email)
+        {
+            let pointer = reader.pointer("email");
+            reader.violations.push(pointer, "must be an email address");
+        }
+        let first_name = reader.string("first_name", 100);
+        let last_name = reader.string("last_name", 100);
+        let document = reader.string("document", 64);
+        let phone = reader.string("phone", 32);
+        if let Some(phone) = &phone
+            && !phone
+                .chars()
+                .all(|c| c.is_ascii_digit() || " +-().".contains(c))
+        {
+            let pointer = reader.pointer("phone");
+            reader
+                .violations
+                .push(pointer, "may hold only digits, spaces and + - ( ) .");
+        }
+        let segment_id = reader.string("segment_id", 64);
+        if let Some(segment_id) = &segment_id {
+            let pointer = reader.pointer("segment_id");
+            match schema.segment {
+                Some(segment) if &segment.id == segment_id => {
+                    if segment.status != SegmentStatus::Active {
+                        reader.violations.push(
+                            pointer,
+                            format!("segment `{}` is inactive", segment.name),
+                        );
+                    }
+                }
+                _ => reader
+                    .violations
+                    .push(pointer, format!("no segment has id `{segment_id}`")),
+            }
+        }
+        let raw_fields = reader.raw("fields");
+        let mut violations = reader.finish();
+        let fields = match raw_fields {
+            None => validate_fields(&Map::new(), schema.fields, &mut violations),
+            Some(Value::Object(values)) => validate_fields(values, schema.fields, &mut violations),
+            Some(_) => {
+                violations.push("/fields", "must be a JSON object");
+                Map::new()
+            }
+        };
+        let Some(email) = email else {
+            return Err(violations);
+        };
+        violations.finish(Self {
+            id,
+            email,
+            first_name,
+            last_name,
+            document,
+            phone,
+            segment_id,
+            fields,
+        })
+    }
+
+    /// The key under which emails are unique.
+    pub fn email_key(&self) -> String {
+        self.email.to_lowercase()
+    }
+
+    pub fn into_customer(self, id: String, now: DateTime<Utc>) -> Customer {
+        Customer {
+            id,
+            email: self.email,
+            first_name: self.first_name,
+            last_name: self.last_name,
+            document: self.document,
+            phone: self.phone,
+            segment_id: self.segment_id,
+            fields: self.fields,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
+/// Checks every value against its definition, applies defaults and required-ness,
+/// and returns the canonical values.
+fn validate_fields(
+    values: &Map<String, Value>,
+    definitions: &[FieldDef],
+    violations: &mut Violations,
+) -> Map<String, Value> {
+    let mut out = Map::new();
+    for (name, value) in values {
+        if value.is_null() {
+            continue;
+        }
+        match definitions.iter().find(|d| &d.name == name) {
+            None => violations.push(format!("/fields/{name}"), "is not a defined field"),
+            Some(def) => match def.normalize(value) {
+                Ok(value) => {
+                    out.insert(name.clone(), value);
+                }
+                Err(detail) => violations.push(format!("/fields/{name}"), detail),
+            },
+        }
+    }
+    for def in definitions {
+        if out.contains_key(&def.name) || values.get(&def.name).is_some_and(|v| !v.is_null()) {
+            continue;
+        }
+        if let Some(default) = &def.default {
+            out.insert(def.name.clone(), default.clone());
+        } else if def.required {
+            violations.push(format!("/fields/{}", def.name), "is required");
+        }
+    }
+    out
+}
+
+impl Customer {
+    /// The customer after a full replacement: same id and creation time, next version.
+    pub fn replaced(&self, draft: CustomerDraft, now: DateTime<Utc>) -> Customer {
+        Customer {
+            version: self.version + 1,
+            created_at: self.created_at,
+            ..draft.into_customer(self.id.clone(), now)
+        }
+    }
+
+    pub fn email_key(&self) -> String {
+        self.email.to_lowercase()
+    }
+
+    /// Only values of fields that are defined now, and valid for their current definition:
+    /// values of a deleted field disappear from reads and are dropped at the next write.
+    pub fn visible(mut self, definitions: &[FieldDef]) -> Customer {
+        self.fields.retain(|name, value| {
+            definitions
+                .iter()
+                .find(|d| &d.name == name)
+                .is_some_and(|d| d.normalize(value).is_ok())
+        });
+        self
+    }
+
+    /// The cluster index keys this customer belongs to: `(field name, value key)`.
+    pub fn cluster_memberships(&self, definitions: &[FieldDef]) -> Vec<(String, String)> {
+        definitions
+            .iter()
+            .filter(|d| d.cluster)
+            .filter_map(|d| {
+                self.fields
+                    .get(&d.name)
+                    .map(|v| (d.name.clone(), FieldDef::cluster_key(v)))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::field::FieldDraft;
+    use crate::segment::SegmentDraft;
+    use serde_json::json;
+
+    fn defs() -> Vec<FieldDef> {
+        [
+            json!({"name": "tier", "type": "enum", "values": ["AA", "A", "B"], "cluster": true}),
+            json!({"name": "distributor", "type": "boolean", "cluster": true, "default": false}),
+            json!({"name": "vat", "type": "string", "required": true}),
+        ]
+        .iter()
+        .map(|b| FieldDraft::parse(b).unwrap().into_field(Utc::now()))
+        .collect()
+    }
+
+    #[test]
+    fn applies_defaults_and_lists_every_failure() {
+        let fields = defs();
+        let schema = CustomerSchema {
+            fields: &fields,
+            segment: None,
+        };
+        let ok = CustomerDraft::parse(
+            &json!({"email": "a@b.co", "fields": {"vat": "X1", "tier": "AA"}}),
+            &schema,
+        )
+        .unwrap();
+        assert_eq!(ok.fields["distributor"], json!(false));
+
+        let err = CustomerDraft::parse(
+            &json!({"email": "nope", "segment_id": "s1", "fields": {"tier": "Z", "color": 1}}),
+            &schema,
+        )
+        .unwrap_err();
+        let pointers: Vec<_> = err.0.iter().map(|v| v.pointer.as_str()).collect();
+        assert_eq!(
+            pointers,
+            ["/email", "/segment_id", "/fields/color", "/fields/tier", "/fields/vat"]
+        );
+    }
+
+    #[test]
+    fn inactive_segments_are_refused() {
+        let mut segment = SegmentDraft::parse(&json!({"name": "B", "status": "inactive"}))
+            .unwrap()
+            .into_segment("s1".into(), Utc::now());
+        let fields = defs();
+        let body = json!({"email": "a@b.co", "segment_id": "s1", "fields": {"vat": "1"}});
+        let schema = CustomerSchema {
+            fields: &fields,
+            segment: Some(&segment),
+        };
+        let err = CustomerDraft::parse(&body, &schema).unwrap_err();
+        assert_eq!(err.0[0].detail, "segment `B` is inactive");
+        segment.status = SegmentStatus::Active;
+        let schema = CustomerSchema {
+            fields: &fields,
+            segment: Some(&segment),
+        };
+        assert!(CustomerDraft::parse(&body, &schema).is_ok());
+    }
+
+    #[test]
+    fn reads_hide_values_of_deleted_fields() {
+        let fields = defs();
+        let schema = CustomerSchema {
+            fields: &fields,
+            segment: None,
+        };
+        let customer = CustomerDraft::parse(
+            &json!({"email": "a@b.co", "fields": {"vat": "1", "tier": "A"}}),
+            &schema,
+        )
+        .unwrap()
+        .into_customer("c1".into(), Utc::now());
+        assert_eq!(
+            customer.cluster_memberships(&fields),
+            [("tier".to_string(), "A".to_string()), ("distributor".to_string(), "false".to_string())]
+        );
+        let remaining: Vec<FieldDef> = fields.into_iter().filter(|f| f.name != "tier").collect();
+        let visible = customer.visible(&remaining);
+        assert!(!visible.fields.contains_key("tier"));
+        assert!(visible.fields.contains_key("vat"));
+    }
+}

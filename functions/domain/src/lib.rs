@@ -1,0 +1,16 @@
+//! The product's rules about segments, custom fields and customers.
+//!
+//! Nothing here knows about HTTP or DynamoDB: handlers parse bodies with these types,
+//! the store persists them.
+
+pub mod customer;
+pub mod field;
+pub mod ids;
+pub mod rule;
+pub mod segment;
+pub mod validation;
+
+pub use customer::{Customer, CustomerDraft, CustomerSchema};
+pub use field::{FieldDef, FieldDraft, FieldType};
+pub use segment::{Segment, SegmentDraft, SegmentStatus};
+pub use validation::{Violation, Violations, merge_patch};

@@ -1,0 +1,253 @@
+use aws_sdk_dynamodb::types::AttributeValue;
+use domain::{Customer, FieldDef, Violations};
+
+use crate::fields::{FIELD_COUNT, field_key};
+use crate::keys::{self, CUSTOMER, EMAIL, sk};
+use crate::segments::{SEGMENT_COUNT, segment_key};
+use crate::write::{Item, OnFail, Tx, entity_item, key, n};
+use crate::{Page, PageKey, Store, StoreResult};
+
+/// Which customers a listing walks; each is one Query on its own partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CustomerFilter {
+    All,
+    Segment(String),
+    /// Customers whose cluster field `field` has the value with index key `value_key`.
+    Cluster {
+        field: String,
+        value_key: String,
+    },
+}
+
+fn customer_item(tenant: &str, customer: &Customer) -> StoreResult<Item> {
+    entity_item(
+        keys::tenant(tenant),
+        sk(CUSTOMER, &customer.id),
+        "customer",
+        customer,
+    )
+}
+
+fn email_guard(tenant: &str, email_key: &str) -> Item {
+    key(keys::tenant(tenant), sk(EMAIL, email_key))
+}
+
+/// An index entry: a customer's key inside a membership partition.
+fn membership(partition: String, customer_id: &str) -> Item {
+    let mut item = key(partition, sk(CUSTOMER, customer_id));
+    item.insert(
+        "customer_id".into(),
+        AttributeValue::S(customer_id.to_owned()),
+    );
+    item
+}
+
+fn cluster_partition(tenant: &str, field: &str, customer: Option<&Customer>) -> Option<String> {
+    let value = customer?.fields.get(field)?;
+    Some(keys::cluster_members(
+        tenant,
+        field,
+        &FieldDef::cluster_key(value),
+    ))
+}
+
+impl Store {
+    pub async fn get_customer(&self, tenant: &str, id: &str) -> StoreResult<Option<Customer>> {
+        self.get_item(keys::tenant(tenant), sk(CUSTOMER, id)).await
+    }
+
+    /// The customer holding an email (case-insensitive): the uniqueness guard names it.
+    pub async fn find_customer_by_email(
+        &self,
+        tenant: &str,
+        email: &str,
+    ) -> StoreResult<Option<Customer>> {
+        #[derive(serde::Deserialize)]
+        struct Guard {
+            customer_id: String,
+        }
+        let guard: Option<Guard> = self
+            .get_item(keys::tenant(tenant), sk(EMAIL, &email.to_lowercase()))
+            .await?;
+        match guard {
+            Some(guard) => self.get_customer(tenant, &guard.customer_id).await,
+            None => Ok(None),
+        }
+    }
+
+    /// One page of customers. Filtered listings walk a membership partition and fetch
+    /// the page's customers in one batch, so the cost follows the page size.
+    pub async fn list_customers(
+        &self,
+        tenant: &str,
+        filter: &CustomerFilter,
+        limit: usize,
+        start: Option<PageKey>,
+    ) -> StoreResult<Page<Customer>> {
+        let index = match filter {
+            CustomerFilter::All => {
+                let page = self
+                    .query_page(&keys::tenant(tenant), CUSTOMER, limit, start, &|_| true)
+                    .await?;
+                return Ok(Page {
+                    items: page
+                        .items
+                        .into_iter()
+                        .map(serde_dynamo::aws_sdk_dynamodb_1::from_item)
+                        .collect::<Result<_, _>>()?,
+                    next: page.next,
+                });
+            }
+            CustomerFilter::Segment(segment_id) => keys::segment_members(tenant, segment_id),
+            CustomerFilter::Cluster { field, value_key } => {
+                keys::cluster_members(tenant, field, value_key)
+            }
+        };
+        let page = self
+            .query_page(&index, CUSTOMER, limit, start, &|_| true)
+            .await?;
+        let sort_keys: Vec<String> = page
+            .items
+            .iter()
+            .filter_map(|item| item.get(keys::SK)?.as_s().ok().cloned())
+            .collect();
+        Ok(Page {
+            items: self.batch_get(&keys::tenant(tenant), &sort_keys).await?,
+            next: page.next,
+        })
+    }
+
+    /// Writes a customer (created when `previous` is `None`, else replacing it at its
+    /// version) together with its email guard, segment and cluster memberships and their
+    /// counters, in one transaction. `fields` are the tenant's current definitions.
+    pub async fn save_customer(
+        &self,
+        tenant: &str,
+        previous: Option<&Customer>,
+        customer: &Customer,
+        fields: &[FieldDef],
+    ) -> StoreResult<()> {
+        let mut tx = self.tx();
+        let item = customer_item(tenant, customer)?;
+        match previous {
+            None => tx.create(
+                item,
+                OnFail::AlreadyExists(format!("customer `{}`", customer.id)),
+            )?,
+            Some(previous) => tx.replace(item, previous.version)?,
+        }
+        move_indexes(&mut tx, tenant, previous, Some(customer), fields)?;
+        self.commit(tx).await
+    }
+
+    /// Deletes a customer still at its read version, with everything that indexes it.
+    pub async fn delete_customer(
+        &self,
+        tenant: &str,
+        customer: &Customer,
+        fields: &[FieldDef],
+    ) -> StoreResult<()> {
+        let mut tx = self.tx();
+        tx.delete(
+            key(keys::tenant(tenant), sk(CUSTOMER, &customer.id)),
+            Some((
+                "version = :expected",
+                Item::from([(":expected".to_owned(), n(customer.version as i64))]),
+            )),
+            OnFail::VersionMismatch,
+        )?;
+        move_indexes(&mut tx, tenant, Some(customer), None, fields)?;
+        self.commit(tx).await
+    }
+}
+
+/// Adds the steps that move a customer's guard, memberships and counters from what
+/// `before` needed to what `after` needs. Unchanged parts cost nothing.
+fn move_indexes(
+    tx: &mut Tx,
+    tenant: &str,
+    before: Option<&Customer>,
+    after: Option<&Customer>,
+    fields: &[FieldDef],
+) -> StoreResult<()> {
+    let id = before.or(after).map(|c| c.id.as_str()).unwrap_or_default();
+
+    let old_email = before.map(Customer::email_key);
+    let new_email = after.map(Customer::email_key);
+    if old_email != new_email {
+        if let Some(old) = &old_email {
+            tx.delete(email_guard(tenant, old), None, OnFail::Never)?;
+        }
+        if let (Some(new), Some(customer)) = (&new_email, after) {
+            let mut guard = email_guard(tenant, new);
+            guard.insert("customer_id".into(), AttributeValue::S(id.to_owned()));
+            tx.create(
+                guard,
+                OnFail::Duplicate(format!(
+                    "a customer with email `{}` already exists",
+                    customer.email
+                )),
+            )?;
+        }
+    }
+
+    let old_segment = before.and_then(|c| c.segment_id.as_deref());
+    let new_segment = after.and_then(|c| c.segment_id.as_deref());
+    if old_segment != new_segment {
+        if let Some(old) = old_segment {
+            tx.delete(
+                membership(keys::segment_members(tenant, old), id),
+                None,
+                OnFail::Never,
+            )?;
+            tx.add(segment_key(tenant, old), SEGMENT_COUNT, -1, None, OnFail::Never)?;
+        }
+        if let Some(new) = new_segment {
+            tx.put(membership(keys::segment_members(tenant, new), id))?;
+            // Counting and checking in one step: the segment must still exist and be active.
+            tx.add(
+                segment_key(tenant, new),
+                SEGMENT_COUNT,
+                1,
+                Some((
+                    "attribute_exists(pk) AND #status = :active",
+                    Item::from([(":active".to_owned(), AttributeValue::S("active".into()))]),
+                )),
+                OnFail::Invalid(Violations::one(
+                    "/segment_id",
+                    format!("segment `{new}` was deactivated or deleted meanwhile"),
+                )),
+            )?;
+        }
+    }
+
+    for field in fields.iter().filter(|f| f.cluster) {
+        let old = cluster_partition(tenant, &field.name, before);
+        let new = cluster_partition(tenant, &field.name, after);
+        if old == new {
+            continue;
+        }
+        if let Some(old) = &old {
+            tx.delete(membership(old.clone(), id), None, OnFail::Never)?;
+        }
+        if let Some(new) = new.clone() {
+            tx.put(membership(new, id))?;
+        }
+        let delta = i64::from(new.is_some()) - i64::from(old.is_some());
+        if delta > 0 {
+            tx.add(
+                field_key(tenant, &field.name),
+                FIELD_COUNT,
+                delta,
+                Some(("attribute_exists(pk)", Item::new())),
+                OnFail::Invalid(Violations::one(
+                    format!("/fields/{}", field.name),
+                    "the field was deleted meanwhile",
+                )),
+            )?;
+        } else if delta < 0 {
+            tx.add(field_key(tenant, &field.name), FIELD_COUNT, delta, None, OnFail::Never)?;
+        }
+    }
+    Ok(())
+}

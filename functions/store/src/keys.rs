@@ -1,0 +1,52 @@
+//! Every key of the single table. Each partition key starts with `T#<tenant>`, so no
+//! request can name an item of another tenant, and an IAM `dynamodb:LeadingKeys`
+//! condition can pin a caller to its own prefix.
+//!
+//! | item                 | pk                                    | sk                   |
+//! |----------------------|---------------------------------------|----------------------|
+//! | segment              | `T#<t>`                               | `SEGMENT#<id>`       |
+//! | segment name guard   | `T#<t>`                               | `SEGMENT_NAME#<lower name>` |
+//! | field                | `T#<t>`                               | `FIELD#<name>`       |
+//! | customer             | `T#<t>`                               | `CUSTOMER#<id>`      |
+//! | email guard          | `T#<t>`                               | `EMAIL#<lower email>`|
+//! | segment membership   | `T#<t>#SEGMENT#<segment id>`          | `CUSTOMER#<id>`      |
+//! | cluster membership   | `T#<t>#CLUSTER#<field>#<value>`       | `CUSTOMER#<id>`      |
+//! | rule                 | `T#<t>`                               | `RULE#<name>`        |
+//! | rule version         | `T#<t>`                               | `RULE_VERSION#<name>#<00000001>` |
+//! | module / artifact    | `T#<t>#BLOB#<sha256>[@<engine key>]`  | `CHUNK#<00000>`      |
+//!
+//! Tenant ids, entity ids and field names cannot contain `#` (see `domain::ids`), and the
+//! cluster value is always the last component, so every key parses one way only.
+
+pub const PK: &str = "pk";
+pub const SK: &str = "sk";
+
+pub const SEGMENT: &str = "SEGMENT#";
+pub const SEGMENT_NAME: &str = "SEGMENT_NAME#";
+pub const FIELD: &str = "FIELD#";
+pub const CUSTOMER: &str = "CUSTOMER#";
+pub const EMAIL: &str = "EMAIL#";
+pub const RULE: &str = "RULE#";
+pub const RULE_VERSION: &str = "RULE_VERSION#";
+
+pub fn tenant(tenant: &str) -> String {
+    format!("T#{tenant}")
+}
+
+pub fn segment_members(tenant: &str, segment_id: &str) -> String {
+    format!("T#{tenant}#SEGMENT#{segment_id}")
+}
+
+pub fn cluster_members(tenant: &str, field: &str, value_key: &str) -> String {
+    format!("T#{tenant}#CLUSTER#{field}#{value_key}")
+}
+
+/// Content-addressed bytes (rule modules and their compiled artifacts), never shared
+/// across tenants.
+pub fn blob(tenant: &str, name: &str) -> String {
+    format!("T#{tenant}#BLOB#{name}")
+}
+
+pub fn sk(prefix: &str, id: &str) -> String {
+    format!("{prefix}{id}")
+}

@@ -1,0 +1,273 @@
+//! The only crate that knows DynamoDB. It persists the domain types in one table whose
+//! keys are all tenant-scoped (see [`keys`]), keeps uniqueness guards, membership
+//! indexes and counters in the same transaction as the entity they describe, and
+//! pages every listing with a Query, never a Scan.
+
+mod customers;
+mod error;
+mod fields;
+pub mod keys;
+mod rules;
+mod segments;
+mod table;
+mod write;
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::{Deserialize, Serialize};
+
+pub use customers::CustomerFilter;
+pub use error::{StoreError, StoreResult};
+pub use table::table_definition_summary;
+
+/// Where a listing stopped: the last key DynamoDB evaluated. Opaque to clients (the API
+/// signs it into a cursor), checked against the partition it is used with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageKey(pub BTreeMap<String, String>);
+
+/// One page of a listing.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<PageKey>,
+}
+
+/// How to reach the table; read from the environment by the functions.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub table_name: String,
+    /// A local DynamoDB-API server (moto); `None` on AWS.
+    pub endpoint_url: Option<String>,
+}
+
+impl StoreConfig {
+    /// `TABLE_NAME` (required) and `DYNAMODB_ENDPOINT` (local stack only).
+    pub fn from_env() -> Result<Self, String> {
+        let table_name =
+            std::env::var("TABLE_NAME").map_err(|_| "TABLE_NAME is not set".to_string())?;
+        let endpoint_url = std::env::var("DYNAMODB_ENDPOINT")
+            .ok()
+            .filter(|s| !s.is_empty());
+        Ok(Self {
+            table_name,
+            endpoint_url,
+        })
+    }
+}
+
+/// The product's persistence. Cheap to clone; one per warm Lambda container.
+#[derive(Clone)]
+pub struct Store {
+    client: Client,
+    table: String,
+}
+
+impl Store {
+    /// Builds a client with one TLS stack (rustls + ring), short timeouts so a missing
+    /// database answers 503 instead of hanging, and the SDK's standard retries.
+    pub async fn connect(config: &StoreConfig) -> Self {
+        let http_client = aws_smithy_http_client::Builder::new()
+            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+            ))
+            .build_https();
+        let timeouts = aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(2))
+            .operation_attempt_timeout(Duration::from_secs(5))
+            .operation_timeout(Duration::from_secs(12))
+            .build();
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(http_client)
+            .timeout_config(timeouts);
+        if let Some(endpoint) = &config.endpoint_url {
+            // A local server accepts any credentials; do not depend on the developer's.
+            loader = loader
+                .endpoint_url(endpoint)
+                .region(Region::new("us-east-1"))
+                .credentials_provider(Credentials::new("local", "local", None, None, "local"));
+        }
+        let sdk_config = loader.load().await;
+        Self {
+            client: Client::new(&sdk_config),
+            table: config.table_name.clone(),
+        }
+    }
+
+    /// Reads one item by key.
+    async fn get_item<T: for<'de> Deserialize<'de>>(
+        &self,
+        pk: String,
+        sk: String,
+    ) -> StoreResult<Option<T>> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(keys::PK, AttributeValue::S(pk))
+            .key(keys::SK, AttributeValue::S(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(error::from_sdk)?;
+        match output.item {
+            Some(item) => Ok(Some(serde_dynamo::aws_sdk_dynamodb_1::from_item(item)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// One page of the items of `pk` whose sort key starts with `prefix`, in key order.
+    /// `keep` drops items after reading (e.g. a status filter); the query goes on until the
+    /// page is full or the partition is exhausted, so pages stay full.
+    async fn query_page(
+        &self,
+        pk: &str,
+        prefix: &str,
+        limit: usize,
+        start: Option<PageKey>,
+        keep: &(dyn Fn(&HashMap<String, AttributeValue>) -> bool + Sync),
+    ) -> StoreResult<Page<HashMap<String, AttributeValue>>> {
+        let mut start = match start {
+            Some(key) => Some(checked_start_key(key, pk, prefix)?),
+            None => None,
+        };
+        let mut items = Vec::new();
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                .expression_attribute_names("#pk", keys::PK)
+                .expression_attribute_names("#sk", keys::SK)
+                .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+                .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned()))
+                .set_exclusive_start_key(start.take())
+                .limit((limit - items.len()) as i32)
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(error::from_sdk)?;
+            items.extend(output.items.unwrap_or_default().into_iter().filter(keep));
+            match output.last_evaluated_key {
+                Some(last) if items.len() < limit => start = Some(last),
+                Some(last) => {
+                    return Ok(Page {
+                        items,
+                        next: Some(page_key(last)),
+                    });
+                }
+                None => return Ok(Page { items, next: None }),
+            }
+        }
+    }
+
+    /// Every item of a small partition prefix (field definitions), across pages.
+    async fn query_all<T: for<'de> Deserialize<'de>>(
+        &self,
+        pk: &str,
+        prefix: &str,
+    ) -> StoreResult<Vec<T>> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self.query_page(pk, prefix, 500, start, &|_| true).await?;
+            for item in page.items {
+                out.push(serde_dynamo::aws_sdk_dynamodb_1::from_item(item)?);
+            }
+            match page.next {
+                Some(next) => start = Some(next),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// Reads many items of one partition by sort key, keeping the order of `sort_keys`.
+    async fn batch_get<T: for<'de> Deserialize<'de>>(
+        &self,
+        pk: &str,
+        sort_keys: &[String],
+    ) -> StoreResult<Vec<T>> {
+        use aws_sdk_dynamodb::types::KeysAndAttributes;
+        let mut found: HashMap<String, HashMap<String, AttributeValue>> = HashMap::new();
+        for chunk in sort_keys.chunks(100) {
+            let mut request = KeysAndAttributes::builder().consistent_read(true);
+            for sk in chunk {
+                request = request.keys(HashMap::from([
+                    (keys::PK.to_owned(), AttributeValue::S(pk.to_owned())),
+                    (keys::SK.to_owned(), AttributeValue::S(sk.clone())),
+                ]));
+            }
+            let mut pending = Some(HashMap::from([(self.table.clone(), request.build()?)]));
+            let mut attempt = 0u32;
+            while let Some(request_items) = pending.take().filter(|r| !r.is_empty()) {
+                if attempt > 0 {
+                    tokio::time::sleep(Duration::from_millis(20 << attempt.min(5))).await;
+                }
+                attempt += 1;
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .set_request_items(Some(request_items))
+                    .send()
+                    .await
+                    .map_err(error::from_sdk)?;
+                for item in output
+                    .responses
+                    .and_then(|mut r| r.remove(&self.table))
+                    .unwrap_or_default()
+                {
+                    if let Some(AttributeValue::S(sk)) = item.get(keys::SK) {
+                        found.insert(sk.clone(), item);
+                    }
+                }
+                pending = output.unprocessed_keys;
+                if attempt > 8 {
+                    return Err(StoreError::Unavailable(
+                        "batch read kept returning unprocessed keys".into(),
+                    ));
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(sort_keys.len());
+        for sk in sort_keys {
+            if let Some(item) = found.remove(sk) {
+                out.push(serde_dynamo::aws_sdk_dynamodb_1::from_item(item)?);
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn page_key(last: HashMap<String, AttributeValue>) -> PageKey {
+    PageKey(
+        last.into_iter()
+            .filter_map(|(k, v)| match v {
+                AttributeValue::S(s) => Some((k, s)),
+                _ => None,
+            })
+            .collect(),
+    )
+}
+
+/// A page key is only accepted for the partition and prefix it came from.
+fn checked_start_key(
+    key: PageKey,
+    pk: &str,
+    prefix: &str,
+) -> StoreResult<HashMap<String, AttributeValue>> {
+    let fits = key.0.len() == 2
+        && key.0.get(keys::PK).map(String::as_str) == Some(pk)
+        && key.0.get(keys::SK).is_some_and(|sk| sk.starts_with(prefix));
+    if !fits {
+        return Err(StoreError::InvalidCursor);
+    }
+    Ok(key
+        .0
+        .into_iter()
+        .map(|(k, v)| (k, AttributeValue::S(v)))
+        .collect())
+}

@@ -1,0 +1,111 @@
+use aws_sdk_dynamodb::types::AttributeValue;
+use domain::{Segment, SegmentStatus};
+
+use crate::keys::{self, SEGMENT, SEGMENT_NAME, sk};
+use crate::write::{Item, OnFail, Tx, entity_item, key, n};
+use crate::{Page, PageKey, Store, StoreResult};
+
+const COUNT: &str = "customer_count";
+
+fn segment_item(tenant: &str, segment: &Segment) -> StoreResult<Item> {
+    entity_item(keys::tenant(tenant), sk(SEGMENT, &segment.id), "segment", segment)
+}
+
+/// Holds a segment name so that two segments cannot share it (case-insensitive).
+fn name_guard(tenant: &str, name_key: &str) -> Item {
+    key(keys::tenant(tenant), sk(SEGMENT_NAME, name_key))
+}
+
+fn add_name_guard(tx: &mut Tx, tenant: &str, segment: &Segment) -> StoreResult<()> {
+    let mut guard = name_guard(tenant, &segment.name_key());
+    guard.insert("segment_id".into(), AttributeValue::S(segment.id.clone()));
+    tx.create(
+        guard,
+        OnFail::Duplicate(format!("a segment named `{}` already exists", segment.name)),
+    )
+}
+
+impl Store {
+    pub async fn create_segment(&self, tenant: &str, segment: &Segment) -> StoreResult<()> {
+        let mut tx = self.tx();
+        tx.create(
+            segment_item(tenant, segment)?,
+            OnFail::AlreadyExists(format!("segment `{}`", segment.id)),
+        )?;
+        add_name_guard(&mut tx, tenant, segment)?;
+        self.commit(tx).await
+    }
+
+    pub async fn get_segment(&self, tenant: &str, id: &str) -> StoreResult<Option<Segment>> {
+        self.get_item(keys::tenant(tenant), sk(SEGMENT, id)).await
+    }
+
+    /// Segments in id order, optionally only those with `status`.
+    pub async fn list_segments(
+        &self,
+        tenant: &str,
+        status: Option<SegmentStatus>,
+        limit: usize,
+        start: Option<PageKey>,
+    ) -> StoreResult<Page<Segment>> {
+        let keep = move |item: &Item| match status {
+            None => true,
+            Some(status) => item.get("status").and_then(|v| v.as_s().ok())
+                == Some(&status.as_str().to_owned()),
+        };
+        let page = self
+            .query_page(&keys::tenant(tenant), SEGMENT, limit, start, &keep)
+            .await?;
+        Ok(Page {
+            items: page
+                .items
+                .into_iter()
+                .map(serde_dynamo::aws_sdk_dynamodb_1::from_item)
+                .collect::<Result<_, _>>()?,
+            next: page.next,
+        })
+    }
+
+    /// Replaces `old` by `new` (same id), moving the name guard when the name changes.
+    pub async fn update_segment(&self, tenant: &str, old: &Segment, new: &Segment) -> StoreResult<()> {
+        let mut tx = self.tx();
+        tx.rewrite(
+            segment_item(tenant, new)?,
+            segment_item(tenant, old)?.into_keys(),
+            &[COUNT],
+            old.version,
+        )?;
+        if old.name_key() != new.name_key() {
+            tx.delete(name_guard(tenant, &old.name_key()), None, OnFail::Never)?;
+            add_name_guard(&mut tx, tenant, new)?;
+        }
+        self.commit(tx).await
+    }
+
+    /// Deletes a segment that no customer is in and that is still at its read version.
+    pub async fn delete_segment(&self, tenant: &str, segment: &Segment) -> StoreResult<()> {
+        let mut tx = self.tx();
+        tx.delete(
+            key(keys::tenant(tenant), sk(SEGMENT, &segment.id)),
+            Some((
+                "version = :expected AND (attribute_not_exists(customer_count) OR customer_count = :zero)",
+                Item::from([
+                    (":expected".to_owned(), n(segment.version as i64)),
+                    (":zero".to_owned(), n(0)),
+                ]),
+            )),
+            OnFail::InUse {
+                what: format!("segment `{}`", segment.name),
+                count_attribute: COUNT,
+            },
+        )?;
+        tx.delete(name_guard(tenant, &segment.name_key()), None, OnFail::Never)?;
+        self.commit(tx).await
+    }
+}
+
+pub(crate) fn segment_key(tenant: &str, id: &str) -> Item {
+    key(keys::tenant(tenant), sk(SEGMENT, id))
+}
+
+pub(crate) const SEGMENT_COUNT: &str = COUNT;

@@ -1,0 +1,317 @@
+//! Transactional writes. Every write is a list of steps, each with the meaning of its
+//! condition failing, so a cancelled transaction maps to one precise [`StoreError`] and
+//! nothing is half-written.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Delete, Put, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update,
+};
+use domain::Violations;
+use serde::Serialize;
+
+use crate::error::{StoreError, StoreResult, from_sdk};
+use crate::{Store, keys};
+
+pub(crate) type Item = HashMap<String, AttributeValue>;
+
+/// What it means when a step's condition fails.
+pub(crate) enum OnFail {
+    /// Cannot fail (no condition), or a failure would be a bug.
+    Never,
+    AlreadyExists(String),
+    Duplicate(String),
+    VersionMismatch,
+    /// The item's `count_attribute` is not zero.
+    InUse {
+        what: String,
+        count_attribute: &'static str,
+    },
+    Invalid(Violations),
+}
+
+struct Step {
+    item: TransactWriteItem,
+    on_fail: OnFail,
+}
+
+/// The steps of one transaction, built against the store's table.
+pub(crate) struct Tx<'a> {
+    table: &'a str,
+    steps: Vec<Step>,
+}
+
+pub(crate) fn key(pk: String, sk: String) -> Item {
+    HashMap::from([
+        (keys::PK.to_owned(), AttributeValue::S(pk)),
+        (keys::SK.to_owned(), AttributeValue::S(sk)),
+    ])
+}
+
+/// An entity item: its serialized attributes plus keys and a `kind` marker that stream
+/// consumers use to tell customers from other items.
+pub(crate) fn entity_item<T: Serialize>(
+    pk: String,
+    sk: String,
+    kind: &str,
+    entity: &T,
+) -> StoreResult<Item> {
+    let mut item: Item = serde_dynamo::aws_sdk_dynamodb_1::to_item(entity)?;
+    item.extend(key(pk, sk));
+    item.insert("kind".into(), AttributeValue::S(kind.into()));
+    Ok(item)
+}
+
+pub(crate) fn n(value: i64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+impl Tx<'_> {
+    fn push(&mut self, item: TransactWriteItem, on_fail: OnFail) {
+        self.steps.push(Step { item, on_fail });
+    }
+
+    /// Put that must not overwrite anything.
+    pub fn create(&mut self, item: Item, on_fail: OnFail) -> StoreResult<()> {
+        let put = Put::builder()
+            .table_name(self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()?;
+        self.push(TransactWriteItem::builder().put(put).build(), on_fail);
+        Ok(())
+    }
+
+    /// Put that replaces the item only if it is still at `version`.
+    pub fn replace(&mut self, item: Item, version: u64) -> StoreResult<()> {
+        let put = Put::builder()
+            .table_name(self.table)
+            .set_item(Some(item))
+            .condition_expression("version = :expected")
+            .expression_attribute_values(":expected", n(version as i64))
+            .build()?;
+        self.push(TransactWriteItem::builder().put(put).build(), OnFail::VersionMismatch);
+        Ok(())
+    }
+
+    /// Rewrites an entity's attributes in place, leaving counters that other writes
+    /// maintain (`preserve`) untouched, only if it is still at `version`.
+    pub fn rewrite(
+        &mut self,
+        new_item: Item,
+        old_attributes: impl IntoIterator<Item = String>,
+        preserve: &[&str],
+        version: u64,
+    ) -> StoreResult<()> {
+        let mut names = HashMap::new();
+        let mut values = HashMap::from([(":expected".to_owned(), n(version as i64))]);
+        let mut sets = Vec::new();
+        let mut key_item = Item::new();
+        for (i, (name, value)) in new_item.into_iter().enumerate() {
+            if name == keys::PK || name == keys::SK {
+                key_item.insert(name, value);
+                continue;
+            }
+            if preserve.contains(&name.as_str()) {
+                continue;
+            }
+            sets.push(format!("#a{i} = :a{i}"));
+            values.insert(format!(":a{i}"), value);
+            names.insert(format!("#a{i}"), name);
+        }
+        let mut removes = Vec::new();
+        for (i, name) in old_attributes.into_iter().enumerate() {
+            if !names.values().any(|n| n == &name)
+                && !key_item.contains_key(&name)
+                && !preserve.contains(&name.as_str())
+            {
+                removes.push(format!("#r{i}"));
+                names.insert(format!("#r{i}"), name);
+            }
+        }
+        let mut expression = format!("SET {}", sets.join(", "));
+        if !removes.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
+        }
+        names.insert("#version".into(), "version".into());
+        let update = Update::builder()
+            .table_name(self.table)
+            .set_key(Some(key_item))
+            .update_expression(expression)
+            .condition_expression("#version = :expected")
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .build()?;
+        self.push(TransactWriteItem::builder().update(update).build(), OnFail::VersionMismatch);
+        Ok(())
+    }
+
+    /// Delete with an optional condition.
+    pub fn delete(
+        &mut self,
+        key: Item,
+        condition: Option<(&str, Item)>,
+        on_fail: OnFail,
+    ) -> StoreResult<()> {
+        let mut delete = Delete::builder()
+            .table_name(self.table).set_key(Some(key));
+        if let Some((expression, values)) = condition {
+            delete = delete
+                .condition_expression(expression)
+                .set_expression_attribute_values(Some(values))
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                );
+        }
+        self.push(TransactWriteItem::builder().delete(delete.build()?).build(), on_fail);
+        Ok(())
+    }
+
+    /// Adds `delta` to a counter attribute; with `condition`, only if it holds.
+    pub fn add(
+        &mut self,
+        key: Item,
+        attribute: &str,
+        delta: i64,
+        condition: Option<(&str, Item)>,
+        on_fail: OnFail,
+    ) -> StoreResult<()> {
+        let mut values = Item::from([(":delta".to_owned(), n(delta))]);
+        let mut update = Update::builder()
+            .table_name(self.table)
+            .set_key(Some(key))
+            .update_expression("ADD #counter :delta")
+            .expression_attribute_names("#counter", attribute);
+        if let Some((expression, extra)) = condition {
+            values.extend(extra);
+            update = update.condition_expression(expression);
+            // DynamoDB rejects unused placeholders, so name `status` only when used.
+            if expression.contains("#status") {
+                update = update.expression_attribute_names("#status", "status");
+            }
+        }
+        let update = update
+            .set_expression_attribute_values(Some(values))
+            .build()?;
+        self.push(TransactWriteItem::builder().update(update).build(), on_fail);
+        Ok(())
+    }
+
+    /// Unconditional put (index entries whose content is derived from the entity).
+    pub fn put(&mut self, item: Item) -> StoreResult<()> {
+        let put = Put::builder()
+            .table_name(self.table)
+            .set_item(Some(item))
+            .build()?;
+        self.push(TransactWriteItem::builder().put(put).build(), OnFail::Never);
+        Ok(())
+    }
+
+    /// A condition on an item the transaction does not change.
+    #[allow(dead_code)]
+    pub fn check(&mut self, key: Item, expression: &str, on_fail: OnFail) -> StoreResult<()> {
+        let check = ConditionCheck::builder()
+            .table_name(self.table)
+            .set_key(Some(key))
+            .condition_expression(expression)
+            .build()?;
+        self.push(TransactWriteItem::builder().condition_check(check).build(), on_fail);
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Runs the steps as one transaction. Conflicts with concurrent transactions on the
+    /// same items are retried a few times; a failed condition maps to its step's meaning.
+    pub(crate) fn tx(&self) -> Tx<'_> {
+        Tx {
+            table: &self.table,
+            steps: Vec::new(),
+        }
+    }
+
+    pub(crate) async fn commit(&self, tx: Tx<'_>) -> StoreResult<()> {
+        let steps = tx.steps;
+        let items: Vec<TransactWriteItem> = steps.iter().map(|s| s.item.clone()).collect();
+        let mut attempt = 0;
+        loop {
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await;
+            let err = match result {
+                Ok(_) => return Ok(()),
+                Err(err) => err,
+            };
+            let Some(reasons) = cancellation_reasons(&err) else {
+                return Err(from_sdk(err));
+            };
+            if let Some((index, old_item)) = reasons.iter().enumerate().find_map(|(i, r)| {
+                (r.code() == Some("ConditionalCheckFailed")).then(|| (i, r.item().cloned()))
+            }) {
+                return Err(failure(&steps[index].on_fail, old_item));
+            }
+            let conflicted = reasons
+                .iter()
+                .any(|r| r.code() == Some("TransactionConflict"));
+            attempt += 1;
+            if !conflicted || attempt >= 5 {
+                return Err(StoreError::Unavailable(format!(
+                    "transaction cancelled: {:?}",
+                    reasons.iter().map(|r| r.code()).collect::<Vec<_>>()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(15 * (1 << attempt))).await;
+        }
+    }
+}
+
+fn cancellation_reasons<R>(
+    err: &SdkError<TransactWriteItemsError, R>,
+) -> Option<Vec<aws_sdk_dynamodb::types::CancellationReason>> {
+    match err {
+        SdkError::ServiceError(service) => match service.err() {
+            TransactWriteItemsError::TransactionCanceledException(cancelled) => {
+                Some(cancelled.cancellation_reasons().to_vec())
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn failure(on_fail: &OnFail, old_item: Option<Item>) -> StoreError {
+    match on_fail {
+        OnFail::Never => StoreError::Internal("an unconditional write was refused".into()),
+        OnFail::AlreadyExists(what) => StoreError::AlreadyExists(what.clone()),
+        OnFail::Duplicate(message) => StoreError::Duplicate(message.clone()),
+        OnFail::VersionMismatch => StoreError::VersionMismatch,
+        OnFail::InUse {
+            what,
+            count_attribute,
+        } => {
+            let count = old_item
+                .as_ref()
+                .and_then(|item| item.get(*count_attribute))
+                .and_then(|v| v.as_n().ok())
+                .and_then(|n| n.parse::<i64>().ok())
+                .unwrap_or(0);
+            match old_item {
+                // The item was there and in use: that is why the delete was refused.
+                Some(_) if count > 0 => StoreError::InUse {
+                    what: what.clone(),
+                    count,
+                },
+                _ => StoreError::VersionMismatch,
+            }
+        }
+        OnFail::Invalid(violations) => StoreError::Invalid(violations.clone()),
+    }
+}
+

@@ -1,0 +1,85 @@
+# Shared helpers for the infra/*.sh scripts. Source it; do not run it.
+# shellcheck shell=bash
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$REPO_ROOT/.venv"
+LOCAL_DIR="$REPO_ROOT/.local"
+MOTO_VERSION="5.2.5"
+MOTO_PORT="${MOTO_PORT:-5000}"
+
+log() { printf '[%s] %s\n' "$(basename "$0" .sh)" "$*"; }
+die() { printf '[%s] error: %s\n' "$(basename "$0" .sh)" "$*" >&2; exit 1; }
+
+# Runs apt-get install for the given packages, updating the index once per process.
+APT_UPDATED=0
+apt_install() {
+    command -v apt-get >/dev/null || die "need $* but apt-get is not available; install it by hand"
+    local sudo=()
+    [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+    if [ "$APT_UPDATED" -eq 0 ]; then
+        DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get update -qq
+        APT_UPDATED=1
+    fi
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# True when an HTTP server answers on 127.0.0.1:$1 (any status).
+http_up() {
+    curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$1/" 2>/dev/null
+}
+
+# moto_start [port]: starts moto_server in the background unless one already answers.
+moto_start() {
+    local port="${1:-$MOTO_PORT}"
+    local pidfile="$LOCAL_DIR/moto-$port.pid" logfile="$LOCAL_DIR/moto-$port.log"
+    [ -x "$VENV/bin/moto_server" ] || die "moto_server not found; run ./infra/setup.sh"
+    mkdir -p "$LOCAL_DIR"
+    if http_up "$port"; then
+        log "moto already answering on 127.0.0.1:$port"
+        return 0
+    fi
+    local started=$SECONDS
+    nohup "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$logfile" 2>&1 </dev/null &
+    echo $! >"$pidfile"
+    local i
+    for i in $(seq 1 150); do
+        if http_up "$port"; then
+            log "moto started on 127.0.0.1:$port in $((SECONDS - started))s (pid $(cat "$pidfile"), log $logfile)"
+            return 0
+        fi
+        if ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+            tail -n 20 "$logfile" >&2 || true
+            die "moto_server exited during startup"
+        fi
+        sleep 0.1
+    done
+    die "moto_server did not answer on port $port within 15s (see $logfile)"
+}
+
+# moto_stop [port]: stops the moto_server this script started (by its pid file).
+moto_stop() {
+    local port="${1:-$MOTO_PORT}"
+    local pidfile="$LOCAL_DIR/moto-$port.pid"
+    if [ -f "$pidfile" ]; then
+        local pid
+        pid="$(cat "$pidfile")"
+        if kill -0 "$pid" 2>/dev/null; then
+            kill "$pid" 2>/dev/null || true
+            local i
+            for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+            kill -9 "$pid" 2>/dev/null || true
+            log "moto stopped (pid $pid)"
+        fi
+        rm -f "$pidfile"
+    else
+        log "no moto started by these scripts on port $port"
+    fi
+}
+
+# moto_reset [port]: wipes every table and item in a running moto.
+moto_reset() {
+    local port="${1:-$MOTO_PORT}"
+    curl -sf -X POST "http://127.0.0.1:$port/moto-api/reset" >/dev/null \
+        || die "moto is not answering on port $port"
+    log "moto on port $port reset"
+}

@@ -1,0 +1,6 @@
+//! The local stack: every function's handler behind one HTTP server that behaves like
+//! API Gateway (HTTP API, payload v2) with a JWT authorizer.
+
+pub mod adapter;
+pub mod jwt;
+pub mod server;

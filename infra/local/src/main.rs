@@ -1,0 +1,102 @@
+//! `local-api`: serves every function's handler on `127.0.0.1:$LOCAL_API_PORT`.
+
+use std::time::{Duration, Instant};
+
+use local_stack::{jwt::JwtConfig, server};
+
+/// Local defaults, applied only when the variable is unset, so that a bare
+/// `cargo run -p local-stack --bin local-api` works against `./infra/moto.sh start`.
+const LOCAL_DEFAULTS: &[(&str, &str)] = &[
+    ("TABLE_NAME", "segmentation-local"),
+    ("DYNAMODB_ENDPOINT", "http://127.0.0.1:5000"),
+    ("CURSOR_SECRET", "local-cursor-secret-0123456789"),
+    ("AWS_REGION", "us-east-1"),
+    ("AWS_ACCESS_KEY_ID", "local"),
+    ("AWS_SECRET_ACCESS_KEY", "local"),
+    ("AWS_EC2_METADATA_DISABLED", "true"),
+];
+
+/// How long to wait for the DynamoDB API to come up.
+const STORE_WAIT: Duration = Duration::from_secs(15);
+
+fn main() -> Result<(), String> {
+    for (name, value) in LOCAL_DEFAULTS {
+        if std::env::var_os(name).is_none() {
+            // SAFETY: no other thread exists yet; the runtime is built below.
+            unsafe { std::env::set_var(name, value) };
+        }
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_target(false)
+        .init();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| format!("cannot start the runtime: {err}"))?
+        .block_on(run())
+}
+
+async fn run() -> Result<(), String> {
+    let port: u16 = match std::env::var("LOCAL_API_PORT") {
+        Ok(raw) if !raw.is_empty() => raw
+            .parse()
+            .map_err(|_| format!("LOCAL_API_PORT must be a port number, got `{raw}`"))?,
+        _ => 3000,
+    };
+    let app = api::App::from_env().await?;
+    wait_for_table(&app).await?;
+
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .map_err(|err| format!("cannot listen on 127.0.0.1:{port}: {err}"))?;
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(port);
+    println!("listening on http://127.0.0.1:{port}");
+    server::serve(listener, app, JwtConfig::from_env(), shutdown_signal())
+        .await
+        .map_err(|err| format!("server failed: {err}"))
+}
+
+/// Creates the table if it is missing, retrying while the DynamoDB API starts.
+async fn wait_for_table(app: &api::App) -> Result<(), String> {
+    let started = Instant::now();
+    loop {
+        match app.store().ensure_table().await {
+            Ok(()) => return Ok(()),
+            Err(err) if started.elapsed() < STORE_WAIT => {
+                tracing::debug!(error = %err, "table not ready yet");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(err) => {
+                return Err(format!(
+                    "the table could not be created within {}s: {err}",
+                    STORE_WAIT.as_secs()
+                ));
+            }
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

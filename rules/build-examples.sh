@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Builds the example rules into $RULES_WASM_DIR (default: <repo>/target/rules-wasm):
+#   tier-rust.wasm  with Debian's rustc 1.63 + wasm32-wasi std, offline, serde from
+#                   /usr/share/cargo/registry
+#   tier-c.wasm     with Debian's clang + lld + wasi-libc
+# Installs the Debian packages it needs when missing (non-interactive, as root).
+# Skips a module whose output is newer than all of its sources.
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+out="${RULES_WASM_DIR:-$repo/target/rules-wasm}"
+rules="$repo/rules"
+
+packages=(rustc cargo libstd-rust-dev-wasm32 librust-serde-dev librust-serde-derive-dev
+          librust-serde-json-dev clang lld wasi-libc libclang-rt-dev-wasm32)
+
+install_missing_packages() {
+    local missing=()
+    for package in "${packages[@]}"; do
+        dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
+            || missing+=("$package")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    echo "build-examples: installing ${missing[*]}" >&2
+    local sudo=()
+    [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+    export DEBIAN_FRONTEND=noninteractive
+    if ! "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; then
+        "${sudo[@]}" apt-get update -qq
+        "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    fi
+}
+
+# True when $1 exists and is newer than every file under the other arguments.
+up_to_date() {
+    local target="$1"
+    shift
+    [ -f "$target" ] || return 1
+    [ -z "$(find "$@" -newer "$target" -type f -print -quit)" ]
+}
+
+build_rust() {
+    local target="$out/tier-rust.wasm"
+    local sources=("$rules/sdk-rust/src" "$rules/sdk-rust/Cargo.toml"
+                   "$rules/examples/tier-rust/src" "$rules/examples/tier-rust/Cargo.toml")
+    if up_to_date "$target" "${sources[@]}"; then
+        echo "build-examples: tier-rust.wasm is up to date"
+        return
+    fi
+    # A private CARGO_HOME whose config points crates.io at Debian's packaged
+    # crates, so this build is offline and leaves ~/.cargo alone.
+    local cargo_home="$out/.cargo-home"
+    mkdir -p "$cargo_home"
+    cat >"$cargo_home/config.toml" <<'EOF'
+[source.crates-io]
+replace-with = "debian"
+
+[source.debian]
+directory = "/usr/share/cargo/registry"
+
+[net]
+offline = true
+EOF
+    # Debian's binaries by absolute path: rustup's shims (earlier in PATH) would
+    # pick the repo's pinned toolchain, which has no wasm32-wasi std here.
+    (cd "$rules/examples/tier-rust" &&
+        env -u RUSTUP_TOOLCHAIN -u CARGO_TARGET_DIR -u RUSTFLAGS -u CARGO_BUILD_TARGET \
+            CARGO_HOME="$cargo_home" RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc \
+            /usr/bin/cargo build --quiet --release --target wasm32-wasi \
+            --target-dir "$out/cargo-target")
+    cp "$out/cargo-target/wasm32-wasi/release/tier-rust.wasm" "$target"
+    echo "build-examples: built $target"
+}
+
+build_c() {
+    local target="$out/tier-c.wasm"
+    local sources=("$rules/sdk-c" "$rules/examples/tier-c")
+    if up_to_date "$target" "${sources[@]}"; then
+        echo "build-examples: tier-c.wasm is up to date"
+        return
+    fi
+    # Debian installs wasi-libc as /usr/include/wasm32-wasi and
+    # /usr/lib/wasm32-wasi, which is what clang expects with --sysroot=/usr.
+    clang --target=wasm32-wasi --sysroot=/usr -O2 -Wall -Wextra -Werror \
+        -I "$rules/sdk-c" -Wl,--strip-all \
+        -o "$target" "$rules/examples/tier-c/tier.c"
+    echo "build-examples: built $target"
+}
+
+install_missing_packages
+mkdir -p "$out"
+build_rust
+build_c

@@ -1,0 +1,467 @@
+//! The long-lived engine: configuration, compilation, artifact loading, cache.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::Hasher;
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+
+use sha2::{Digest, Sha256};
+use wasmtime::{
+    Config, Engine, Extern, InstanceAllocationStrategy, InstancePre, Linker, Module,
+    PoolingAllocationConfig, Store, ValType,
+};
+
+use crate::limits::Limits;
+use crate::run::{self, EPOCH_TICK, HostState, RunReport};
+use crate::validate::{self, HostFunctions, Signature, ValidationError};
+
+/// Size of the wasm call stack; deep recursion traps with `StackOverflow`.
+pub const MAX_WASM_STACK: usize = 512 << 10;
+
+/// How the engine is set up. Changing anything here except `cache_capacity`
+/// may change [`RuleEngine::compatibility_key`].
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Tenant-wide maxima; per-rule limits are clamped to them, and the pooling
+    /// allocator's memory slots are sized by `maxima.memory_bytes`.
+    pub maxima: Limits,
+    /// How many rules may run at the same time (pooling allocator slots).
+    pub max_concurrent_runs: u32,
+    /// How many loaded rules to keep ready to instantiate.
+    pub cache_capacity: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            maxima: Limits::default(),
+            max_concurrent_runs: 64,
+            cache_capacity: 128,
+        }
+    }
+}
+
+/// Errors of the engine itself: setup, compilation, artifact loading.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("invalid engine configuration: {0}")]
+    Config(String),
+    #[error("could not compile the module: {0}")]
+    Compile(String),
+    /// Also returned for artifacts made by an incompatible engine: recompile
+    /// from the stored module.
+    #[error("could not load the compiled artifact: {0}")]
+    Artifact(String),
+    #[error("module does not link against the rule ABI: {0}")]
+    Link(String),
+}
+
+/// SHA-256 of a rule's `.wasm` bytes: names the module, its artifacts and its
+/// cache entry.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ModuleHash(pub [u8; 32]);
+
+impl ModuleHash {
+    /// Hashes a module's bytes.
+    pub fn of(wasm: &[u8]) -> Self {
+        ModuleHash(Sha256::digest(wasm).into())
+    }
+}
+
+impl fmt::Display for ModuleHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.iter().try_for_each(|byte| write!(f, "{byte:02x}"))
+    }
+}
+
+impl fmt::Debug for ModuleHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ModuleHash({self})")
+    }
+}
+
+impl FromStr for ModuleHash {
+    type Err = String;
+
+    /// Parses 64 hex digits.
+    fn from_str(hex: &str) -> Result<Self, Self::Err> {
+        let invalid = || format!("`{hex}` is not a SHA-256 in hex");
+        if hex.len() != 64 || !hex.is_ascii() {
+            return Err(invalid());
+        }
+        let mut bytes = [0u8; 32];
+        for (byte, pair) in bytes.iter_mut().zip(hex.as_bytes().chunks(2)) {
+            let pair = std::str::from_utf8(pair).map_err(|_| invalid())?;
+            *byte = u8::from_str_radix(pair, 16).map_err(|_| invalid())?;
+        }
+        Ok(ModuleHash(bytes))
+    }
+}
+
+/// A loaded rule, ready to instantiate. Cheap to clone.
+#[derive(Clone)]
+pub struct Rule {
+    hash: ModuleHash,
+    pre: InstancePre<HostState>,
+}
+
+impl Rule {
+    /// The module this rule was loaded for.
+    pub fn hash(&self) -> ModuleHash {
+        self.hash
+    }
+}
+
+impl fmt::Debug for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rule").field("hash", &self.hash).finish()
+    }
+}
+
+/// Runs tenant rules. Create one per process and share it (`Send + Sync`).
+///
+/// Runs are synchronous CPU work: from async code call [`RuleEngine::run`]
+/// inside `tokio::task::spawn_blocking`, never directly on a runtime worker
+/// (wasmtime-wasi blocks on the current runtime for its host calls).
+pub struct RuleEngine {
+    engine: Engine,
+    linker: Linker<HostState>,
+    host_functions: HostFunctions,
+    maxima: Limits,
+    compatibility_key: String,
+    cache: Mutex<RuleCache>,
+    _ticker: EpochTicker,
+}
+
+impl RuleEngine {
+    /// Builds the engine: Cranelift, fuel, epoch interruption, a pooling
+    /// allocator sized from `config`, the WASI preview1 linker, and a
+    /// background thread that drives the deadlines.
+    pub fn new(config: EngineConfig) -> Result<Self, EngineError> {
+        let setup = |error: wasmtime::Error| EngineError::Config(format!("{error:#}"));
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_core_instances(config.max_concurrent_runs)
+            .total_memories(config.max_concurrent_runs)
+            .total_tables(config.max_concurrent_runs)
+            .max_memories_per_module(1)
+            .max_tables_per_module(1)
+            .max_memory_size(config.maxima.memory_bytes)
+            .table_elements(10_000);
+        let mut wasm_config = Config::new();
+        wasm_config
+            .consume_fuel(true)
+            .epoch_interruption(true)
+            .max_wasm_stack(MAX_WASM_STACK)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&wasm_config).map_err(setup)?;
+
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |state: &mut HostState| {
+            &mut state.wasi
+        })
+        .map_err(setup)?;
+        let host_functions = host_functions(&engine, &linker);
+        let compatibility_key = compatibility_key(&engine);
+        let ticker = EpochTicker::start(engine.clone())
+            .map_err(|error| EngineError::Config(format!("cannot start the epoch thread: {error}")))?;
+        Ok(RuleEngine {
+            engine,
+            linker,
+            host_functions,
+            maxima: config.maxima,
+            compatibility_key,
+            cache: Mutex::new(RuleCache::new(config.cache_capacity)),
+            _ticker: ticker,
+        })
+    }
+
+    /// The tenant-wide maxima every run is clamped to.
+    pub fn maxima(&self) -> &Limits {
+        &self.maxima
+    }
+
+    /// Upload-time check: size, well-formed wasm, imports only from
+    /// `wasi_snapshot_preview1` with the right types (minus a few forbidden
+    /// ones), and exports `_start` and `memory`. Does not compile.
+    pub fn validate(&self, wasm: &[u8], max_size: usize) -> Result<(), ValidationError> {
+        if wasm.len() > max_size {
+            return Err(ValidationError::TooLarge {
+                size: wasm.len(),
+                limit: max_size,
+            });
+        }
+        Module::validate(&self.engine, wasm)
+            .map_err(|error| ValidationError::Invalid(format!("{error:#}")))?;
+        validate::check_abi(wasm, &self.host_functions)
+    }
+
+    /// Compiles a validated module with Cranelift into an artifact for
+    /// [`RuleEngine::load_artifact`]. Slow (tens of ms): do it once, at upload.
+    pub fn precompile(&self, wasm: &[u8]) -> Result<Vec<u8>, EngineError> {
+        self.engine
+            .precompile_module(wasm)
+            .map_err(|error| EngineError::Compile(format!("{error:#}")))
+    }
+
+    /// Identifies what artifacts this engine can load (wasmtime version,
+    /// configuration, CPU features). Store artifacts keyed by
+    /// (module SHA-256, compatibility key) and recompile when it changes.
+    pub fn compatibility_key(&self) -> &str {
+        &self.compatibility_key
+    }
+
+    /// A rule already loaded in this process, if any: lets callers skip
+    /// fetching the artifact.
+    pub fn cached(&self, hash: &ModuleHash) -> Option<Rule> {
+        self.cache().get(hash)
+    }
+
+    /// Loads an artifact made by [`RuleEngine::precompile`] (no compilation
+    /// happens here) and caches the result under `hash`. Returns the cached
+    /// rule without reading `artifact` when `hash` is already loaded.
+    ///
+    /// # Safety
+    ///
+    /// Artifacts are native code: loading crafted bytes is undefined
+    /// behaviour. `artifact` must be the unmodified output of `precompile`
+    /// for the module with SHA-256 `hash`, stored where tenants cannot write
+    /// (our own table or bucket). Never pass bytes received from a tenant.
+    /// Wasmtime still checks the header and refuses artifacts from an
+    /// incompatible engine with [`EngineError::Artifact`].
+    pub unsafe fn load_artifact(
+        &self,
+        hash: ModuleHash,
+        artifact: &[u8],
+    ) -> Result<Rule, EngineError> {
+        if let Some(rule) = self.cached(&hash) {
+            return Ok(rule);
+        }
+        // SAFETY: the caller guarantees `artifact` came from `precompile`.
+        let module = unsafe { Module::deserialize(&self.engine, artifact) }
+            .map_err(|error| EngineError::Artifact(format!("{error:#}")))?;
+        self.prepare(hash, &module)
+    }
+
+    /// Same as [`RuleEngine::load_artifact`], reading the artifact from a file
+    /// (memory-mapped, so large artifacts are not copied).
+    ///
+    /// # Safety
+    ///
+    /// As for `load_artifact`; additionally the file must not change while
+    /// the rule is loaded.
+    pub unsafe fn load_artifact_file(
+        &self,
+        hash: ModuleHash,
+        path: &Path,
+    ) -> Result<Rule, EngineError> {
+        if let Some(rule) = self.cached(&hash) {
+            return Ok(rule);
+        }
+        // SAFETY: the caller guarantees the file holds a `precompile` output.
+        let module = unsafe { Module::deserialize_file(&self.engine, path) }
+            .map_err(|error| EngineError::Artifact(format!("{error:#}")))?;
+        self.prepare(hash, &module)
+    }
+
+    /// Evaluates `rule` on one input document. `limits` are clamped to the
+    /// engine's maxima. Never panics on guest behaviour; every failure is in
+    /// the report's `outcome`.
+    pub fn run(&self, rule: &Rule, input: &[u8], limits: &Limits) -> RunReport {
+        run::run(&rule.pre, input, &limits.clamp_to(&self.maxima))
+    }
+
+    fn prepare(&self, hash: ModuleHash, module: &Module) -> Result<Rule, EngineError> {
+        let pre = self
+            .linker
+            .instantiate_pre(module)
+            .map_err(|error| EngineError::Link(format!("{error:#}")))?;
+        let rule = Rule { hash, pre };
+        self.cache().insert(rule.clone());
+        Ok(rule)
+    }
+
+    fn cache(&self) -> MutexGuard<'_, RuleCache> {
+        // The cache is consistent after any panic: entries are inserted whole.
+        self.cache.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Every function the linker provides, with its signature.
+fn host_functions(engine: &Engine, linker: &Linker<HostState>) -> HostFunctions {
+    let mut store = Store::new(engine, HostState::inert());
+    let items: Vec<_> = linker
+        .iter(&mut store)
+        .map(|(module, name, item)| (module.to_string(), name.to_string(), item))
+        .collect();
+    items
+        .into_iter()
+        .filter(|(module, _, _)| module == validate::WASI_MODULE)
+        .filter_map(|(_, name, item)| match item {
+            Extern::Func(func) => {
+                let ty = func.ty(&store);
+                let signature = Signature::new(
+                    ty.params().map(|ty| value_type_name(&ty)),
+                    ty.results().map(|ty| value_type_name(&ty)),
+                );
+                Some((name, signature))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn value_type_name(ty: &ValType) -> &'static str {
+    match ty {
+        ValType::I32 => "i32",
+        ValType::I64 => "i64",
+        ValType::F32 => "f32",
+        ValType::F64 => "f64",
+        ValType::V128 => "v128",
+        ValType::Ref(_) => "ref",
+    }
+}
+
+/// A stable string for the engine's precompile compatibility hash: the
+/// `Hash` is fed into SHA-256 rather than a process-seeded hasher.
+fn compatibility_key(engine: &Engine) -> String {
+    struct Sha256Hasher(Sha256);
+    impl Hasher for Sha256Hasher {
+        fn write(&mut self, bytes: &[u8]) {
+            self.0.update(bytes);
+        }
+        fn finish(&self) -> u64 {
+            0 // unused: the digest is read directly
+        }
+    }
+    let mut hasher = Sha256Hasher(Sha256::new());
+    std::hash::Hash::hash(&engine.precompile_compatibility_hash(), &mut hasher);
+    let digest: [u8; 32] = hasher.0.finalize().into();
+    format!("wasmtime-{}", ModuleHash(digest))
+}
+
+/// A small least-recently-used map of loaded rules.
+struct RuleCache {
+    capacity: usize,
+    clock: u64,
+    entries: HashMap<ModuleHash, (Rule, u64)>,
+}
+
+impl RuleCache {
+    fn new(capacity: usize) -> Self {
+        RuleCache {
+            capacity: capacity.max(1),
+            clock: 0,
+            entries: HashMap::new(),
+        }
+    }
+
+    fn get(&mut self, hash: &ModuleHash) -> Option<Rule> {
+        self.clock += 1;
+        let clock = self.clock;
+        self.entries.get_mut(hash).map(|(rule, used)| {
+            *used = clock;
+            rule.clone()
+        })
+    }
+
+    fn insert(&mut self, rule: Rule) {
+        self.clock += 1;
+        if self.entries.len() >= self.capacity && !self.entries.contains_key(&rule.hash) {
+            let oldest = self
+                .entries
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(hash, _)| *hash);
+            if let Some(oldest) = oldest {
+                self.entries.remove(&oldest);
+            }
+        }
+        self.entries.insert(rule.hash, (rule, self.clock));
+    }
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] so deadlines fire.
+/// Stops when dropped.
+struct EpochTicker {
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl EpochTicker {
+    fn start(engine: Engine) -> std::io::Result<Self> {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("rule-epoch".into())
+            .spawn(move || {
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(EPOCH_TICK) {
+                    engine.increment_epoch();
+                }
+            })?;
+        Ok(EpochTicker {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        drop(self.stop.take()); // disconnects the channel: the loop ends
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn module_hash_round_trips_through_hex() {
+        let hash = ModuleHash::of(b"rule");
+        let parsed: ModuleHash = hash.to_string().parse().unwrap();
+        assert_eq!(parsed, hash);
+        assert!("zz".parse::<ModuleHash>().is_err());
+        assert!("é".repeat(32).parse::<ModuleHash>().is_err());
+    }
+
+    #[test]
+    fn host_functions_are_the_preview1_set() {
+        let engine = RuleEngine::new(EngineConfig {
+            max_concurrent_runs: 2,
+            ..EngineConfig::default()
+        })
+        .unwrap();
+        let functions = &engine.host_functions;
+        assert_eq!(functions.len(), 46, "{:?}", functions.keys());
+        assert_eq!(functions["fd_write"].to_string(), "(i32, i32, i32, i32) -> i32");
+        assert_eq!(functions["proc_exit"].to_string(), "(i32) -> ()");
+        for name in validate::forbidden_imports() {
+            assert!(functions.contains_key(name), "{name} is not a preview1 function");
+        }
+    }
+
+    #[test]
+    fn engine_is_shareable_across_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<RuleEngine>();
+        assert_send_sync::<Rule>();
+    }
+
+    #[test]
+    fn compatibility_key_is_stable_within_a_configuration() {
+        let config = EngineConfig {
+            max_concurrent_runs: 2,
+            ..EngineConfig::default()
+        };
+        let a = RuleEngine::new(config.clone()).unwrap();
+        let b = RuleEngine::new(config).unwrap();
+        assert_eq!(a.compatibility_key(), b.compatibility_key());
+        assert!(a.compatibility_key().starts_with("wasmtime-"));
+    }
+}

@@ -1,0 +1,369 @@
+//! One evaluation: a fresh sandbox, the rule's `_start`, and a classified result.
+
+use std::fmt::Write as _;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use wasmtime::{InstancePre, ResourceLimiter, Store, Trap, WasmBacktrace};
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::p2::pipe::MemoryInputPipe;
+use wasmtime_wasi::{Deterministic, HostMonotonicClock, HostWallClock, I32Exit, WasiCtxBuilder};
+
+use crate::limits::Limits;
+use crate::output::{self, RuleOutput};
+use crate::pipe::{CapturePipe, Overflow};
+
+/// How often the epoch ticker advances; the deadline's precision.
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// `argv[0]` of every rule; rules get no other arguments.
+const PROGRAM_NAME: &str = "rule";
+
+/// Largest single `random_get`; rules have no use for more.
+const MAX_RANDOM_BYTES: u64 = 64 << 10;
+
+/// Table growth ceiling; Rust and C modules use a few hundred entries at most.
+const MAX_TABLE_ELEMENTS: usize = 10_000;
+
+/// What happened during one evaluation, successful or not.
+#[derive(Debug)]
+pub struct RunReport {
+    /// The parsed output, or why there is none.
+    pub outcome: Result<RuleOutput, RunError>,
+    /// The rule's stderr (lossy UTF-8), cut at the log limit with a marker, plus
+    /// a wasm backtrace when the rule trapped.
+    pub logs: String,
+    /// Fuel consumed, including instantiation.
+    pub fuel_used: u64,
+    /// Wall time of instantiation plus `_start`.
+    pub duration: Duration,
+    /// Peak linear-memory size in bytes.
+    pub memory_bytes: usize,
+}
+
+/// Why an evaluation produced no output. Messages are shown to tenants.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("input is {size} bytes; the limit is {limit}")]
+    InputTooLarge { size: usize, limit: usize },
+    #[error("rule ran out of fuel (limit {limit})")]
+    OutOfFuel { limit: u64 },
+    #[error("rule exceeded its deadline of {} ms", limit.as_millis())]
+    Timeout { limit: Duration },
+    #[error("rule tried to grow its memory to {requested} bytes; the limit is {limit}")]
+    MemoryLimit { requested: usize, limit: usize },
+    #[error("rule exhausted the wasm call stack")]
+    StackOverflow,
+    #[error("rule trapped: {0}")]
+    Trap(String),
+    #[error("rule exited with status {0}")]
+    Exit(i32),
+    #[error("output exceeded {limit} bytes")]
+    OutputTooLarge { limit: usize },
+    #[error("rule wrote nothing to stdout")]
+    NoOutput,
+    #[error("output is not valid UTF-8 (invalid byte at offset {valid_up_to})")]
+    OutputNotUtf8 { valid_up_to: usize },
+    #[error("output is not valid JSON: {0}")]
+    OutputNotJson(#[source] serde_json::Error),
+    #[error("output has the wrong shape: {0}")]
+    OutputShape(String),
+    /// Not the rule's fault: e.g. every pool slot is busy.
+    #[error("the host could not run the rule: {0}")]
+    Host(String),
+}
+
+impl RunError {
+    /// A stable machine-readable name, e.g. for API error bodies and metrics.
+    pub fn code(&self) -> &'static str {
+        match self {
+            RunError::InputTooLarge { .. } => "input_too_large",
+            RunError::OutOfFuel { .. } => "out_of_fuel",
+            RunError::Timeout { .. } => "timeout",
+            RunError::MemoryLimit { .. } => "memory_limit",
+            RunError::StackOverflow => "stack_overflow",
+            RunError::Trap(_) => "trap",
+            RunError::Exit(_) => "exit",
+            RunError::OutputTooLarge { .. } => "output_too_large",
+            RunError::NoOutput => "no_output",
+            RunError::OutputNotUtf8 { .. } => "output_not_utf8",
+            RunError::OutputNotJson(_) => "output_not_json",
+            RunError::OutputShape(_) => "output_shape",
+            RunError::Host(_) => "host",
+        }
+    }
+}
+
+/// Per-store state: the WASI context and the memory accounting.
+pub(crate) struct HostState {
+    pub(crate) wasi: WasiP1Ctx,
+    limiter: RunLimiter,
+}
+
+impl HostState {
+    /// A state with closed stdio; only used to inspect the linker.
+    pub(crate) fn inert() -> Self {
+        HostState {
+            wasi: WasiCtxBuilder::new().build_p1(),
+            limiter: RunLimiter::new(0),
+        }
+    }
+}
+
+/// Raised (as a trap) when a rule asks for more memory than its limit.
+#[derive(Debug, thiserror::Error)]
+#[error("memory limit exceeded: {requested} > {limit} bytes")]
+struct MemoryLimitExceeded {
+    requested: usize,
+    limit: usize,
+}
+
+/// Enforces the per-run memory limit (the pool's slot size is the tenant
+/// maximum; a rule's own limit may be lower) and records the peak.
+struct RunLimiter {
+    memory_limit: usize,
+    peak_memory: usize,
+}
+
+impl RunLimiter {
+    fn new(memory_limit: usize) -> Self {
+        RunLimiter {
+            memory_limit,
+            peak_memory: 0,
+        }
+    }
+}
+
+impl ResourceLimiter for RunLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.memory_limit {
+            // An error, not `Ok(false)`: the rule stops with a clear reason
+            // instead of `memory.grow` returning -1 and the guest aborting.
+            return Err(wasmtime::Error::new(MemoryLimitExceeded {
+                requested: desired,
+                limit: self.memory_limit,
+            }));
+        }
+        if maximum.is_none_or(|maximum| desired <= maximum) {
+            self.peak_memory = self.peak_memory.max(desired);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+
+    fn instances(&self) -> usize {
+        1
+    }
+
+    fn memories(&self) -> usize {
+        1
+    }
+
+    fn tables(&self) -> usize {
+        1
+    }
+}
+
+/// The wall clock a rule sees: the instant the run started, frozen, so one
+/// evaluation is internally consistent and rules cannot time anything.
+struct FrozenWallClock(Duration);
+
+impl HostWallClock for FrozenWallClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+
+    fn now(&self) -> Duration {
+        self.0
+    }
+}
+
+/// The monotonic clock a rule sees: always zero.
+struct FrozenMonotonicClock;
+
+impl HostMonotonicClock for FrozenMonotonicClock {
+    fn resolution(&self) -> u64 {
+        1_000_000_000
+    }
+
+    fn now(&self) -> u64 {
+        0
+    }
+}
+
+/// The bytes `random_get` cycles through: fixed, so evaluations are
+/// reproducible. Rules must not use randomness for anything secret.
+fn fixed_random_bytes() -> Vec<u8> {
+    (0..=255u8)
+        .map(|i| i.wrapping_mul(167).wrapping_add(13))
+        .collect()
+}
+
+/// The rule's whole world: stdin, two capped pipes, `argv[0]`, frozen clocks,
+/// fixed randomness. No environment, no preopened directories, no sockets.
+fn sandbox(input: &[u8], stdout: &CapturePipe, stderr: &CapturePipe) -> WasiP1Ctx {
+    let started = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    WasiCtxBuilder::new()
+        .stdin(MemoryInputPipe::new(Bytes::copy_from_slice(input)))
+        .stdout(stdout.clone())
+        .stderr(stderr.clone())
+        .arg(PROGRAM_NAME)
+        .wall_clock(FrozenWallClock(started))
+        .monotonic_clock(FrozenMonotonicClock)
+        .secure_random(Deterministic::new(fixed_random_bytes()))
+        .insecure_random(Deterministic::new(fixed_random_bytes()))
+        .insecure_random_seed(0x5e65_7275_6c65)
+        .max_random_size(MAX_RANDOM_BYTES)
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false)
+        .build_p1()
+}
+
+/// Runs `_start` once under `limits` (already clamped to the maxima).
+pub(crate) fn run(pre: &InstancePre<HostState>, input: &[u8], limits: &Limits) -> RunReport {
+    let started = Instant::now();
+    if input.len() > limits.input_bytes {
+        return RunReport {
+            outcome: Err(RunError::InputTooLarge {
+                size: input.len(),
+                limit: limits.input_bytes,
+            }),
+            logs: String::new(),
+            fuel_used: 0,
+            duration: started.elapsed(),
+            memory_bytes: 0,
+        };
+    }
+
+    let stdout = CapturePipe::new(limits.output_bytes, Overflow::Close);
+    let stderr = CapturePipe::new(limits.log_bytes, Overflow::Drop);
+    let state = HostState {
+        wasi: sandbox(input, &stdout, &stderr),
+        limiter: RunLimiter::new(limits.memory_bytes),
+    };
+    let mut store = Store::new(pre.module().engine(), state);
+    store.limiter(|state| &mut state.limiter);
+    store.epoch_deadline_trap();
+    store.set_epoch_deadline(deadline_ticks(limits.timeout));
+    let outcome = match store.set_fuel(limits.fuel) {
+        Ok(()) => execute(&mut store, pre),
+        Err(error) => Err(Failure::Host(error)),
+    };
+    let duration = started.elapsed();
+    let fuel_used = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
+    let memory_bytes = store.data().limiter.peak_memory;
+    drop(store);
+
+    let (stdout, stdout_overflowed) = stdout.take();
+    let (stderr, stderr_overflowed) = stderr.take();
+    let mut logs = String::from_utf8_lossy(&stderr).into_owned();
+    if stderr_overflowed {
+        let _ = write!(logs, "\n[log truncated at {} bytes]", limits.log_bytes);
+    }
+
+    let outcome = if stdout_overflowed {
+        // Checked first: a guest that hits the limit usually fails next.
+        Err(RunError::OutputTooLarge {
+            limit: limits.output_bytes,
+        })
+    } else {
+        match outcome {
+            Ok(()) => output::parse(&stdout),
+            Err(failure) => Err(classify(failure, limits, &mut logs)),
+        }
+    };
+    RunReport {
+        outcome,
+        logs,
+        fuel_used,
+        duration,
+        memory_bytes,
+    }
+}
+
+/// Where an error came from: the host setting up, or the guest running.
+enum Failure {
+    Host(wasmtime::Error),
+    Guest(wasmtime::Error),
+}
+
+fn execute(store: &mut Store<HostState>, pre: &InstancePre<HostState>) -> Result<(), Failure> {
+    let instance = pre.instantiate(&mut *store).map_err(|error| {
+        // Traps and limits hit while running start functions or sizing memory
+        // are the rule's doing; anything else (e.g. a full pool) is ours.
+        if error.downcast_ref::<Trap>().is_some()
+            || error.downcast_ref::<MemoryLimitExceeded>().is_some()
+        {
+            Failure::Guest(error)
+        } else {
+            Failure::Host(error)
+        }
+    })?;
+    let start = instance
+        .get_typed_func::<(), ()>(&mut *store, "_start")
+        .map_err(Failure::Host)?;
+    match start.call(&mut *store, ()) {
+        Ok(()) => Ok(()),
+        // `proc_exit(0)` unwinds like an error but is a normal exit.
+        Err(error) if error.downcast_ref::<I32Exit>().is_some_and(|exit| exit.0 == 0) => Ok(()),
+        Err(error) => Err(Failure::Guest(error)),
+    }
+}
+
+fn classify(failure: Failure, limits: &Limits, logs: &mut String) -> RunError {
+    let error = match failure {
+        Failure::Host(error) => return RunError::Host(format!("{error:#}")),
+        Failure::Guest(error) => error,
+    };
+    if let Some(exit) = error.downcast_ref::<I32Exit>() {
+        return RunError::Exit(exit.0);
+    }
+    if let Some(exceeded) = error.downcast_ref::<MemoryLimitExceeded>() {
+        return RunError::MemoryLimit {
+            requested: exceeded.requested,
+            limit: exceeded.limit,
+        };
+    }
+    if let Some(backtrace) = error.downcast_ref::<WasmBacktrace>()
+        && !backtrace.frames().is_empty()
+    {
+        let _ = write!(logs, "\n[wasm backtrace]\n{backtrace}");
+    }
+    match error.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => RunError::OutOfFuel { limit: limits.fuel },
+        Some(Trap::Interrupt) => RunError::Timeout {
+            limit: limits.timeout,
+        },
+        Some(Trap::StackOverflow) => RunError::StackOverflow,
+        Some(trap) => {
+            let message = trap.to_string();
+            let message = message.strip_prefix("wasm trap: ").unwrap_or(&message);
+            RunError::Trap(message.to_string())
+        }
+        // Host functions failing fatally, e.g. `proc_exit(200)`.
+        None => RunError::Trap(error.root_cause().to_string()),
+    }
+}
+
+/// Epoch ticks until the deadline: rounded up, plus one because the current
+/// tick is already partly over. The rule gets at least `timeout`.
+fn deadline_ticks(timeout: Duration) -> u64 {
+    let ticks = timeout.as_nanos().div_ceil(EPOCH_TICK.as_nanos()) + 1;
+    u64::try_from(ticks).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,39 @@
+/*
+ * Example rule (ABI v1): `tier` from annual revenue, `distributor` from the
+ * customer type. The Rust example in ../tier-rust implements the same logic.
+ */
+#include "segmentation_rule.h"
+
+/* Revenue at or above this is tier "AA". */
+#define AA_REVENUE 100000.0
+/* Revenue at or above this (and below AA) is tier "A"; the rest is "B". */
+#define A_REVENUE 10000.0
+
+int main(void) {
+    char *input = sr_read_input(NULL);
+    if (sr_lookup(input, "customer", NULL) == NULL)
+        sr_fail(SR_EXIT_BAD_INPUT, "invalid rule input: no `customer` object");
+
+    double revenue = 0.0;
+    const char *raw = sr_lookup(input, "customer", "fields", "annual_revenue", NULL);
+    if (!sr_is_null(raw) && !sr_as_number(raw, &revenue))
+        sr_fail(SR_EXIT_RULE_ERROR, "rule failed: field `annual_revenue` is not a number");
+    const char *tier = revenue >= AA_REVENUE ? "AA" : revenue >= A_REVENUE ? "A" : "B";
+
+    char type[32];
+    int wholesale = 0;
+    const char *customer_type = sr_lookup(input, "customer", "fields", "customer_type", NULL);
+    const char *wholesale_flag = sr_lookup(input, "customer", "fields", "wholesale", NULL);
+    int distributor = (sr_as_text(customer_type, type, sizeof type) && strcmp(type, "distributor") == 0)
+                      || (sr_as_bool(wholesale_flag, &wholesale) && wholesale);
+
+    fprintf(stderr, "tier-c: revenue %.2f -> tier %s\n", revenue, tier);
+
+    sr_output out;
+    sr_output_init(&out);
+    sr_cluster_text(&out, "tier", tier);
+    sr_cluster_bool(&out, "distributor", distributor);
+    sr_output_write(&out, SR_SEGMENT_UNCHANGED, NULL);
+    free(input);
+    return 0;
+}

@@ -1,0 +1,331 @@
+/*
+ * segmentation_rule.h - write customer-segmentation rules (ABI v1) in C.
+ *
+ * A rule is a WASI preview1 command: the host writes one JSON document to
+ * stdin and reads one JSON document from stdout; stderr is the rule's log.
+ * This single header provides what a small rule needs:
+ *
+ *   - sr_read_input():  all of stdin as a NUL-terminated string;
+ *   - sr_lookup():      find a value by path ("customer", "fields", "x");
+ *   - sr_as_*():        read a found value as text, number, or boolean;
+ *   - sr_output_*():    build and write the output document;
+ *   - sr_fail():        log a message and exit non-zero.
+ *
+ * The JSON reader is deliberately minimal: it walks the document without
+ * building a tree, which is enough for flat custom fields. Pointers it returns
+ * point into the input buffer.
+ *
+ * Build: clang --target=wasm32-wasi --sysroot=/usr/lib/wasm32-wasi -O2 rule.c
+ */
+#ifndef SEGMENTATION_RULE_H
+#define SEGMENTATION_RULE_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SR_ABI_VERSION 1
+#define SR_EXIT_RULE_ERROR 1
+#define SR_EXIT_BAD_INPUT 2
+
+/* Logs a formatted message to stderr and exits with `status`. */
+static inline void sr_fail(int status, const char *format, ...) {
+    va_list args;
+    va_start(args, format);
+    vfprintf(stderr, format, args);
+    va_end(args);
+    fputc('\n', stderr);
+    exit(status);
+}
+
+/* Reads all of stdin into a NUL-terminated heap buffer. Exits on failure. */
+static inline char *sr_read_input(size_t *length) {
+    size_t capacity = 4096, used = 0;
+    char *buffer = malloc(capacity);
+    if (buffer == NULL) sr_fail(SR_EXIT_BAD_INPUT, "out of memory reading input");
+    for (;;) {
+        if (capacity - used < 2) {
+            char *grown = realloc(buffer, capacity * 2);
+            if (grown == NULL) sr_fail(SR_EXIT_BAD_INPUT, "out of memory reading input");
+            buffer = grown;
+            capacity *= 2;
+        }
+        size_t n = fread(buffer + used, 1, capacity - used - 1, stdin);
+        used += n;
+        if (n == 0) break;
+    }
+    if (ferror(stdin)) sr_fail(SR_EXIT_BAD_INPUT, "cannot read stdin");
+    buffer[used] = '\0';
+    if (length != NULL) *length = used;
+    return buffer;
+}
+
+/* ---- Reading JSON ------------------------------------------------------ */
+
+static inline const char *sr_skip_space(const char *p) {
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+    return p;
+}
+
+/* Returns the character after the string starting at `p` (which is at '"'),
+ * or NULL if it is unterminated. */
+static inline const char *sr_skip_string(const char *p) {
+    for (p++; *p != '\0'; p++) {
+        if (*p == '\\') {
+            if (p[1] == '\0') return NULL;
+            p++;
+        } else if (*p == '"') {
+            return p + 1;
+        }
+    }
+    return NULL;
+}
+
+/* Returns the character after the JSON value starting at `p`, or NULL when
+ * the value is malformed. Validation is shallow: enough to skip values. */
+static inline const char *sr_skip_value(const char *p) {
+    p = sr_skip_space(p);
+    if (*p == '"') return sr_skip_string(p);
+    if (*p == '{' || *p == '[') {
+        int depth = 0;
+        while (*p != '\0') {
+            if (*p == '"') {
+                p = sr_skip_string(p);
+                if (p == NULL) return NULL;
+                continue;
+            }
+            if (*p == '{' || *p == '[') depth++;
+            if (*p == '}' || *p == ']') {
+                depth--;
+                if (depth == 0) return p + 1;
+            }
+            p++;
+        }
+        return NULL;
+    }
+    /* number, true, false, null */
+    const char *start = p;
+    while (*p != '\0' && strchr(",}] \t\r\n", *p) == NULL) p++;
+    return p == start ? NULL : p;
+}
+
+/* Compares the JSON string at `p` (at '"') with `key`; escapes never match. */
+static inline int sr_key_equals(const char *p, const char *key) {
+    size_t n = strlen(key);
+    return strncmp(p + 1, key, n) == 0 && p[1 + n] == '"';
+}
+
+/* Returns the value of `key` in the object starting at `object`, or NULL. */
+static inline const char *sr_member(const char *object, const char *key) {
+    const char *p = sr_skip_space(object);
+    if (p == NULL || *p != '{') return NULL;
+    p = sr_skip_space(p + 1);
+    while (*p == '"') {
+        int match = sr_key_equals(p, key);
+        p = sr_skip_string(p);
+        if (p == NULL) return NULL;
+        p = sr_skip_space(p);
+        if (*p != ':') return NULL;
+        p = sr_skip_space(p + 1);
+        if (match) return p;
+        p = sr_skip_value(p);
+        if (p == NULL) return NULL;
+        p = sr_skip_space(p);
+        if (*p != ',') return NULL;
+        p = sr_skip_space(p + 1);
+    }
+    return NULL;
+}
+
+/* Follows a path of object keys, ending with NULL:
+ *   sr_lookup(input, "customer", "fields", "annual_revenue", NULL)
+ * Returns a pointer to the value, or NULL when any step is missing. */
+static inline const char *sr_lookup(const char *json, ...) {
+    va_list keys;
+    va_start(keys, json);
+    const char *value = json;
+    const char *key;
+    while (value != NULL && (key = va_arg(keys, const char *)) != NULL) {
+        value = sr_member(value, key);
+    }
+    va_end(keys);
+    return value;
+}
+
+/* True when `value` is missing or JSON null. */
+static inline int sr_is_null(const char *value) {
+    return value == NULL || strncmp(value, "null", 4) == 0;
+}
+
+/* Copies the JSON string `value` into `out` (at most `capacity` bytes with
+ * the NUL), decoding simple escapes; \u escapes become '?'. Returns 1 on
+ * success, 0 when `value` is not a string or does not fit. */
+static inline int sr_as_text(const char *value, char *out, size_t capacity) {
+    if (value == NULL || *value != '"' || capacity == 0) return 0;
+    size_t used = 0;
+    for (const char *p = value + 1; *p != '"'; p++) {
+        char c = *p;
+        if (c == '\0') return 0;
+        if (c == '\\') {
+            p++;
+            switch (*p) {
+            case 'n': c = '\n'; break;
+            case 't': c = '\t'; break;
+            case 'r': c = '\r'; break;
+            case 'b': c = '\b'; break;
+            case 'f': c = '\f'; break;
+            case 'u':
+                for (int i = 1; i <= 4; i++)
+                    if (p[i] == '\0') return 0;
+                p += 4;
+                c = '?';
+                break;
+            case '\0': return 0;
+            default: c = *p; break; /* \" \\ \/ */
+            }
+        }
+        if (used + 1 >= capacity) return 0;
+        out[used++] = c;
+    }
+    out[used] = '\0';
+    return 1;
+}
+
+/* Reads a number given as a JSON number or as a decimal string such as
+ * "12500.50" (decimal fields travel as strings). Returns 1 on success. */
+static inline int sr_as_number(const char *value, double *out) {
+    if (value == NULL) return 0;
+    int quoted = *value == '"';
+    const char *p = value + quoted;
+    const char *q = p;
+    if (*q == '-' || (quoted && *q == '+')) q++;
+    if (*q < '0' || *q > '9') return 0; /* rejects inf, nan, hex */
+    if (quoted) { /* decimal strings: digits[.digits] only */
+        while (*q >= '0' && *q <= '9') q++;
+        if (*q == '.') {
+            q++;
+            if (*q < '0' || *q > '9') return 0;
+            while (*q >= '0' && *q <= '9') q++;
+        }
+        if (*q != '"') return 0;
+    }
+    char *end;
+    double number = strtod(p, &end);
+    if (end == p) return 0;
+    if (quoted ? *end != '"' : strchr(",}] \t\r\n", *end) == NULL) return 0;
+    *out = number;
+    return 1;
+}
+
+/* Reads a JSON boolean. Returns 1 on success. */
+static inline int sr_as_bool(const char *value, int *out) {
+    if (value == NULL) return 0;
+    if (strncmp(value, "true", 4) == 0) { *out = 1; return 1; }
+    if (strncmp(value, "false", 5) == 0) { *out = 0; return 1; }
+    return 0;
+}
+
+/* ---- Writing the output ------------------------------------------------ */
+
+/* An output document under construction. */
+typedef struct {
+    char *buffer;
+    size_t length, capacity;
+    int clusters;
+} sr_output;
+
+/* What to do with the customer's segment. */
+typedef enum {
+    SR_SEGMENT_UNCHANGED, /* `segment` absent */
+    SR_SEGMENT_CLEAR,     /* "segment": null */
+    SR_SEGMENT_SET        /* "segment": "<name or id>" */
+} sr_segment;
+
+static inline void sr_put(sr_output *out, const char *text, size_t n) {
+    if (out->length + n + 1 > out->capacity) {
+        size_t capacity = out->capacity ? out->capacity : 256;
+        while (out->length + n + 1 > capacity) capacity *= 2;
+        char *grown = realloc(out->buffer, capacity);
+        if (grown == NULL) sr_fail(SR_EXIT_RULE_ERROR, "out of memory writing output");
+        out->buffer = grown;
+        out->capacity = capacity;
+    }
+    memcpy(out->buffer + out->length, text, n);
+    out->length += n;
+    out->buffer[out->length] = '\0';
+}
+
+static inline void sr_put_str(sr_output *out, const char *text) { sr_put(out, text, strlen(text)); }
+
+/* Writes `text` as a JSON string literal. */
+static inline void sr_put_quoted(sr_output *out, const char *text) {
+    sr_put(out, "\"", 1);
+    for (const unsigned char *p = (const unsigned char *)text; *p != '\0'; p++) {
+        char escaped[8];
+        if (*p == '"' || *p == '\\') {
+            escaped[0] = '\\';
+            escaped[1] = (char)*p;
+            sr_put(out, escaped, 2);
+        } else if (*p < 0x20) {
+            snprintf(escaped, sizeof escaped, "\\u%04x", *p);
+            sr_put(out, escaped, 6);
+        } else {
+            sr_put(out, (const char *)p, 1);
+        }
+    }
+    sr_put(out, "\"", 1);
+}
+
+static inline void sr_output_init(sr_output *out) {
+    out->buffer = NULL;
+    out->length = out->capacity = 0;
+    out->clusters = 0;
+    sr_put_str(out, "{\"clusters\":{");
+}
+
+static inline void sr_cluster_key(sr_output *out, const char *name) {
+    if (out->clusters++ > 0) sr_put(out, ",", 1);
+    sr_put_quoted(out, name);
+    sr_put(out, ":", 1);
+}
+
+/* Sets a text cluster value. */
+static inline void sr_cluster_text(sr_output *out, const char *name, const char *value) {
+    sr_cluster_key(out, name);
+    sr_put_quoted(out, value);
+}
+
+/* Sets a boolean cluster value. */
+static inline void sr_cluster_bool(sr_output *out, const char *name, int value) {
+    sr_cluster_key(out, name);
+    sr_put_str(out, value ? "true" : "false");
+}
+
+/* Sets a numeric cluster value (must be finite). */
+static inline void sr_cluster_number(sr_output *out, const char *name, double value) {
+    char text[32];
+    snprintf(text, sizeof text, "%.17g", value);
+    sr_cluster_key(out, name);
+    sr_put_str(out, text);
+}
+
+/* Finishes the document, writes it to stdout and frees it. `segment` is the
+ * segment name or id for SR_SEGMENT_SET and ignored otherwise. */
+static inline void sr_output_write(sr_output *out, sr_segment choice, const char *segment) {
+    sr_put(out, "}", 1);
+    if (choice == SR_SEGMENT_CLEAR) {
+        sr_put_str(out, ",\"segment\":null");
+    } else if (choice == SR_SEGMENT_SET) {
+        sr_put_str(out, ",\"segment\":");
+        sr_put_quoted(out, segment);
+    }
+    sr_put(out, "}", 1);
+    if (fwrite(out->buffer, 1, out->length, stdout) != out->length || fflush(stdout) != 0)
+        sr_fail(SR_EXIT_RULE_ERROR, "cannot write output");
+    free(out->buffer);
+    out->buffer = NULL;
+}
+
+#endif /* SEGMENTATION_RULE_H */
