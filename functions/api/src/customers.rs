@@ -72,7 +72,7 @@ fn cluster_filter(fields: &[FieldDef], name: &str, raw: &str) -> Result<Customer
 }
 
 /// Validates a full customer body against the tenant's fields and the segment it names.
-async fn validate(
+pub(crate) async fn validate(
     app: &App,
     tenant: &str,
     body: &Value,

@@ -10,9 +10,15 @@ pub mod http;
 pub mod openapi;
 pub mod problem;
 pub mod routes;
+#[cfg(feature = "rules")]
+mod rule_runtime;
+#[cfg(feature = "rules")]
+mod rules;
 mod segments;
 
 use std::convert::Infallible;
+#[cfg(feature = "rules")]
+use std::sync::Arc;
 
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response, service_fn};
@@ -55,21 +61,26 @@ pub struct App {
     config: Config,
     store: Store,
     cursors: CursorSigner,
+    /// The wasm engine, in the builds that serve rules (feature `rules`).
+    #[cfg(feature = "rules")]
+    engine: Arc<rule_engine::RuleEngine>,
 }
 
 impl App {
-    pub async fn new(config: Config) -> Self {
+    pub async fn new(config: Config) -> Result<Self, String> {
         let store = Store::connect(&config.store).await;
         let cursors = CursorSigner::new(config.cursor_secret.as_bytes());
-        Self {
+        Ok(Self {
             config,
             store,
             cursors,
-        }
+            #[cfg(feature = "rules")]
+            engine: Arc::new(new_engine()?),
+        })
     }
 
     pub async fn from_env() -> Result<Self, String> {
-        Ok(Self::new(Config::from_env()?).await)
+        Self::new(Config::from_env()?).await
     }
 
     pub fn store(&self) -> &Store {
@@ -146,8 +157,48 @@ impl App {
             Op::UpdateCustomer => customers::update(self, call).await,
             Op::DeleteCustomer => customers::delete(self, call).await,
             Op::OpenApi => unreachable!("answered above"),
+            #[cfg(feature = "rules")]
+            rule_op => self.route_rules(rule_op, call).await,
+            #[cfg(not(feature = "rules"))]
+            _ => Err(ApiError::NotFound(format!(
+                "{} is served by the rules function",
+                call.param(0)
+            ))),
         }
     }
+
+    #[cfg(feature = "rules")]
+    async fn route_rules(&self, op: Op, call: Call) -> Result<Reply, ApiError> {
+        match op {
+            Op::ListRules => rules::list(self, call).await,
+            Op::GetRule => rules::get(self, call).await,
+            Op::PutRule => rules::put(self, call).await,
+            Op::UpdateRule => rules::update(self, call).await,
+            Op::DeleteRule => rules::delete(self, call).await,
+            Op::UploadModule => rules::upload(self, call).await,
+            Op::ListRuleVersions => rules::versions(self, call).await,
+            Op::GetRuleVersion => rules::version(self, call).await,
+            Op::TestRule => rules::test(self, call).await,
+            other => Err(ApiError::Internal(format!("{other:?} is not a rules operation"))),
+        }
+    }
+}
+
+/// The engine with the tenant-wide maxima of the product.
+#[cfg(feature = "rules")]
+fn new_engine() -> Result<rule_engine::RuleEngine, String> {
+    use domain::rule::{MAX_FUEL, MAX_MEMORY_MIB, MAX_TIMEOUT_MS};
+    let maxima = rule_engine::Limits {
+        fuel: MAX_FUEL,
+        memory_bytes: (MAX_MEMORY_MIB as usize) << 20,
+        timeout: std::time::Duration::from_millis(u64::from(MAX_TIMEOUT_MS)),
+        ..rule_engine::Limits::default()
+    };
+    rule_engine::RuleEngine::new(rule_engine::EngineConfig {
+        maxima,
+        ..rule_engine::EngineConfig::default()
+    })
+    .map_err(|err| err.to_string())
 }
 
 fn request_context(request: &Request) -> Option<&lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext> {

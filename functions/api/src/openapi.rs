@@ -54,6 +54,51 @@ struct CustomerInput {
     fields: Option<Value>,
 }
 
+/// Body of `PUT /rules/{name}` (and the result of merging a PATCH).
+#[allow(dead_code)]
+#[derive(ToSchema)]
+struct RuleInput {
+    description: Option<String>,
+    /// Cluster fields the rule may set; no two rules share one.
+    outputs: Option<Vec<String>>,
+    segment_output: Option<bool>,
+    enabled: Option<bool>,
+    /// Ascending evaluation order (default 100).
+    priority: Option<i32>,
+    limits: Option<domain::rule::RuleLimits>,
+    pinned_version: Option<u32>,
+}
+
+/// Body of `POST /rules/{name}/test`: exactly one of `customer` and `customer_id`.
+#[allow(dead_code)]
+#[derive(ToSchema)]
+struct RuleTestInput {
+    customer: Option<CustomerInput>,
+    customer_id: Option<String>,
+    /// Defaults to the version that runs.
+    version: Option<u32>,
+}
+
+/// What the test run did: output, checks, logs and resources used.
+#[allow(dead_code)]
+#[derive(ToSchema)]
+struct RuleTestReport {
+    rule: String,
+    version: u32,
+    /// Ran, produced valid output, and passed every check.
+    ok: bool,
+    #[schema(value_type = Option<Object>)]
+    output: Option<Value>,
+    #[schema(value_type = Option<Object>)]
+    error: Option<Value>,
+    #[schema(value_type = Object)]
+    verdict: Value,
+    logs: String,
+    fuel_used: u64,
+    duration_us: u64,
+    memory_bytes: u64,
+}
+
 /// What each operation takes and returns, for the document.
 struct Shape {
     request: Option<&'static str>,
@@ -62,6 +107,9 @@ struct Shape {
     query: &'static [(&'static str, &'static str)],
     conditional: bool,
 }
+
+/// Marks the raw `application/wasm` upload body.
+const WASM_BODY: &str = "wasm";
 
 const PAGE_QUERY: [(&str, &str); 2] = [
     ("limit", "Page size, 1 to 100 (default 50)"),
@@ -129,6 +177,27 @@ fn shape(op: Op) -> Shape {
             conditional: true,
             ..shape(None, 204, None)
         },
+        Op::ListRules => shape(None, 200, Some("RulePage")),
+        Op::GetRule => shape(None, 200, Some("Rule")),
+        Op::PutRule => Shape {
+            conditional: true,
+            ..shape(Some("RuleInput"), 200, Some("Rule"))
+        },
+        Op::UpdateRule => Shape {
+            conditional: true,
+            ..shape(Some("RuleInput"), 200, Some("Rule"))
+        },
+        Op::DeleteRule => Shape {
+            conditional: true,
+            ..shape(None, 204, None)
+        },
+        Op::UploadModule => Shape {
+            conditional: true,
+            ..shape(Some(WASM_BODY), 201, Some("RuleVersion"))
+        },
+        Op::ListRuleVersions => shape(None, 200, Some("RuleVersionPage")),
+        Op::GetRuleVersion => shape(None, 200, Some("RuleVersion")),
+        Op::TestRule => shape(Some("RuleTestInput"), 200, Some("RuleTestReport")),
         Op::OpenApi => shape(None, 200, None),
     }
 }
@@ -197,6 +266,10 @@ fn operation(route: &crate::Route) -> Value {
         }),
         (None, _) => json!({"description": "Done"}),
     };
+    if matches!(route.op, Op::PutRule | Op::ReplaceCustomer) {
+        // Create-or-replace: 201 when the resource did not exist.
+        responses.insert("201".into(), success.clone());
+    }
     responses.insert(shape.success.to_string(), success);
     if route.op != Op::OpenApi {
         for (status, description) in [
@@ -223,7 +296,12 @@ fn operation(route: &crate::Route) -> Value {
         "parameters": parameters,
         "responses": responses,
     });
-    if let Some(request) = shape.request {
+    if shape.request == Some(WASM_BODY) {
+        operation["requestBody"] = json!({
+            "required": true,
+            "content": {"application/wasm": {"schema": {"type": "string", "contentMediaType": "application/wasm"}}}
+        });
+    } else if let Some(request) = shape.request {
         let media = if matches!(route.method, "PATCH") {
             "application/merge-patch+json"
         } else {
@@ -263,11 +341,19 @@ pub fn document() -> Value {
         .schema_from::<SegmentInput>()
         .schema_from::<FieldInput>()
         .schema_from::<CustomerInput>()
+        .schema_from::<domain::rule::Rule>()
+        .schema_from::<domain::rule::RuleLimits>()
+        .schema_from::<domain::rule::RuleVersion>()
+        .schema_from::<RuleInput>()
+        .schema_from::<RuleTestInput>()
+        .schema_from::<RuleTestReport>()
         .build();
     let mut schemas = serde_json::to_value(&components.schemas).unwrap_or_default();
     schemas["SegmentPage"] = page_schema("Segment");
     schemas["FieldPage"] = page_schema("FieldDef");
     schemas["CustomerPage"] = page_schema("Customer");
+    schemas["RulePage"] = page_schema("Rule");
+    schemas["RuleVersionPage"] = page_schema("RuleVersion");
     schemas["Problem"] = problem_schema();
     json!({
         "openapi": "3.1.0",

@@ -9,10 +9,12 @@ pub enum Function {
     Segments,
     Fields,
     Customers,
+    /// Rule modules; the only function that embeds wasmtime.
+    Rules,
 }
 
 impl Function {
-    pub const ALL: [Function; 3] = [Self::Segments, Self::Fields, Self::Customers];
+    pub const ALL: [Function; 4] = [Self::Segments, Self::Fields, Self::Customers, Self::Rules];
 
     /// The binary (and crate) name of the function.
     pub fn name(self) -> &'static str {
@@ -20,6 +22,7 @@ impl Function {
             Self::Segments => "segments",
             Self::Fields => "fields",
             Self::Customers => "customers",
+            Self::Rules => "rules-api",
         }
     }
 }
@@ -42,6 +45,15 @@ pub enum Op {
     ReplaceCustomer,
     UpdateCustomer,
     DeleteCustomer,
+    ListRules,
+    GetRule,
+    PutRule,
+    UpdateRule,
+    DeleteRule,
+    UploadModule,
+    ListRuleVersions,
+    GetRuleVersion,
+    TestRule,
     OpenApi,
 }
 
@@ -73,7 +85,7 @@ const fn route(
     }
 }
 
-use Function::{Customers, Fields, Segments};
+use Function::{Customers, Fields, Rules, Segments};
 
 pub const ROUTES: &[Route] = &[
     route("GET", "/segments", Segments, Op::ListSegments, "List segments"),
@@ -92,6 +104,15 @@ pub const ROUTES: &[Route] = &[
     route("PUT", "/customers/{id}", Customers, Op::ReplaceCustomer, "Create or replace a customer"),
     route("PATCH", "/customers/{id}", Customers, Op::UpdateCustomer, "Change a customer (JSON merge patch)"),
     route("DELETE", "/customers/{id}", Customers, Op::DeleteCustomer, "Delete a customer"),
+    route("GET", "/rules", Rules, Op::ListRules, "List rules in evaluation order"),
+    route("GET", "/rules/{name}", Rules, Op::GetRule, "Get a rule"),
+    route("PUT", "/rules/{name}", Rules, Op::PutRule, "Create or replace a rule's configuration"),
+    route("PATCH", "/rules/{name}", Rules, Op::UpdateRule, "Change a rule: enable, disable, pin a version (JSON merge patch)"),
+    route("DELETE", "/rules/{name}", Rules, Op::DeleteRule, "Delete a rule and its versions"),
+    route("PUT", "/rules/{name}/module", Rules, Op::UploadModule, "Upload a WebAssembly module as the rule's next version"),
+    route("GET", "/rules/{name}/versions", Rules, Op::ListRuleVersions, "List a rule's module versions"),
+    route("GET", "/rules/{name}/versions/{number}", Rules, Op::GetRuleVersion, "Get one module version"),
+    route("POST", "/rules/{name}/test", Rules, Op::TestRule, "Run a rule on a customer without writing anything"),
     Route {
         method: "GET",
         path: "/openapi.json",

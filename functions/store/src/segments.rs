@@ -40,6 +40,11 @@ impl Store {
         self.get_item(keys::tenant(tenant), sk(SEGMENT, id)).await
     }
 
+    /// Every segment of the tenant (the master list is small), e.g. for rule input.
+    pub async fn all_segments(&self, tenant: &str) -> StoreResult<Vec<Segment>> {
+        self.query_all(&keys::tenant(tenant), SEGMENT).await
+    }
+
     /// Segments in id order, optionally only those with `status`.
     pub async fn list_segments(
         &self,

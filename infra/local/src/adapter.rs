@@ -25,6 +25,9 @@ pub struct Incoming {
     pub body: Vec<u8>,
     pub source_ip: IpAddr,
     pub request_id: String,
+    /// `METHOD /path/{param}` of the matched route, or `$default`.
+    pub route_key: String,
+    pub path_parameters: HashMap<String, String>,
     /// The verified JWT claims, already flattened to text; `None` on routes without
     /// an authorizer.
     pub claims: Option<HashMap<String, String>>,
@@ -124,8 +127,7 @@ pub fn lambda_request(incoming: Incoming) -> lambda_http::Request {
 
     let mut context = ApiGatewayV2httpRequestContext::default();
     context.request_id = Some(incoming.request_id.clone());
-    // Locally every request goes through one catch-all route.
-    context.route_key = Some("$default".to_string());
+    context.route_key = Some(incoming.route_key.clone());
     context.stage = Some("$default".to_string());
     context.account_id = Some("000000000000".to_string());
     context.apiid = Some("local".to_string());
@@ -180,6 +182,7 @@ pub fn lambda_request(incoming: Incoming) -> lambda_http::Request {
     request
         .with_raw_http_path(incoming.path)
         .with_query_string_parameters(query_map)
+        .with_path_parameters(incoming.path_parameters)
         .with_request_context(RequestContext::ApiGatewayV2(context))
 }
 
@@ -228,6 +231,8 @@ mod tests {
             body: br#"{"name":"x"}"#.to_vec(),
             source_ip: "127.0.0.1".parse().unwrap(),
             request_id: "req-1".into(),
+            route_key: "POST /segments/{id}".into(),
+            path_parameters: HashMap::from([("id".to_string(), "abc".to_string())]),
             claims,
         }
     }
@@ -253,13 +258,19 @@ mod tests {
             panic!("no API Gateway v2 request context");
         };
         assert_eq!(ctx.request_id.as_deref(), Some("req-1"));
+        assert_eq!(ctx.route_key.as_deref(), Some("POST /segments/{id}"));
+        assert_eq!(req.path_parameters().first("id"), Some("abc"));
         assert_eq!(ctx.stage.as_deref(), Some("$default"));
         assert_eq!(ctx.http.method, Method::POST);
         assert_eq!(ctx.http.path.as_deref(), Some("/segments/abc"));
         assert_eq!(ctx.http.protocol.as_deref(), Some("HTTP/1.1"));
         assert_eq!(ctx.http.source_ip.as_deref(), Some("127.0.0.1"));
         assert_eq!(ctx.http.user_agent.as_deref(), Some("curl/8"));
-        let jwt = ctx.authorizer.as_ref().and_then(|a| a.jwt.as_ref()).unwrap();
+        let jwt = ctx
+            .authorizer
+            .as_ref()
+            .and_then(|a| a.jwt.as_ref())
+            .unwrap();
         assert_eq!(jwt.claims["tenant_id"], "acme");
     }
 

@@ -265,7 +265,10 @@ mod tests {
     fn expired_token_is_refused() {
         let token = token_with(|_| {});
         assert_eq!(verify(&config(), &token, NOW + 600), Err(JwtError::Expired));
-        assert_eq!(verify(&config(), &token, NOW + 10_000), Err(JwtError::Expired));
+        assert_eq!(
+            verify(&config(), &token, NOW + 10_000),
+            Err(JwtError::Expired)
+        );
     }
 
     #[test]
@@ -294,7 +297,10 @@ mod tests {
         });
         let mut parts: Vec<&str> = good.split('.').collect();
         parts[1] = other.split('.').nth(1).unwrap();
-        assert_eq!(verify(&cfg, &parts.join("."), NOW), Err(JwtError::BadSignature));
+        assert_eq!(
+            verify(&cfg, &parts.join("."), NOW),
+            Err(JwtError::BadSignature)
+        );
     }
 
     #[test]
@@ -327,7 +333,10 @@ mod tests {
         let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
         let claims = dev_claims(&config(), "tenant_id", "acme", 600, NOW);
         let payload = URL_SAFE_NO_PAD.encode(Value::Object(claims).to_string());
-        for token in [format!("{header}.{payload}."), format!("{header}.{payload}")] {
+        for token in [
+            format!("{header}.{payload}."),
+            format!("{header}.{payload}"),
+        ] {
             assert!(matches!(
                 verify(&config(), &token, NOW),
                 Err(JwtError::UnsupportedAlgorithm(_)) | Err(JwtError::Malformed)

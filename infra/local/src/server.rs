@@ -210,9 +210,26 @@ fn bearer_token(req: &Request<IncomingBody>) -> Option<&str> {
     (!token.is_empty()).then_some(token)
 }
 
-/// Routes the template declares without an authorizer.
-fn is_public(method: &Method, path: &str) -> bool {
-    *method == Method::GET && path == "/openapi.json"
+/// How API Gateway sees a request: the route key, the path parameters and whether the
+/// JWT authorizer guards the route, from the route table the template is checked
+/// against. Requests that match no route are still passed on (the handler answers 404
+/// or 405) under the `$default` key, behind the authorizer.
+fn route_of(method: &Method, path: &str) -> (String, HashMap<String, String>, bool) {
+    match api::routes::find(method.as_str(), path, None) {
+        Ok((route, values)) => {
+            let names = route
+                .path
+                .split('/')
+                .filter_map(|part| part.strip_prefix('{')?.strip_suffix('}'));
+            let params = names.map(str::to_string).zip(values).collect();
+            (
+                format!("{} {}", route.method, route.path),
+                params,
+                route.authorized,
+            )
+        }
+        Err(_) => ("$default".to_string(), HashMap::new(), true),
+    }
 }
 
 impl<H: Handler> Gateway<H> {
@@ -263,7 +280,8 @@ impl<H: Handler> Gateway<H> {
             }
         };
 
-        let claims: Option<HashMap<String, String>> = if is_public(req.method(), &path) {
+        let (route_key, path_parameters, authorized) = route_of(req.method(), &path);
+        let claims: Option<HashMap<String, String>> = if !authorized {
             None
         } else {
             let Some(token) = bearer_token(req) else {
@@ -287,6 +305,8 @@ impl<H: Handler> Gateway<H> {
             body,
             source_ip: remote.ip(),
             request_id: request_id.to_string(),
+            route_key,
+            path_parameters,
             claims,
         });
 
@@ -304,6 +324,7 @@ impl<H: Handler> Gateway<H> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lambda_http::RequestExt;
     use lambda_http::request::RequestContext;
 
     /// Echoes the tenant claim and the body length, or panics on `/panic`.
@@ -316,31 +337,43 @@ mod tests {
             request: lambda_http::Request,
         ) -> impl Future<Output = lambda_http::Response<lambda_http::Body>> + Send + 'static
         {
-            async move {
-                if request.uri().path() == "/panic" {
-                    panic!("handler panicked on purpose");
-                }
-                let tenant = match request.extensions().get::<RequestContext>() {
-                    Some(RequestContext::ApiGatewayV2(ctx)) => ctx
-                        .authorizer
-                        .as_ref()
-                        .and_then(|a| a.jwt.as_ref())
-                        .and_then(|jwt| jwt.claims.get("tenant_id").cloned()),
-                    _ => None,
-                };
-                let len = match request.body() {
-                    lambda_http::Body::Text(t) => t.len(),
-                    lambda_http::Body::Binary(b) => b.len(),
-                    _ => 0,
-                };
-                let body = json!({ "tenant": tenant, "len": len, "query": request.uri().query() });
-                lambda_http::Response::builder()
-                    .status(200)
-                    .header("content-type", "application/json")
-                    .body(lambda_http::Body::Text(body.to_string()))
-                    .unwrap()
-            }
+            echo(request)
         }
+    }
+
+    async fn echo(request: lambda_http::Request) -> lambda_http::Response<lambda_http::Body> {
+        if request.uri().path() == "/panic" {
+            panic!("handler panicked on purpose");
+        }
+        let tenant = match request.extensions().get::<RequestContext>() {
+            Some(RequestContext::ApiGatewayV2(ctx)) => ctx
+                .authorizer
+                .as_ref()
+                .and_then(|a| a.jwt.as_ref())
+                .and_then(|jwt| jwt.claims.get("tenant_id").cloned()),
+            _ => None,
+        };
+        let len = match request.body() {
+            lambda_http::Body::Text(t) => t.len(),
+            lambda_http::Body::Binary(b) => b.len(),
+            _ => 0,
+        };
+        let route_key = match request.extensions().get::<RequestContext>() {
+            Some(RequestContext::ApiGatewayV2(ctx)) => ctx.route_key.clone(),
+            _ => None,
+        };
+        let body = json!({
+            "tenant": tenant,
+            "len": len,
+            "query": request.uri().query(),
+            "route": route_key,
+            "id": request.path_parameters().first("id"),
+        });
+        lambda_http::Response::builder()
+            .status(200)
+            .header("content-type", "application/json")
+            .body(lambda_http::Body::Text(body.to_string()))
+            .unwrap()
     }
 
     async fn start() -> (String, tokio::sync::oneshot::Sender<()>, JwtConfig) {
@@ -420,7 +453,28 @@ mod tests {
         assert_eq!(status, 200);
         assert!(head.contains("apigw-requestid: local-"), "{head}");
         let body: serde_json::Value = serde_json::from_str(&body).unwrap();
-        assert_eq!(body, json!({ "tenant": "acme", "len": 5, "query": "limit=2" }));
+        assert_eq!(
+            body,
+            json!({
+                "tenant": "acme",
+                "len": 5,
+                "query": "limit=2",
+                "route": "POST /segments",
+                "id": null,
+            })
+        );
+
+        // Path parameters and the route key come from the route table.
+        let (status, _, body) = send(
+            &addr,
+            request("DELETE", "/segments/s-1", Some(&token), 0),
+            b"",
+        )
+        .await;
+        assert_eq!(status, 200);
+        let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["route"], "DELETE /segments/{id}");
+        assert_eq!(body["id"], "s-1");
 
         // Over 10 MiB: 413 problem, after the body was read.
         let big = vec![b'x'; MAX_BODY + 1];

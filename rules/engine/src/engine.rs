@@ -151,6 +151,9 @@ impl RuleEngine {
             .max_tables_per_module(1)
             .max_memory_size(config.maxima.memory_bytes)
             .table_elements(10_000);
+        if let Some(k) = std::env::var("XP_KEEP").ok().and_then(|v| v.parse().ok()) {
+            pool.linear_memory_keep_resident(k);
+        }
         let mut wasm_config = Config::new();
         wasm_config
             .consume_fuel(true)
@@ -160,14 +163,13 @@ impl RuleEngine {
         let engine = Engine::new(&wasm_config).map_err(setup)?;
 
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |state: &mut HostState| {
-            &mut state.wasi
-        })
-        .map_err(setup)?;
+        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |state: &mut HostState| &mut state.wasi)
+            .map_err(setup)?;
         let host_functions = host_functions(&engine, &linker);
         let compatibility_key = compatibility_key(&engine);
-        let ticker = EpochTicker::start(engine.clone())
-            .map_err(|error| EngineError::Config(format!("cannot start the epoch thread: {error}")))?;
+        let ticker = EpochTicker::start(engine.clone()).map_err(|error| {
+            EngineError::Config(format!("cannot start the epoch thread: {error}"))
+        })?;
         Ok(RuleEngine {
             engine,
             linker,
@@ -186,7 +188,8 @@ impl RuleEngine {
 
     /// Upload-time check: size, well-formed wasm, imports only from
     /// `wasi_snapshot_preview1` with the right types (minus a few forbidden
-    /// ones), and exports `_start` and `memory`. Does not compile.
+    /// ones), initial memory within the maximum, and exports `_start` and
+    /// `memory`. Does not compile.
     pub fn validate(&self, wasm: &[u8], max_size: usize) -> Result<(), ValidationError> {
         if wasm.len() > max_size {
             return Err(ValidationError::TooLarge {
@@ -196,7 +199,7 @@ impl RuleEngine {
         }
         Module::validate(&self.engine, wasm)
             .map_err(|error| ValidationError::Invalid(format!("{error:#}")))?;
-        validate::check_abi(wasm, &self.host_functions)
+        validate::check_abi(wasm, &self.host_functions, self.maxima.memory_bytes)
     }
 
     /// Compiles a validated module with Cranelift into an artifact for
@@ -439,10 +442,16 @@ mod tests {
         .unwrap();
         let functions = &engine.host_functions;
         assert_eq!(functions.len(), 46, "{:?}", functions.keys());
-        assert_eq!(functions["fd_write"].to_string(), "(i32, i32, i32, i32) -> i32");
+        assert_eq!(
+            functions["fd_write"].to_string(),
+            "(i32, i32, i32, i32) -> i32"
+        );
         assert_eq!(functions["proc_exit"].to_string(), "(i32) -> ()");
         for name in validate::forbidden_imports() {
-            assert!(functions.contains_key(name), "{name} is not a preview1 function");
+            assert!(
+                functions.contains_key(name),
+                "{name} is not a preview1 function"
+            );
         }
     }
 

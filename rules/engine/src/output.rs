@@ -109,7 +109,10 @@ mod tests {
         assert_eq!(clear.segment, SegmentChoice::Clear);
         let set = parse(br#"{"clusters": {}, "segment": "gold"}"#).unwrap();
         assert_eq!(set.segment, SegmentChoice::Set("gold".into()));
-        assert_eq!(set.to_json().to_string(), r#"{"clusters":{},"segment":"gold"}"#);
+        assert_eq!(
+            set.to_json().to_string(),
+            r#"{"clusters":{},"segment":"gold"}"#
+        );
     }
 
     #[test]

@@ -121,10 +121,16 @@ impl OutputStream for CapturePipe {
 }
 
 impl AsyncWrite for CapturePipe {
-    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         let kept = self.append(buf);
         match self.overflow {
-            Overflow::Close if kept < buf.len() => Poll::Ready(Err(std::io::ErrorKind::BrokenPipe.into())),
+            Overflow::Close if kept < buf.len() => {
+                Poll::Ready(Err(std::io::ErrorKind::BrokenPipe.into()))
+            }
             _ => Poll::Ready(Ok(buf.len())),
         }
     }
@@ -146,7 +152,10 @@ mod tests {
     fn close_mode_records_overflow_and_closes() {
         let mut pipe = CapturePipe::new(4, Overflow::Close);
         assert!(pipe.write(Bytes::from_static(b"abc")).is_ok());
-        assert!(matches!(pipe.write(Bytes::from_static(b"de")), Err(StreamError::Closed)));
+        assert!(matches!(
+            pipe.write(Bytes::from_static(b"de")),
+            Err(StreamError::Closed)
+        ));
         assert!(matches!(pipe.check_write(), Err(StreamError::Closed)));
         assert_eq!(pipe.take(), (b"abcd".to_vec(), true));
     }

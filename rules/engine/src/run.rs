@@ -321,7 +321,13 @@ fn execute(store: &mut Store<HostState>, pre: &InstancePre<HostState>) -> Result
     match start.call(&mut *store, ()) {
         Ok(()) => Ok(()),
         // `proc_exit(0)` unwinds like an error but is a normal exit.
-        Err(error) if error.downcast_ref::<I32Exit>().is_some_and(|exit| exit.0 == 0) => Ok(()),
+        Err(error)
+            if error
+                .downcast_ref::<I32Exit>()
+                .is_some_and(|exit| exit.0 == 0) =>
+        {
+            Ok(())
+        }
         Err(error) => Err(Failure::Guest(error)),
     }
 }

@@ -48,6 +48,8 @@ pub enum ValidationError {
         found: String,
         expected: String,
     },
+    #[error("module needs {initial} bytes of memory to start; the limit is {limit}")]
+    InitialMemoryTooLarge { initial: u64, limit: usize },
     #[error("missing export `{0}`")]
     MissingExport(&'static str),
     #[error("export `{name}` must be {expected}")]
@@ -105,9 +107,15 @@ fn parsed_name(ty: &wasmparser::ValType) -> &'static str {
 /// real linker so the list cannot drift from what the host provides.
 pub(crate) type HostFunctions = HashMap<String, Signature>;
 
-/// Checks the ABI part of a module that wasmtime already validated.
-pub(crate) fn check_abi(wasm: &[u8], host: &HostFunctions) -> Result<(), ValidationError> {
-    let invalid = |error: wasmparser::BinaryReaderError| ValidationError::Invalid(error.to_string());
+/// Checks the ABI part of a module that wasmtime already validated, and that
+/// its initial memory fits in `memory_limit` (the pool could not host it).
+pub(crate) fn check_abi(
+    wasm: &[u8],
+    host: &HostFunctions,
+    memory_limit: usize,
+) -> Result<(), ValidationError> {
+    let invalid =
+        |error: wasmparser::BinaryReaderError| ValidationError::Invalid(error.to_string());
     let mut types = Vec::new();
     // Type index of every function, imported ones first (the index space order).
     let mut functions = Vec::new();
@@ -126,6 +134,19 @@ pub(crate) fn check_abi(wasm: &[u8], host: &HostFunctions) -> Result<(), Validat
                     check_import(&import, &types, host)?;
                     if let TypeRef::Func(index) = import.ty {
                         functions.push(index);
+                    }
+                }
+            }
+            Payload::MemorySection(reader) => {
+                for memory in reader {
+                    let memory = memory.map_err(invalid)?;
+                    let page_size = 1u64 << memory.page_size_log2.unwrap_or(16);
+                    let initial = memory.initial.saturating_mul(page_size);
+                    if initial > memory_limit as u64 {
+                        return Err(ValidationError::InitialMemoryTooLarge {
+                            initial,
+                            limit: memory_limit,
+                        });
                     }
                 }
             }

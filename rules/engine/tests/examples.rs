@@ -68,7 +68,11 @@ fn b_from_small_or_missing_revenue() {
         "B",
         false,
     );
-    assert_clusters(json!({"annual_revenue": null, "wholesale": false}), "B", false);
+    assert_clusters(
+        json!({"annual_revenue": null, "wholesale": false}),
+        "B",
+        false,
+    );
     assert_clusters(json!({}), "B", false);
 }
 

@@ -35,11 +35,9 @@ fn run(args: Vec<String>) -> Result<String, String> {
             }
             "--ttl-seconds" => {
                 let raw = args.next().ok_or("--ttl-seconds needs a value")?;
-                ttl = raw
-                    .parse()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| format!("--ttl-seconds must be a positive integer, got `{raw}`"))?;
+                ttl = raw.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                    format!("--ttl-seconds must be a positive integer, got `{raw}`")
+                })?;
             }
             "--claim" => claim = args.next().ok_or("--claim needs a value")?,
             flag if flag.starts_with('-') => return Err(format!("unknown option `{flag}`")),

@@ -134,7 +134,10 @@ fn validate(path: &str) -> Result<ExitCode, String> {
     engine
         .validate(&wasm, DEFAULT_MAX_MODULE_BYTES)
         .map_err(|error| format!("{path}: {error}"))?;
-    println!("{path}: valid rule module (ABI v1), sha256 {}", ModuleHash::of(&wasm));
+    println!(
+        "{path}: valid rule module (ABI v1), sha256 {}",
+        ModuleHash::of(&wasm)
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -159,7 +162,9 @@ fn run(args: &RunArgs) -> Result<ExitCode, String> {
         .validate(&wasm, DEFAULT_MAX_MODULE_BYTES)
         .map_err(|error| format!("{}: {error}", args.module))?;
     let compile_started = Instant::now();
-    let artifact = engine.precompile(&wasm).map_err(|error| error.to_string())?;
+    let artifact = engine
+        .precompile(&wasm)
+        .map_err(|error| error.to_string())?;
     let compile_time = compile_started.elapsed();
     let load_started = Instant::now();
     // SAFETY: the artifact was produced by `precompile` just above.
@@ -254,5 +259,9 @@ fn mib(bytes: usize) -> f64 {
 }
 
 fn percent(part: f64, whole: f64) -> f64 {
-    if whole == 0.0 { 0.0 } else { 100.0 * part / whole }
+    if whole == 0.0 {
+        0.0
+    } else {
+        100.0 * part / whole
+    }
 }

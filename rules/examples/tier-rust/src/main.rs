@@ -20,10 +20,10 @@ fn evaluate(input: &Input) -> Result<Output, String> {
     };
     let distributor = customer.text("customer_type") == Some("distributor")
         || customer.flag("wholesale") == Some(true);
-    eprintln!(
+    segmentation_rule::log(format_args!(
         "{} v{}: customer {} revenue {} -> tier {}",
         input.rule.name, input.rule.version, customer.id, revenue, tier
-    );
+    ));
     Ok(Output::new()
         .cluster("tier", tier)
         .cluster("distributor", distributor))

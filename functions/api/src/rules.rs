@@ -1,0 +1,303 @@
+//! `/rules`: tenant rule modules. Configuration is JSON; code is uploaded as raw
+//! `application/wasm`, validated, compiled once, and stored as an immutable version.
+
+use chrono::Utc;
+use domain::field::is_valid_field_name;
+use domain::rule::{Rule, RuleDraft, RuleVersion, check_output, rule_input};
+use domain::{Customer, Violations, merge_patch};
+use lambda_http::http::StatusCode;
+use lambda_http::http::header::CONTENT_TYPE;
+use rule_engine::{DEFAULT_MAX_MODULE_BYTES, ModuleHash, RunError};
+use serde_json::{Value, json};
+
+use crate::App;
+use crate::customers::validate as validate_customer;
+use crate::http::{Call, Reply, reject_identity_change};
+use crate::problem::ApiError;
+use crate::rule_runtime;
+
+fn conflict(detail: String) -> ApiError {
+    ApiError::Conflict {
+        detail,
+        extra: None,
+    }
+}
+
+pub async fn list(app: &App, call: Call) -> Result<Reply, ApiError> {
+    call.allow_query(&[], &[])?;
+    let mut rules = app.store.list_rules(&call.tenant).await?;
+    rules.sort_by(|a, b| (a.priority, &a.name).cmp(&(b.priority, &b.name)));
+    Reply::json(StatusCode::OK, &json!({ "items": rules, "next_cursor": null }))
+}
+
+async fn find(app: &App, call: &Call) -> Result<Option<Rule>, ApiError> {
+    Ok(app.store.get_rule(&call.tenant, call.param(0)).await?)
+}
+
+async fn load(app: &App, call: &Call) -> Result<Rule, ApiError> {
+    find(app, call)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("rule `{}` not found", call.param(0))))
+}
+
+pub async fn get(app: &App, call: Call) -> Result<Reply, ApiError> {
+    let rule = load(app, &call).await?;
+    Reply::entity(StatusCode::OK, &rule, rule.version)
+}
+
+/// Checks a configuration against the tenant's fields and the other rules' outputs,
+/// and a pinned version against the versions that exist.
+async fn checked_draft(app: &App, call: &Call, body: &Value, latest_version: u32) -> Result<RuleDraft, ApiError> {
+    let fields = app.store.list_fields(&call.tenant).await?;
+    let draft = RuleDraft::parse(body, &fields)?;
+    if let Some(pinned) = draft.pinned_version
+        && pinned > latest_version
+    {
+        return Err(Violations::one(
+            "/pinned_version",
+            format!("the rule has {latest_version} version(s)"),
+        )
+        .into());
+    }
+    let others = app.store.list_rules(&call.tenant).await?;
+    let candidate = draft.clone().into_rule(call.param(0).to_owned(), Utc::now());
+    if let Some((other, field)) = candidate.output_clash(&others) {
+        return Err(conflict(format!(
+            "rule `{other}` already sets cluster `{field}`; a cluster has one owner"
+        )));
+    }
+    Ok(draft)
+}
+
+/// PUT creates the rule (201) or replaces its configuration (200); versions stay.
+pub async fn put(app: &App, call: Call) -> Result<Reply, ApiError> {
+    let name = call.param(0).to_owned();
+    if !is_valid_field_name(&name) {
+        return Err(Violations::one("/name", "must match ^[a-z][a-z0-9_]{0,63}$").into());
+    }
+    let body = call.json_body()?;
+    reject_identity_change(&body, "name", &name)?;
+    let current = find(app, &call).await?;
+    match &current {
+        Some(current) => call.check_if_match(current.version)?,
+        None if call.headers.contains_key("if-match") => return Err(ApiError::PreconditionFailed),
+        None => {}
+    }
+    let latest = current.as_ref().map_or(0, |r| r.latest_version);
+    let draft = checked_draft(app, &call, &body, latest).await?;
+    match current {
+        Some(current) => save_update(app, &call, &current, draft).await,
+        None => {
+            let rule = draft.into_rule(name, Utc::now());
+            app.store.save_rule(&call.tenant, None, &rule).await?;
+            Reply::created(format!("/rules/{}", rule.name), &rule, rule.version)
+        }
+    }
+}
+
+pub async fn update(app: &App, call: Call) -> Result<Reply, ApiError> {
+    let patch = call.json_body()?;
+    let current = load(app, &call).await?;
+    call.check_if_match(current.version)?;
+    reject_identity_change(&patch, "name", &current.name)?;
+    let mut document =
+        serde_json::to_value(&current).map_err(|err| ApiError::Internal(err.to_string()))?;
+    merge_patch(&mut document, &patch);
+    let draft = checked_draft(app, &call, &document, current.latest_version).await?;
+    save_update(app, &call, &current, draft).await
+}
+
+async fn save_update(app: &App, call: &Call, current: &Rule, draft: RuleDraft) -> Result<Reply, ApiError> {
+    let updated = current.updated(draft, Utc::now());
+    app.store
+        .save_rule(&call.tenant, Some(current), &updated)
+        .await?;
+    Reply::entity(StatusCode::OK, &updated, updated.version)
+}
+
+pub async fn delete(app: &App, call: Call) -> Result<Reply, ApiError> {
+    let current = load(app, &call).await?;
+    call.check_if_match(current.version)?;
+    app.store.delete_rule(&call.tenant, &current).await?;
+    Ok(Reply::no_content())
+}
+
+/// Validates the module, compiles it once, stores module and artifact, and only then
+/// records the version, so a failed or partial upload is never visible.
+pub async fn upload(app: &App, call: Call) -> Result<Reply, ApiError> {
+    let media = call
+        .headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !matches!(media, "application/wasm" | "application/octet-stream") {
+        return Err(ApiError::UnsupportedMediaType(format!(
+            "expected application/wasm, got `{media}`"
+        )));
+    }
+    if call.body.len() > DEFAULT_MAX_MODULE_BYTES {
+        return Err(ApiError::PayloadTooLarge {
+            limit: DEFAULT_MAX_MODULE_BYTES,
+        });
+    }
+    let rule = load(app, &call).await?;
+    call.check_if_match(rule.version)?;
+    let wasm = call.body;
+    let engine = app.engine.clone();
+    let checked = tokio::task::spawn_blocking(move || {
+        engine
+            .validate(&wasm, DEFAULT_MAX_MODULE_BYTES)
+            .map_err(|err| err.to_string())?;
+        let artifact = engine.precompile(&wasm).map_err(|err| err.to_string())?;
+        Ok::<_, String>((wasm, artifact))
+    })
+    .await
+    .map_err(|err| ApiError::Internal(format!("compile task: {err}")))?;
+    let (wasm, artifact) =
+        checked.map_err(|reason| ApiError::Validation(Violations::one("/module", reason)))?;
+    let hash = ModuleHash::of(&wasm);
+    app.store
+        .put_blob(&call.tenant, &hash.to_string(), &wasm)
+        .await?;
+    app.store
+        .put_blob(&call.tenant, &rule_runtime::artifact_name(app, &hash), &artifact)
+        .await?;
+    let version = RuleVersion {
+        rule: rule.name.clone(),
+        number: rule.latest_version + 1,
+        sha256: hash.to_string(),
+        size: wasm.len() as u64,
+        created_at: Utc::now(),
+    };
+    let updated = Rule {
+        latest_version: version.number,
+        version: rule.version + 1,
+        updated_at: version.created_at,
+        ..rule.clone()
+    };
+    app.store
+        .add_rule_version(&call.tenant, &rule, &updated, &version)
+        .await?;
+    Ok(Reply::created(
+        format!("/rules/{}/versions/{}", rule.name, version.number),
+        &version,
+        updated.version,
+    )?)
+}
+
+pub async fn versions(app: &App, call: Call) -> Result<Reply, ApiError> {
+    let rule = load(app, &call).await?;
+    let versions = app.store.list_rule_versions(&call.tenant, &rule.name).await?;
+    Reply::json(StatusCode::OK, &json!({ "items": versions, "next_cursor": null }))
+}
+
+pub async fn version(app: &App, call: Call) -> Result<Reply, ApiError> {
+    let rule = load(app, &call).await?;
+    let not_found = || ApiError::NotFound(format!("rule `{}` has no version `{}`", rule.name, call.param(1)));
+    let number: u32 = call.param(1).parse().map_err(|_| not_found())?;
+    let version = app
+        .store
+        .get_rule_version(&call.tenant, &rule.name, number)
+        .await?
+        .ok_or_else(not_found)?;
+    Reply::json(StatusCode::OK, &version)
+}
+
+/// Runs a rule on a stored customer (`customer_id`) or an inline one (`customer`),
+/// optionally at a given `version`, and reports everything without writing.
+pub async fn test(app: &App, call: Call) -> Result<Reply, ApiError> {
+    let body = call.json_body()?;
+    let rule = load(app, &call).await?;
+    let fields = app.store.list_fields(&call.tenant).await?;
+    let segments = app.store.all_segments(&call.tenant).await?;
+    let number = match body.get("version") {
+        None | Some(Value::Null) => rule.active_version().ok_or_else(|| {
+            conflict(format!("rule `{}` has no module yet; upload one first", rule.name))
+        })?,
+        Some(v) => v
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .ok_or_else(|| Violations::one("/version", "must be a version number"))?,
+    };
+    let version = app
+        .store
+        .get_rule_version(&call.tenant, &rule.name, number)
+        .await?
+        .ok_or_else(|| Violations::one("/version", format!("the rule has no version {number}")))?;
+    let customer = test_customer(app, &call, &body, &fields).await?;
+    let input = rule_input(&customer, &segments, &rule, number);
+    let report = rule_runtime::evaluate(app, &call.tenant, &rule, &version, &input).await?;
+    let (output, error, verdict) = match report.outcome {
+        Ok(raw) => {
+            let output = raw.to_json();
+            let verdict = match check_output(&rule, rule_runtime::raw_output(raw), &fields, &segments) {
+                Ok(assignment) => json!({"valid": true, "assignment": assignment}),
+                Err(violations) => json!({"valid": false, "errors": violations.0}),
+            };
+            (output, Value::Null, verdict)
+        }
+        Err(err) => (
+            Value::Null,
+            run_error(&err),
+            json!({"valid": false, "errors": []}),
+        ),
+    };
+    Reply::json(
+        StatusCode::OK,
+        &json!({
+            "rule": rule.name,
+            "version": number,
+            "ok": error.is_null() && verdict["valid"] == true,
+            "output": output,
+            "error": error,
+            "verdict": verdict,
+            "logs": report.logs,
+            "fuel_used": report.fuel_used,
+            "duration_us": report.duration.as_micros() as u64,
+            "memory_bytes": report.memory_bytes,
+        }),
+    )
+}
+
+fn run_error(err: &RunError) -> Value {
+    json!({"code": err.code(), "message": err.to_string()})
+}
+
+async fn test_customer(
+    app: &App,
+    call: &Call,
+    body: &Value,
+    fields: &[domain::FieldDef],
+) -> Result<Customer, ApiError> {
+    match (body.get("customer_id"), body.get("customer")) {
+        (Some(id), None) => {
+            let id = id.as_str().unwrap_or_default();
+            let customer = app
+                .store
+                .get_customer(&call.tenant, id)
+                .await?
+                .ok_or_else(|| Violations::one("/customer_id", format!("no customer has id `{id}`")))?;
+            Ok(customer.visible(fields))
+        }
+        (None, Some(inline)) => {
+            let draft = validate_customer(app, &call.tenant, inline, fields)
+                .await
+                .map_err(|err| match err {
+                    ApiError::Validation(violations) => ApiError::Validation(Violations(
+                        violations
+                            .0
+                            .into_iter()
+                            .map(|mut v| {
+                                v.pointer = format!("/customer{}", v.pointer);
+                                v
+                            })
+                            .collect(),
+                    )),
+                    other => other,
+                })?;
+            let id = draft.id.clone().unwrap_or_else(|| "test".into());
+            Ok(draft.into_customer(id, Utc::now()))
+        }
+        _ => Err(Violations::one("/", "give exactly one of `customer` and `customer_id`").into()),
+    }
+}

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Quick start #2: the whole test suite, as CI runs it.
+# Formatting, lints, the example rule modules, then every test of the workspace,
+# including the HTTP integration tests (which start their own moto and local-api).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$REPO_ROOT"
+
+STEPS=()
+TIMES=()
+TOTAL_START=$(date +%s.%N)
+
+elapsed() { awk -v s="$1" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }'; }
+
+summary() {
+    local i
+    echo
+    echo "== timings =="
+    for i in "${!STEPS[@]}"; do
+        printf '  %-44s %7ss\n' "${STEPS[$i]}" "${TIMES[$i]}"
+    done
+    printf '  %-44s %7ss\n' "total" "$(elapsed "$TOTAL_START")"
+}
+
+# step NAME CMD...: runs CMD, records its time, stops the suite on failure.
+step() {
+    local name="$1"
+    shift
+    echo
+    echo "== $name =="
+    local start status=0
+    start=$(date +%s.%N)
+    "$@" || status=$?
+    STEPS+=("$name")
+    TIMES+=("$(elapsed "$start")")
+    if [ "$status" -ne 0 ]; then
+        summary
+        echo
+        echo "FAILED: $name (exit $status)" >&2
+        exit "$status"
+    fi
+}
+
+step "setup" "$REPO_ROOT/infra/setup.sh"
+step "cargo fmt --check" cargo fmt --all -- --check
+step "cargo clippy -D warnings" cargo clippy --workspace --all-targets -- -D warnings
+if [ -f "$REPO_ROOT/rules/build-examples.sh" ]; then
+    step "rules/build-examples.sh" bash "$REPO_ROOT/rules/build-examples.sh"
+fi
+step "cargo build -p local-stack --bins" cargo build -p local-stack --bins
+step "cargo test --workspace" cargo test --workspace
+summary

@@ -1,0 +1,278 @@
+//! Helpers shared by the HTTP test files (each test file includes this module).
+#![allow(dead_code)]
+
+use std::collections::BTreeSet;
+
+use api_tests::{Client, Method, Reply};
+use serde_json::Value;
+
+/// Percent-encodes a query value (RFC 3986 unreserved characters stay as they are).
+pub fn enc(value: &str) -> String {
+    let mut out = String::new();
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// Asserts that `reply` is an RFC 9457 problem with `status` and `code`, and returns it.
+#[track_caller]
+pub fn assert_problem(reply: &Reply, status: u16, code: &str) {
+    assert_eq!(reply.status, status, "unexpected reply: {reply:#?}");
+    assert_eq!(
+        reply.header("content-type"),
+        Some("application/problem+json"),
+        "{reply:#?}"
+    );
+    let body = &reply.json;
+    assert_eq!(body["status"], status, "{}", reply.text);
+    assert_eq!(body["code"], code, "{}", reply.text);
+    assert_eq!(body["type"], "about:blank", "{}", reply.text);
+    assert!(
+        body["title"].as_str().is_some_and(|t| !t.is_empty()),
+        "{}",
+        reply.text
+    );
+    assert!(
+        body["detail"].as_str().is_some_and(|t| !t.is_empty()),
+        "{}",
+        reply.text
+    );
+    assert!(
+        body["instance"].as_str().is_some_and(|t| t.starts_with('/')),
+        "{}",
+        reply.text
+    );
+}
+
+/// The JSON Pointers of a 422 problem's `errors`, sorted.
+#[track_caller]
+pub fn pointers(reply: &Reply) -> BTreeSet<String> {
+    assert_problem(reply, 422, "validation_failed");
+    let errors = reply.json["errors"]
+        .as_array()
+        .unwrap_or_else(|| panic!("422 without errors: {}", reply.text));
+    for error in errors {
+        assert!(error["pointer"].is_string(), "{}", reply.text);
+        assert!(
+            error["detail"].as_str().is_some_and(|d| !d.is_empty()),
+            "{}",
+            reply.text
+        );
+    }
+    errors
+        .iter()
+        .map(|e| e["pointer"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// The detail of the 422 error at `pointer`.
+#[track_caller]
+pub fn error_detail(reply: &Reply, pointer: &str) -> String {
+    reply.json["errors"]
+        .as_array()
+        .and_then(|errors| errors.iter().find(|e| e["pointer"] == pointer))
+        .and_then(|e| e["detail"].as_str())
+        .unwrap_or_else(|| panic!("no error at {pointer}: {}", reply.text))
+        .to_string()
+}
+
+/// A set of pointers, for comparing with [`pointers`].
+pub fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+#[track_caller]
+pub fn etag(reply: &Reply) -> String {
+    reply
+        .header("etag")
+        .unwrap_or_else(|| panic!("no ETag: {reply:#?}"))
+        .to_string()
+}
+
+/// Asserts a JSON success response carrying a single resource at `version`.
+#[track_caller]
+pub fn assert_entity(reply: &Reply, status: u16, version: u64) {
+    assert_eq!(reply.status, status, "unexpected reply: {reply:#?}");
+    assert!(
+        reply
+            .header("content-type")
+            .is_some_and(|c| c.starts_with("application/json")),
+        "{reply:#?}"
+    );
+    assert_eq!(reply.header("etag"), Some(format!("\"{version}\"").as_str()));
+    assert_eq!(reply.json["version"], version, "{}", reply.text);
+}
+
+/// `path` with one more query parameter.
+pub fn with_param(path: &str, name: &str, value: &str) -> String {
+    let separator = if path.contains('?') { '&' } else { '?' };
+    format!("{path}{separator}{name}={}", enc(value))
+}
+
+/// Every item of a listing, following `next_cursor` with pages of `limit`. Panics if a
+/// page is larger than `limit` or the walk does not end.
+pub async fn list_all(client: &Client, path: &str, limit: usize) -> Vec<Value> {
+    let mut items = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..1000 {
+        let mut url = with_param(path, "limit", &limit.to_string());
+        if let Some(cursor) = &cursor {
+            url = with_param(&url, "cursor", cursor);
+        }
+        let reply = client.get(&url).await.expect(200);
+        let page = reply.json["items"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no items: {}", reply.text));
+        assert!(page.len() <= limit, "page over limit {limit}: {}", reply.text);
+        items.extend(page.iter().cloned());
+        match &reply.json["next_cursor"] {
+            Value::Null => return items,
+            Value::String(next) => cursor = Some(next.clone()),
+            other => panic!("next_cursor must be a string or null, got {other}"),
+        }
+    }
+    panic!("listing {path} did not end");
+}
+
+/// One page of a listing (its items and next cursor).
+pub async fn page(client: &Client, path: &str) -> (Vec<Value>, Option<String>) {
+    let reply = client.get(path).await.expect(200);
+    assert!(
+        reply
+            .header("content-type")
+            .is_some_and(|c| c.starts_with("application/json")),
+        "{reply:#?}"
+    );
+    let items = reply.json["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no items: {}", reply.text))
+        .clone();
+    let next = match &reply.json["next_cursor"] {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        other => panic!("next_cursor must be a string or null, got {other}"),
+    };
+    (items, next)
+}
+
+/// The `id`s of listed items, in order.
+pub fn ids(items: &[Value]) -> Vec<String> {
+    items
+        .iter()
+        .map(|i| i["id"].as_str().expect("item id").to_string())
+        .collect()
+}
+
+/// The `id` of a created or read resource.
+pub fn id(reply: &Reply) -> String {
+    reply.json["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no id: {}", reply.text))
+        .to_string()
+}
+
+pub async fn create_segment(client: &Client, body: &Value) -> Value {
+    client.post("/segments", body).await.expect(201).json
+}
+
+pub async fn create_field(client: &Client, body: &Value) -> Value {
+    client.post("/fields", body).await.expect(201).json
+}
+
+pub async fn create_customer(client: &Client, body: &Value) -> Value {
+    client.post("/customers", body).await.expect(201).json
+}
+
+/// A request with a JSON body and extra headers.
+pub async fn send_json(
+    client: &Client,
+    method: Method,
+    path: &str,
+    body: &Value,
+    headers: &[(&str, &str)],
+) -> Reply {
+    let mut request = client.request(method, path).json(body);
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    request.send().await
+}
+
+/// A request with raw bytes and a content type (or none).
+pub async fn send_raw(
+    client: &Client,
+    method: Method,
+    path: &str,
+    content_type: Option<&str>,
+    body: impl Into<Vec<u8>>,
+) -> Reply {
+    let mut request = client.request(method, path).body(body);
+    if let Some(content_type) = content_type {
+        request = request.header("content-type", content_type);
+    }
+    request.send().await
+}
+
+/// `DELETE` with headers.
+pub async fn delete_with(client: &Client, path: &str, headers: &[(&str, &str)]) -> Reply {
+    let mut request = client.request(Method::DELETE, path);
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    request.send().await
+}
+
+/// The methods of an `Allow` header.
+#[track_caller]
+pub fn allowed(reply: &Reply) -> BTreeSet<String> {
+    reply
+        .header("allow")
+        .unwrap_or_else(|| panic!("no Allow header: {reply:#?}"))
+        .split(',')
+        .map(|m| m.trim().to_string())
+        .filter(|m| !m.is_empty())
+        .collect()
+}
+
+/// Whether `s` is an RFC 3339 date-time.
+pub fn is_timestamp(value: &Value) -> bool {
+    value
+        .as_str()
+        .is_some_and(|s| chrono_like_rfc3339(s))
+}
+
+/// A light RFC 3339 check (the tests do not depend on chrono): `YYYY-MM-DDTHH:MM:SS`
+/// followed by optional fraction and a zone.
+fn chrono_like_rfc3339(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.len() < 20 {
+        return false;
+    }
+    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+    digits(0..4)
+        && b[4] == b'-'
+        && digits(5..7)
+        && b[7] == b'-'
+        && digits(8..10)
+        && b[10] == b'T'
+        && digits(11..13)
+        && b[13] == b':'
+        && digits(14..16)
+        && b[16] == b':'
+        && digits(17..19)
+        && (s.ends_with('Z') || s[19..].contains('+') || s[19..].contains('-'))
+}
+
+/// Whether `id` looks like a generated id: 32 lowercase hex digits (uuid v7, simple).
+pub fn is_generated_id(id: &str) -> bool {
+    id.len() == 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        && id.as_bytes()[12] == b'7'
+}
