@@ -51,15 +51,16 @@ moto_start "$MOTO_PORT"
 
 "$TARGET_DIR/debug/local-api" &
 API_PID=$!
+ready=0
 for _ in $(seq 1 300); do
     if curl -sf -o /dev/null --max-time 1 "http://127.0.0.1:$LOCAL_API_PORT/openapi.json"; then
+        ready=1
         break
     fi
     kill -0 "$API_PID" 2>/dev/null || die "local-api exited during startup"
     sleep 0.1
 done
-curl -sf -o /dev/null --max-time 1 "http://127.0.0.1:$LOCAL_API_PORT/openapi.json" \
-    || die "local-api did not answer on port $LOCAL_API_PORT within 30s"
+[ "$ready" -eq 1 ] || die "local-api did not answer on port $LOCAL_API_PORT within 30s"
 
 TOKEN="$("$TARGET_DIR/debug/dev-token" demo)"
 URL="http://127.0.0.1:$LOCAL_API_PORT"

@@ -32,14 +32,16 @@ http_up() {
 moto_start() {
     local port="${1:-$MOTO_PORT}"
     local pidfile="$LOCAL_DIR/moto-$port.pid" logfile="$LOCAL_DIR/moto-$port.log"
-    [ -x "$VENV/bin/moto_server" ] || die "moto_server not found; run ./infra/setup.sh"
+    [ -x "$VENV/bin/moto_server" ] || die "moto is not installed; run ./infra/setup.sh"
     mkdir -p "$LOCAL_DIR"
     if http_up "$port"; then
         log "moto already answering on 127.0.0.1:$port"
         return 0
     fi
     local started=$SECONDS
-    nohup "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$logfile" 2>&1 </dev/null &
+    # infra/moto_server.py: moto's server with requests serialized (see there why).
+    nohup "$VENV/bin/python" "$REPO_ROOT/infra/moto_server.py" -H 127.0.0.1 -p "$port" \
+        >"$logfile" 2>&1 </dev/null &
     echo $! >"$pidfile"
     local i
     for i in $(seq 1 150); do

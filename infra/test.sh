@@ -48,5 +48,5 @@ if [ -f "$REPO_ROOT/rules/build-examples.sh" ]; then
     step "rules/build-examples.sh" bash "$REPO_ROOT/rules/build-examples.sh"
 fi
 step "cargo build -p local-stack --bins" cargo build -p local-stack --bins
-step "cargo test --workspace" cargo test --workspace
+step "cargo test --workspace" cargo test --workspace --no-fail-fast
 summary

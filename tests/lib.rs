@@ -9,9 +9,9 @@
 //! The stack holds no async state, so it can be shared by tests that each run their
 //! own tokio runtime (`#[tokio::test]`).
 //!
-//! Environment: `MOTO_SERVER` (default `<repo>/.venv/bin/moto_server`, installed by
-//! `./infra/setup.sh`), `LOCAL_API_BIN` (default `<target>/debug/local-api`, built by
-//! `cargo build -p local-stack --bins`).
+//! Environment: `MOTO_SERVER` (default: `infra/moto_server.py` on the Python of
+//! `<repo>/.venv`, installed by `./infra/setup.sh`), `LOCAL_API_BIN` (default
+//! `<target>/debug/local-api`, built by `cargo build -p local-stack --bins`).
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -63,18 +63,29 @@ fn target_dir() -> PathBuf {
     }
 }
 
-fn moto_server_path() -> PathBuf {
-    let path = std::env::var_os("MOTO_SERVER")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join(".venv/bin/moto_server"));
-    if !path.exists() {
-        panic!(
-            "moto_server not found at {}: run ./infra/test.sh (or ./infra/setup.sh), \
-             or set MOTO_SERVER",
-            path.display()
-        );
-    }
-    path
+/// The command that starts moto on a port: `infra/moto_server.py` (moto's server with
+/// requests serialized, see there) on the `.venv` Python, or `$MOTO_SERVER` (anything
+/// that takes moto_server's `-H HOST -p PORT`).
+fn moto_command(port: u16) -> Command {
+    let mut command = match std::env::var_os("MOTO_SERVER") {
+        Some(server) => Command::new(server),
+        None => {
+            let root = repo_root();
+            let python = root.join(".venv/bin/python");
+            if !root.join(".venv/bin/moto_server").exists() || !python.exists() {
+                panic!(
+                    "moto is not installed in {}: run ./infra/test.sh (or ./infra/setup.sh), \
+                     or set MOTO_SERVER",
+                    root.join(".venv").display()
+                );
+            }
+            let mut command = Command::new(python);
+            command.arg(root.join("infra/moto_server.py"));
+            command
+        }
+    };
+    command.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+    command
 }
 
 fn local_api_path() -> PathBuf {
@@ -328,7 +339,6 @@ impl Stack {
     }
 
     fn start() -> Stack {
-        let moto_bin = moto_server_path();
         let api_bin = local_api_path();
         let logs = log_dir();
 
@@ -336,9 +346,7 @@ impl Stack {
         let (moto, moto_port) = loop {
             attempt += 1;
             let port = free_port();
-            let mut command = Command::new(&moto_bin);
-            command.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
-            let mut moto = Proc::start("moto_server", command, logs.join("moto.log"));
+            let mut moto = Proc::start("moto", moto_command(port), logs.join("moto.log"));
             let started = Instant::now();
             // A port taken between free_port() and the bind makes moto exit: retry.
             loop {

@@ -86,13 +86,15 @@ impl<'a> Event<'a> {
     }
 
     fn json(mut self, body: &Value) -> Self {
-        self.headers.push(("content-type", "application/json".into()));
+        self.headers
+            .push(("content-type", "application/json".into()));
         self.body = Some(body.to_string());
         self
     }
 
     fn base64_json(mut self, body: &Value) -> Self {
-        self.headers.push(("content-type", "application/json".into()));
+        self.headers
+            .push(("content-type", "application/json".into()));
         self.body = Some(STANDARD.encode(body.to_string()));
         self.base64 = true;
         self
@@ -106,11 +108,17 @@ impl<'a> Event<'a> {
         headers.insert("accept-encoding".into(), json!("gzip, deflate"));
         headers.insert("host".into(), json!(domain));
         headers.insert("user-agent".into(), json!("api-tests/1.0"));
-        headers.insert("x-amzn-trace-id".into(), json!("Root=1-67890abc-0123456789abcdef01234567"));
+        headers.insert(
+            "x-amzn-trace-id".into(),
+            json!("Root=1-67890abc-0123456789abcdef01234567"),
+        );
         headers.insert("x-forwarded-for".into(), json!("203.0.113.7"));
         headers.insert("x-forwarded-port".into(), json!("443"));
         headers.insert("x-forwarded-proto".into(), json!("https"));
-        headers.insert("authorization".into(), json!("Bearer eyJhbGciOiJSUzI1NiJ9.e30.sig"));
+        headers.insert(
+            "authorization".into(),
+            json!("Bearer eyJhbGciOiJSUzI1NiJ9.e30.sig"),
+        );
         if let Some(body) = &self.body {
             headers.insert("content-length".into(), json!(body.len().to_string()));
         }
@@ -347,7 +355,10 @@ async fn a_base64_encoded_body_is_decoded() {
         .header("content-type", "application/json");
     broken.body = Some(STANDARD.encode("{\"name\": "));
     broken.base64 = true;
-    broken.send(&app, Function::Segments).await.problem(400, "bad_request");
+    broken
+        .send(&app, Function::Segments)
+        .await
+        .problem(400, "bad_request");
 }
 
 #[tokio::test]

@@ -39,11 +39,18 @@ async fn create_answers_201_with_location_etag_and_the_segment() {
 
     // status defaults to active, an explicit one is kept, description is optional.
     let inactive = client
-        .post("/segments", &json!({ "name": "Dormant", "status": "inactive" }))
+        .post(
+            "/segments",
+            &json!({ "name": "Dormant", "status": "inactive" }),
+        )
         .await;
     assert_entity(&inactive, 201, 1);
     assert_eq!(inactive.json["status"], "inactive");
-    assert!(inactive.json.get("description").is_none(), "{}", inactive.text);
+    assert!(
+        inactive.json.get("description").is_none(),
+        "{}",
+        inactive.text
+    );
 }
 
 #[tokio::test]
@@ -125,7 +132,14 @@ async fn malformed_empty_oversized_and_non_json_bodies_are_refused() {
         assert_problem(&reply, 400, "bad_request");
         assert_eq!(reply.json["instance"], target);
 
-        let reply = send_raw(&client, method.clone(), target, Some("application/json"), "").await;
+        let reply = send_raw(
+            &client,
+            method.clone(),
+            target,
+            Some("application/json"),
+            "",
+        )
+        .await;
         assert_problem(&reply, 400, "bad_request");
 
         let reply = send_raw(
@@ -139,7 +153,14 @@ async fn malformed_empty_oversized_and_non_json_bodies_are_refused() {
         assert_problem(&reply, 415, "unsupported_media_type");
 
         let big = json!({ "name": "Big", "description": "x".repeat(300 * 1024) }).to_string();
-        let reply = send_raw(&client, method.clone(), target, Some("application/json"), big).await;
+        let reply = send_raw(
+            &client,
+            method.clone(),
+            target,
+            Some("application/json"),
+            big,
+        )
+        .await;
         assert_problem(&reply, 413, "payload_too_large");
     }
 
@@ -216,10 +237,18 @@ async fn list_is_ordered_by_id_and_pages_walk_every_segment_once() {
     let (first, cursor) = page(&client, "/segments?limit=2").await;
     assert_eq!(ids(&first), created[..2]);
     let cursor = cursor.expect("a cursor after a full page");
-    let (second, cursor) = page(&client, &format!("/segments?limit=2&cursor={}", enc(&cursor))).await;
+    let (second, cursor) = page(
+        &client,
+        &format!("/segments?limit=2&cursor={}", enc(&cursor)),
+    )
+    .await;
     assert_eq!(ids(&second), created[2..4]);
     let cursor = cursor.expect("a cursor after a full page");
-    let (third, cursor) = page(&client, &format!("/segments?limit=2&cursor={}", enc(&cursor))).await;
+    let (third, cursor) = page(
+        &client,
+        &format!("/segments?limit=2&cursor={}", enc(&cursor)),
+    )
+    .await;
     assert_eq!(ids(&third), created[4..]);
     assert_eq!(cursor, None);
 
@@ -335,7 +364,7 @@ async fn patch_renames_and_frees_the_old_name() {
     assert_eq!(reply.json["status"], "active");
     assert_eq!(reply.json["created_at"], old["created_at"]);
     assert!(
-        reply.json["updated_at"].as_str() >= old["updated_at"].as_str(),
+        instant(&reply.json["updated_at"]) > instant(&old["updated_at"]),
         "{}",
         reply.text
     );
@@ -586,6 +615,24 @@ async fn renaming_or_deactivating_keeps_the_customer_count() {
         client.get(&path).await.expect(200).json["customer_count"],
         3
     );
-    let members: Vec<Value> = list_all(&client, &format!("/customers?segment={segment_id}"), 50).await;
+    let members: Vec<Value> =
+        list_all(&client, &format!("/customers?segment={segment_id}"), 50).await;
     assert_eq!(members.len(), 3);
+}
+
+#[tokio::test]
+async fn the_default_page_holds_50_segments() {
+    let stack = Stack::get().await;
+    let client = stack.client(&unique_tenant("seg-default-page"));
+    let mut created = Vec::new();
+    for i in 0..51 {
+        let segment = create_segment(&client, &json!({ "name": format!("S{i:02}") })).await;
+        created.push(segment["id"].as_str().unwrap().to_string());
+    }
+    let (first, cursor) = page(&client, "/segments").await;
+    assert_eq!(ids(&first), created[..50]);
+    let cursor = cursor.expect("a cursor after 50 of 51");
+    let (rest, cursor) = page(&client, &format!("/segments?cursor={}", enc(&cursor))).await;
+    assert_eq!(ids(&rest), created[50..]);
+    assert_eq!(cursor, None);
 }

@@ -79,7 +79,8 @@ async fn another_tenant_gets_404_for_every_id_and_changes_nothing() {
         b.get("/fields/vat").await,
         b.delete("/fields/vat").await,
         b.get(&customer).await,
-        b.patch(&customer, &json!({ "first_name": "Mallory" })).await,
+        b.patch(&customer, &json!({ "first_name": "Mallory" }))
+            .await,
         b.delete(&customer).await,
         delete_with(&b, &customer, &[("if-match", "\"1\"")]).await,
     ];
@@ -182,15 +183,24 @@ async fn uniqueness_is_per_tenant() {
 
     // Counts are per tenant.
     assert_eq!(
-        b.get(&format!("/segments/{b_segment}")).await.expect(200).json["customer_count"],
+        b.get(&format!("/segments/{b_segment}"))
+            .await
+            .expect(200)
+            .json["customer_count"],
         1
     );
-    assert_eq!(b.get("/fields/tier").await.expect(200).json["member_count"], 1);
+    assert_eq!(
+        b.get("/fields/tier").await.expect(200).json["member_count"],
+        1
+    );
     assert_eq!(snapshot(&a, &owned).await, before);
 
     // Deleting B's copies leaves A's alone.
     assert_eq!(b.delete("/customers/shared-id").await.status, 204);
-    assert_eq!(b.delete(&format!("/segments/{b_segment}")).await.status, 204);
+    assert_eq!(
+        b.delete(&format!("/segments/{b_segment}")).await.status,
+        204
+    );
     assert_eq!(b.delete("/fields/tier").await.status, 204);
     assert_eq!(snapshot(&a, &owned).await, before);
 }
@@ -205,7 +215,10 @@ async fn put_by_another_tenant_creates_its_own_customer() {
     let path = format!("/customers/{}", owned.customer);
 
     let reply = b
-        .put(&path, &json!({ "email": "b-own@example.com", "first_name": "Bob" }))
+        .put(
+            &path,
+            &json!({ "email": "b-own@example.com", "first_name": "Bob" }),
+        )
         .await;
     assert_entity(&reply, 201, 1);
     assert_eq!(reply.header("location"), Some(path.as_str()));

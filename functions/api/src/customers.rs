@@ -29,7 +29,14 @@ pub async fn list(app: &App, call: Call) -> Result<Reply, ApiError> {
     let filter = match filters.first().map(|(k, v)| (k.as_str(), v.as_str())) {
         None => CustomerFilter::All,
         Some(("email", email)) => {
-            let found = app.store.find_customer_by_email(&call.tenant, email).await?;
+            // An email names at most one customer: the page never continues, so any
+            // cursor is foreign to this scope and rejected like any other bad cursor.
+            call.limit()?;
+            call.page_start(app, "customers?email")?;
+            let found = app
+                .store
+                .find_customer_by_email(&call.tenant, email)
+                .await?;
             let page = Page {
                 items: found.into_iter().map(|c| c.visible(&fields)).collect(),
                 next: None,
@@ -48,7 +55,12 @@ pub async fn list(app: &App, call: Call) -> Result<Reply, ApiError> {
     };
     let page = app
         .store
-        .list_customers(&call.tenant, &filter, call.limit()?, call.page_start(app, &scope)?)
+        .list_customers(
+            &call.tenant,
+            &filter,
+            call.limit()?,
+            call.page_start(app, &scope)?,
+        )
         .await?;
     let page = Page {
         items: page.items.into_iter().map(|c| c.visible(&fields)).collect(),
@@ -71,20 +83,25 @@ fn cluster_filter(fields: &[FieldDef], name: &str, raw: &str) -> Result<Customer
     })
 }
 
-/// Validates a full customer body against the tenant's fields and the segment it names.
+/// Validates a full customer body against the tenant's fields and the segment it names;
+/// `current` is the stored customer the body replaces, if any.
 pub(crate) async fn validate(
     app: &App,
     tenant: &str,
     body: &Value,
     fields: &[FieldDef],
+    current: Option<&Customer>,
 ) -> Result<CustomerDraft, ApiError> {
     let segment = match body.get("segment_id").and_then(Value::as_str) {
-        Some(id) if domain::ids::is_valid_entity_id(id) => app.store.get_segment(tenant, id).await?,
+        Some(id) if domain::ids::is_valid_entity_id(id) => {
+            app.store.get_segment(tenant, id).await?
+        }
         _ => None,
     };
     let schema = CustomerSchema {
         fields,
         segment: segment.as_ref(),
+        current_segment_id: current.and_then(|c| c.segment_id.as_deref()),
     };
     Ok(CustomerDraft::parse(body, &schema)?)
 }
@@ -92,17 +109,21 @@ pub(crate) async fn validate(
 pub async fn create(app: &App, call: Call) -> Result<Reply, ApiError> {
     let body = call.json_body()?;
     let fields = app.store.list_fields(&call.tenant).await?;
-    let draft = validate(app, &call.tenant, &body, &fields).await?;
+    let draft = validate(app, &call.tenant, &body, &fields, None).await?;
     let id = draft.id.clone().unwrap_or_else(domain::ids::new_id);
     let customer = draft.into_customer(id, Utc::now());
     app.store
         .save_customer(&call.tenant, None, &customer, &fields)
         .await?;
-    created(customer)
+    created(customer, &fields)
 }
 
-fn created(customer: Customer) -> Result<Reply, ApiError> {
-    Reply::created(format!("/customers/{}", customer.id), &customer, customer.version)
+fn created(customer: Customer, fields: &[FieldDef]) -> Result<Reply, ApiError> {
+    Reply::created(
+        format!("/customers/{}", customer.id),
+        &customer.clone().visible(fields),
+        customer.version,
+    )
 }
 
 async fn find(app: &App, call: &Call) -> Result<Option<Customer>, ApiError> {
@@ -138,7 +159,7 @@ pub async fn replace(app: &App, call: Call) -> Result<Reply, ApiError> {
         None => {}
     }
     let fields = app.store.list_fields(&call.tenant).await?;
-    let draft = validate(app, &call.tenant, &body, &fields).await?;
+    let draft = validate(app, &call.tenant, &body, &fields, current.as_ref()).await?;
     match current {
         Some(current) => save_replacement(app, &call, &current, draft, &fields).await,
         None => {
@@ -146,7 +167,7 @@ pub async fn replace(app: &App, call: Call) -> Result<Reply, ApiError> {
             app.store
                 .save_customer(&call.tenant, None, &customer, &fields)
                 .await?;
-            created(customer)
+            created(customer, &fields)
         }
     }
 }
@@ -162,7 +183,7 @@ pub async fn update(app: &App, call: Call) -> Result<Reply, ApiError> {
     let mut document = serde_json::to_value(current.clone().visible(&fields))
         .map_err(|err| ApiError::Internal(err.to_string()))?;
     merge_patch(&mut document, &patch);
-    let draft = validate(app, &call.tenant, &document, &fields).await?;
+    let draft = validate(app, &call.tenant, &document, &fields, Some(&current)).await?;
     save_replacement(app, &call, &current, draft, &fields).await
 }
 
@@ -177,7 +198,8 @@ async fn save_replacement(
     app.store
         .save_customer(&call.tenant, Some(current), &updated, fields)
         .await?;
-    Reply::entity(StatusCode::OK, &updated, updated.version)
+    let version = updated.version;
+    Reply::entity(StatusCode::OK, &updated.visible(fields), version)
 }
 
 pub async fn delete(app: &App, call: Call) -> Result<Reply, ApiError> {

@@ -22,7 +22,9 @@ pub async fn create(app: &App, call: Call) -> Result<Reply, ApiError> {
     let draft = FieldDraft::parse(&call.json_body()?)?;
     let existing = app.store.list_fields(&call.tenant).await?;
     if existing.len() >= FIELDS_MAX {
-        return Err(limit_reached(format!("a tenant may define at most {FIELDS_MAX} fields")));
+        return Err(limit_reached(format!(
+            "a tenant may define at most {FIELDS_MAX} fields"
+        )));
     }
     if draft.cluster && existing.iter().filter(|f| f.cluster).count() >= CLUSTER_FIELDS_MAX {
         return Err(limit_reached(format!(
@@ -60,9 +62,17 @@ pub async fn update(app: &App, call: Call) -> Result<Reply, ApiError> {
     let current = load(app, &call).await?;
     call.check_if_match(current.version)?;
     reject_identity_change(&patch, "name", &current.name)?;
-    let mut document = serde_json::to_value(&current)
-        .map_err(|err| ApiError::Internal(err.to_string()))?;
+    let mut document =
+        serde_json::to_value(&current).map_err(|err| ApiError::Internal(err.to_string()))?;
     merge_patch(&mut document, &patch);
+    // An enum turned into another type drops its value list even when the patch does
+    // not say `"values": null`: the list means nothing for the new type.
+    if document["type"] != "enum"
+        && patch.get("values").is_none()
+        && let Some(object) = document.as_object_mut()
+    {
+        object.remove("values");
+    }
     let draft = FieldDraft::parse(&document)?;
     if let Some(detail) = current.incompatible_change(&draft) {
         return Err(ApiError::Conflict {
@@ -71,7 +81,9 @@ pub async fn update(app: &App, call: Call) -> Result<Reply, ApiError> {
         });
     }
     let updated = current.updated(draft, Utc::now());
-    app.store.update_field(&call.tenant, &current, &updated).await?;
+    app.store
+        .update_field(&call.tenant, &current, &updated)
+        .await?;
     Reply::entity(StatusCode::OK, &updated, updated.version)
 }
 

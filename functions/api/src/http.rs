@@ -18,6 +18,7 @@ pub const DEFAULT_PAGE: usize = 50;
 pub const MAX_PAGE: usize = 100;
 
 /// One routed request: the verified tenant, path parameters, query, headers and body.
+#[derive(Clone)]
 pub struct Call {
     pub tenant: String,
     pub params: Vec<String>,
@@ -63,7 +64,9 @@ impl Call {
             });
         }
         if self.body.iter().all(u8::is_ascii_whitespace) {
-            return Err(ApiError::BadRequest("the request body must be a JSON document".into()));
+            return Err(ApiError::BadRequest(
+                "the request body must be a JSON document".into(),
+            ));
         }
         serde_json::from_slice(&self.body)
             .map_err(|err| ApiError::BadRequest(format!("malformed JSON: {err}")))
@@ -111,8 +114,8 @@ impl Call {
     /// widen a listing.
     pub fn allow_query(&self, allowed: &[&str], prefixes: &[&str]) -> Result<(), ApiError> {
         for (name, _) in &self.query {
-            let known = allowed.contains(&name.as_str())
-                || prefixes.iter().any(|p| name.starts_with(p));
+            let known =
+                allowed.contains(&name.as_str()) || prefixes.iter().any(|p| name.starts_with(p));
             if !known {
                 return Err(ApiError::BadRequest(format!(
                     "unknown query parameter `{name}`"
@@ -147,17 +150,30 @@ impl Reply {
     }
 
     /// A single resource with its ETag.
-    pub fn entity(status: StatusCode, body: &impl Serialize, version: u64) -> Result<Reply, ApiError> {
+    pub fn entity(
+        status: StatusCode,
+        body: &impl Serialize,
+        version: u64,
+    ) -> Result<Reply, ApiError> {
         Ok(Self::json(status, body)?.header(ETAG, etag(version)))
     }
 
     /// 201 with `Location` and `ETag`.
-    pub fn created(location: String, body: &impl Serialize, version: u64) -> Result<Reply, ApiError> {
+    pub fn created(
+        location: String,
+        body: &impl Serialize,
+        version: u64,
+    ) -> Result<Reply, ApiError> {
         Ok(Self::entity(StatusCode::CREATED, body, version)?.header(LOCATION, location))
     }
 
     /// `{"items": [...], "next_cursor": ...}` with the page key signed into a cursor.
-    pub fn page<T: Serialize>(app: &App, call: &Call, scope: &str, page: Page<T>) -> Result<Reply, ApiError> {
+    pub fn page<T: Serialize>(
+        app: &App,
+        call: &Call,
+        scope: &str,
+        page: Page<T>,
+    ) -> Result<Reply, ApiError> {
         let next_cursor = page
             .next
             .map(|key| app.cursors.encode(&call.tenant, scope, key));
@@ -194,7 +210,9 @@ impl Reply {
             }
             None => Body::Empty,
         };
-        builder.body(body).unwrap_or_else(|_| Response::new(Body::Empty))
+        builder
+            .body(body)
+            .unwrap_or_else(|_| Response::new(Body::Empty))
     }
 }
 
@@ -218,7 +236,11 @@ pub fn problem_response(err: &ApiError, instance: &str) -> Response<Body> {
 }
 
 /// A PATCH may echo an identifier but not change it.
-pub fn reject_identity_change(patch: &serde_json::Value, key: &str, current: &str) -> Result<(), ApiError> {
+pub fn reject_identity_change(
+    patch: &serde_json::Value,
+    key: &str,
+    current: &str,
+) -> Result<(), ApiError> {
     match patch.get(key) {
         Some(value) if value.as_str() != Some(current) => Err(ApiError::Validation(
             domain::Violations::one(format!("/{key}"), "is read-only"),

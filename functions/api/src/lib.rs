@@ -42,8 +42,8 @@ pub struct Config {
 
 impl Config {
     pub fn from_env() -> Result<Self, String> {
-        let cursor_secret = std::env::var("CURSOR_SECRET")
-            .map_err(|_| "CURSOR_SECRET is not set".to_string())?;
+        let cursor_secret =
+            std::env::var("CURSOR_SECRET").map_err(|_| "CURSOR_SECRET is not set".to_string())?;
         if cursor_secret.len() < 16 {
             return Err("CURSOR_SECRET must be at least 16 characters".into());
         }
@@ -119,8 +119,7 @@ impl App {
     }
 
     async fn route(&self, only: Option<Function>, request: Request) -> Result<Reply, ApiError> {
-        let (route, params) =
-            routes::find(request.method().as_str(), request.uri().path(), only)?;
+        let (route, params) = routes::find(request.method().as_str(), request.uri().path(), only)?;
         if route.op == Op::OpenApi {
             return Reply::json(lambda_http::http::StatusCode::OK, &openapi::document());
         }
@@ -139,7 +138,39 @@ impl App {
             headers: parts.headers,
             body: body.to_vec(),
         };
-        match route.op {
+        self.dispatch_retrying(route.op, call).await
+    }
+
+    /// A write without `If-Match` means "apply this to whatever is current": when another
+    /// write wins the race in between, the handler re-reads and applies it again instead
+    /// of answering 412 to a client that set no precondition.
+    async fn dispatch_retrying(&self, op: Op, call: Call) -> Result<Reply, ApiError> {
+        const ATTEMPTS: usize = 4;
+        if call
+            .headers
+            .contains_key(lambda_http::http::header::IF_MATCH)
+            || !op.writes()
+        {
+            return self.dispatch(op, call).await;
+        }
+        for _ in 1..ATTEMPTS {
+            match self.dispatch(op, call.clone()).await {
+                Err(ApiError::PreconditionFailed) => continue,
+                other => return other,
+            }
+        }
+        match self.dispatch(op, call).await {
+            Err(ApiError::PreconditionFailed) => Err(ApiError::Conflict {
+                detail: "the resource kept changing while this request was applied; retry it"
+                    .into(),
+                extra: None,
+            }),
+            other => other,
+        }
+    }
+
+    async fn dispatch(&self, op: Op, call: Call) -> Result<Reply, ApiError> {
+        match op {
             Op::ListSegments => segments::list(self, call).await,
             Op::CreateSegment => segments::create(self, call).await,
             Op::GetSegment => segments::get(self, call).await,
@@ -179,7 +210,9 @@ impl App {
             Op::ListRuleVersions => rules::versions(self, call).await,
             Op::GetRuleVersion => rules::version(self, call).await,
             Op::TestRule => rules::test(self, call).await,
-            other => Err(ApiError::Internal(format!("{other:?} is not a rules operation"))),
+            other => Err(ApiError::Internal(format!(
+                "{other:?} is not a rules operation"
+            ))),
         }
     }
 }
@@ -201,7 +234,9 @@ fn new_engine() -> Result<rule_engine::RuleEngine, String> {
     .map_err(|err| err.to_string())
 }
 
-fn request_context(request: &Request) -> Option<&lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext> {
+fn request_context(
+    request: &Request,
+) -> Option<&lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext> {
     match request.request_context_ref()? {
         RequestContext::ApiGatewayV2(context) => Some(context),
         _ => None,
@@ -227,7 +262,11 @@ fn tenant_of(request: &Request, claim: &str) -> Result<String, ApiError> {
 pub async fn run(function: Function) -> Result<(), lambda_http::Error> {
     init_logging();
     let app = App::from_env().await?;
-    tracing::info!(function = function.name(), table = app.store.table_name(), "ready");
+    tracing::info!(
+        function = function.name(),
+        table = app.store.table_name(),
+        "ready"
+    );
     lambda_http::run(service_fn(move |request: Request| {
         let app = app.clone();
         async move { Ok::<_, Infallible>(app.handle_function(function, request).await) }

@@ -113,7 +113,10 @@ const WASM_BODY: &str = "wasm";
 
 const PAGE_QUERY: [(&str, &str); 2] = [
     ("limit", "Page size, 1 to 100 (default 50)"),
-    ("cursor", "Opaque cursor from the previous page's next_cursor"),
+    (
+        "cursor",
+        "Opaque cursor from the previous page's next_cursor",
+    ),
 ];
 
 fn shape(op: Op) -> Shape {
@@ -127,7 +130,10 @@ fn shape(op: Op) -> Shape {
     match op {
         Op::ListSegments => Shape {
             query: &[
-                ("status", "Only segments with this status: active or inactive"),
+                (
+                    "status",
+                    "Only segments with this status: active or inactive",
+                ),
                 PAGE_QUERY[0],
                 PAGE_QUERY[1],
             ],
@@ -391,7 +397,10 @@ mod tests {
         let text = doc.to_string();
         for reference in text.split("#/components/schemas/").skip(1) {
             let name: String = reference.chars().take_while(|c| *c != '"').collect();
-            assert!(doc["components"]["schemas"][&name].is_object(), "{name} undefined");
+            assert!(
+                doc["components"]["schemas"][&name].is_object(),
+                "{name} undefined"
+            );
         }
     }
 }

@@ -57,6 +57,27 @@ pub enum Op {
     OpenApi,
 }
 
+impl Op {
+    /// Whether the operation changes stored state (and so may lose a version race).
+    pub fn writes(self) -> bool {
+        !matches!(
+            self,
+            Op::ListSegments
+                | Op::GetSegment
+                | Op::ListFields
+                | Op::GetField
+                | Op::ListCustomers
+                | Op::GetCustomer
+                | Op::ListRules
+                | Op::GetRule
+                | Op::ListRuleVersions
+                | Op::GetRuleVersion
+                | Op::TestRule
+                | Op::OpenApi
+        )
+    }
+}
+
 pub struct Route {
     pub method: &'static str,
     /// API Gateway route syntax: `{name}` matches one path segment.
@@ -88,31 +109,175 @@ const fn route(
 use Function::{Customers, Fields, Rules, Segments};
 
 pub const ROUTES: &[Route] = &[
-    route("GET", "/segments", Segments, Op::ListSegments, "List segments"),
-    route("POST", "/segments", Segments, Op::CreateSegment, "Create a segment"),
-    route("GET", "/segments/{id}", Segments, Op::GetSegment, "Get a segment"),
-    route("PATCH", "/segments/{id}", Segments, Op::UpdateSegment, "Change a segment (JSON merge patch)"),
-    route("DELETE", "/segments/{id}", Segments, Op::DeleteSegment, "Delete an unused segment"),
-    route("GET", "/fields", Fields, Op::ListFields, "List custom field definitions"),
-    route("POST", "/fields", Fields, Op::CreateField, "Define a custom field"),
-    route("GET", "/fields/{name}", Fields, Op::GetField, "Get a field definition"),
-    route("PATCH", "/fields/{name}", Fields, Op::UpdateField, "Change a field definition compatibly (JSON merge patch)"),
-    route("DELETE", "/fields/{name}", Fields, Op::DeleteField, "Delete a field definition"),
-    route("GET", "/customers", Customers, Op::ListCustomers, "List customers, optionally by segment, email or cluster value"),
-    route("POST", "/customers", Customers, Op::CreateCustomer, "Create a customer"),
-    route("GET", "/customers/{id}", Customers, Op::GetCustomer, "Get a customer"),
-    route("PUT", "/customers/{id}", Customers, Op::ReplaceCustomer, "Create or replace a customer"),
-    route("PATCH", "/customers/{id}", Customers, Op::UpdateCustomer, "Change a customer (JSON merge patch)"),
-    route("DELETE", "/customers/{id}", Customers, Op::DeleteCustomer, "Delete a customer"),
-    route("GET", "/rules", Rules, Op::ListRules, "List rules in evaluation order"),
+    route(
+        "GET",
+        "/segments",
+        Segments,
+        Op::ListSegments,
+        "List segments",
+    ),
+    route(
+        "POST",
+        "/segments",
+        Segments,
+        Op::CreateSegment,
+        "Create a segment",
+    ),
+    route(
+        "GET",
+        "/segments/{id}",
+        Segments,
+        Op::GetSegment,
+        "Get a segment",
+    ),
+    route(
+        "PATCH",
+        "/segments/{id}",
+        Segments,
+        Op::UpdateSegment,
+        "Change a segment (JSON merge patch)",
+    ),
+    route(
+        "DELETE",
+        "/segments/{id}",
+        Segments,
+        Op::DeleteSegment,
+        "Delete an unused segment",
+    ),
+    route(
+        "GET",
+        "/fields",
+        Fields,
+        Op::ListFields,
+        "List custom field definitions",
+    ),
+    route(
+        "POST",
+        "/fields",
+        Fields,
+        Op::CreateField,
+        "Define a custom field",
+    ),
+    route(
+        "GET",
+        "/fields/{name}",
+        Fields,
+        Op::GetField,
+        "Get a field definition",
+    ),
+    route(
+        "PATCH",
+        "/fields/{name}",
+        Fields,
+        Op::UpdateField,
+        "Change a field definition compatibly (JSON merge patch)",
+    ),
+    route(
+        "DELETE",
+        "/fields/{name}",
+        Fields,
+        Op::DeleteField,
+        "Delete a field definition",
+    ),
+    route(
+        "GET",
+        "/customers",
+        Customers,
+        Op::ListCustomers,
+        "List customers, optionally by segment, email or cluster value",
+    ),
+    route(
+        "POST",
+        "/customers",
+        Customers,
+        Op::CreateCustomer,
+        "Create a customer",
+    ),
+    route(
+        "GET",
+        "/customers/{id}",
+        Customers,
+        Op::GetCustomer,
+        "Get a customer",
+    ),
+    route(
+        "PUT",
+        "/customers/{id}",
+        Customers,
+        Op::ReplaceCustomer,
+        "Create or replace a customer",
+    ),
+    route(
+        "PATCH",
+        "/customers/{id}",
+        Customers,
+        Op::UpdateCustomer,
+        "Change a customer (JSON merge patch)",
+    ),
+    route(
+        "DELETE",
+        "/customers/{id}",
+        Customers,
+        Op::DeleteCustomer,
+        "Delete a customer",
+    ),
+    route(
+        "GET",
+        "/rules",
+        Rules,
+        Op::ListRules,
+        "List rules in evaluation order",
+    ),
     route("GET", "/rules/{name}", Rules, Op::GetRule, "Get a rule"),
-    route("PUT", "/rules/{name}", Rules, Op::PutRule, "Create or replace a rule's configuration"),
-    route("PATCH", "/rules/{name}", Rules, Op::UpdateRule, "Change a rule: enable, disable, pin a version (JSON merge patch)"),
-    route("DELETE", "/rules/{name}", Rules, Op::DeleteRule, "Delete a rule and its versions"),
-    route("PUT", "/rules/{name}/module", Rules, Op::UploadModule, "Upload a WebAssembly module as the rule's next version"),
-    route("GET", "/rules/{name}/versions", Rules, Op::ListRuleVersions, "List a rule's module versions"),
-    route("GET", "/rules/{name}/versions/{number}", Rules, Op::GetRuleVersion, "Get one module version"),
-    route("POST", "/rules/{name}/test", Rules, Op::TestRule, "Run a rule on a customer without writing anything"),
+    route(
+        "PUT",
+        "/rules/{name}",
+        Rules,
+        Op::PutRule,
+        "Create or replace a rule's configuration",
+    ),
+    route(
+        "PATCH",
+        "/rules/{name}",
+        Rules,
+        Op::UpdateRule,
+        "Change a rule: enable, disable, pin a version (JSON merge patch)",
+    ),
+    route(
+        "DELETE",
+        "/rules/{name}",
+        Rules,
+        Op::DeleteRule,
+        "Delete a rule and its versions",
+    ),
+    route(
+        "PUT",
+        "/rules/{name}/module",
+        Rules,
+        Op::UploadModule,
+        "Upload a WebAssembly module as the rule's next version",
+    ),
+    route(
+        "GET",
+        "/rules/{name}/versions",
+        Rules,
+        Op::ListRuleVersions,
+        "List a rule's module versions",
+    ),
+    route(
+        "GET",
+        "/rules/{name}/versions/{number}",
+        Rules,
+        Op::GetRuleVersion,
+        "Get one module version",
+    ),
+    route(
+        "POST",
+        "/rules/{name}/test",
+        Rules,
+        Op::TestRule,
+        "Run a rule on a customer without writing anything",
+    ),
     Route {
         method: "GET",
         path: "/openapi.json",
@@ -132,7 +297,10 @@ pub fn find(
 ) -> Result<(&'static Route, Vec<String>), ApiError> {
     let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
     let mut allowed = Vec::new();
-    for route in ROUTES.iter().filter(|r| only.is_none_or(|f| r.function == f)) {
+    for route in ROUTES
+        .iter()
+        .filter(|r| only.is_none_or(|f| r.function == f))
+    {
         let Some(params) = match_path(route.path, &segments) else {
             continue;
         };
@@ -180,7 +348,10 @@ mod tests {
             find("POST", "/customers/c-1", None),
             Err(ApiError::MethodNotAllowed { .. })
         ));
-        assert!(matches!(find("GET", "/nope", None), Err(ApiError::NotFound(_))));
+        assert!(matches!(
+            find("GET", "/nope", None),
+            Err(ApiError::NotFound(_))
+        ));
         assert!(matches!(
             find("GET", "/customers", Some(Function::Segments)),
             Err(ApiError::NotFound(_))

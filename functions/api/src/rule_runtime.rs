@@ -35,7 +35,11 @@ pub fn limits(rule: &Rule) -> Limits {
     }
 }
 
-async fn loaded(app: &App, tenant: &str, version: &RuleVersion) -> Result<rule_engine::Rule, ApiError> {
+async fn loaded(
+    app: &App,
+    tenant: &str,
+    version: &RuleVersion,
+) -> Result<rule_engine::Rule, ApiError> {
     let hash: ModuleHash = version
         .sha256
         .parse()

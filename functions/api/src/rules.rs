@@ -27,7 +27,10 @@ pub async fn list(app: &App, call: Call) -> Result<Reply, ApiError> {
     call.allow_query(&[], &[])?;
     let mut rules = app.store.list_rules(&call.tenant).await?;
     rules.sort_by(|a, b| (a.priority, &a.name).cmp(&(b.priority, &b.name)));
-    Reply::json(StatusCode::OK, &json!({ "items": rules, "next_cursor": null }))
+    Reply::json(
+        StatusCode::OK,
+        &json!({ "items": rules, "next_cursor": null }),
+    )
 }
 
 async fn find(app: &App, call: &Call) -> Result<Option<Rule>, ApiError> {
@@ -47,7 +50,12 @@ pub async fn get(app: &App, call: Call) -> Result<Reply, ApiError> {
 
 /// Checks a configuration against the tenant's fields and the other rules' outputs,
 /// and a pinned version against the versions that exist.
-async fn checked_draft(app: &App, call: &Call, body: &Value, latest_version: u32) -> Result<RuleDraft, ApiError> {
+async fn checked_draft(
+    app: &App,
+    call: &Call,
+    body: &Value,
+    latest_version: u32,
+) -> Result<RuleDraft, ApiError> {
     let fields = app.store.list_fields(&call.tenant).await?;
     let draft = RuleDraft::parse(body, &fields)?;
     if let Some(pinned) = draft.pinned_version
@@ -60,7 +68,9 @@ async fn checked_draft(app: &App, call: &Call, body: &Value, latest_version: u32
         .into());
     }
     let others = app.store.list_rules(&call.tenant).await?;
-    let candidate = draft.clone().into_rule(call.param(0).to_owned(), Utc::now());
+    let candidate = draft
+        .clone()
+        .into_rule(call.param(0).to_owned(), Utc::now());
     if let Some((other, field)) = candidate.output_clash(&others) {
         return Err(conflict(format!(
             "rule `{other}` already sets cluster `{field}`; a cluster has one owner"
@@ -107,7 +117,12 @@ pub async fn update(app: &App, call: Call) -> Result<Reply, ApiError> {
     save_update(app, &call, &current, draft).await
 }
 
-async fn save_update(app: &App, call: &Call, current: &Rule, draft: RuleDraft) -> Result<Reply, ApiError> {
+async fn save_update(
+    app: &App,
+    call: &Call,
+    current: &Rule,
+    draft: RuleDraft,
+) -> Result<Reply, ApiError> {
     let updated = current.updated(draft, Utc::now());
     app.store
         .save_rule(&call.tenant, Some(current), &updated)
@@ -160,7 +175,11 @@ pub async fn upload(app: &App, call: Call) -> Result<Reply, ApiError> {
         .put_blob(&call.tenant, &hash.to_string(), &wasm)
         .await?;
     app.store
-        .put_blob(&call.tenant, &rule_runtime::artifact_name(app, &hash), &artifact)
+        .put_blob(
+            &call.tenant,
+            &rule_runtime::artifact_name(app, &hash),
+            &artifact,
+        )
         .await?;
     let version = RuleVersion {
         rule: rule.name.clone(),
@@ -178,22 +197,34 @@ pub async fn upload(app: &App, call: Call) -> Result<Reply, ApiError> {
     app.store
         .add_rule_version(&call.tenant, &rule, &updated, &version)
         .await?;
-    Ok(Reply::created(
+    Reply::created(
         format!("/rules/{}/versions/{}", rule.name, version.number),
         &version,
         updated.version,
-    )?)
+    )
 }
 
 pub async fn versions(app: &App, call: Call) -> Result<Reply, ApiError> {
     let rule = load(app, &call).await?;
-    let versions = app.store.list_rule_versions(&call.tenant, &rule.name).await?;
-    Reply::json(StatusCode::OK, &json!({ "items": versions, "next_cursor": null }))
+    let versions = app
+        .store
+        .list_rule_versions(&call.tenant, &rule.name)
+        .await?;
+    Reply::json(
+        StatusCode::OK,
+        &json!({ "items": versions, "next_cursor": null }),
+    )
 }
 
 pub async fn version(app: &App, call: Call) -> Result<Reply, ApiError> {
     let rule = load(app, &call).await?;
-    let not_found = || ApiError::NotFound(format!("rule `{}` has no version `{}`", rule.name, call.param(1)));
+    let not_found = || {
+        ApiError::NotFound(format!(
+            "rule `{}` has no version `{}`",
+            rule.name,
+            call.param(1)
+        ))
+    };
     let number: u32 = call.param(1).parse().map_err(|_| not_found())?;
     let version = app
         .store
@@ -212,7 +243,10 @@ pub async fn test(app: &App, call: Call) -> Result<Reply, ApiError> {
     let segments = app.store.all_segments(&call.tenant).await?;
     let number = match body.get("version") {
         None | Some(Value::Null) => rule.active_version().ok_or_else(|| {
-            conflict(format!("rule `{}` has no module yet; upload one first", rule.name))
+            conflict(format!(
+                "rule `{}` has no module yet; upload one first",
+                rule.name
+            ))
         })?,
         Some(v) => v
             .as_u64()
@@ -230,10 +264,11 @@ pub async fn test(app: &App, call: Call) -> Result<Reply, ApiError> {
     let (output, error, verdict) = match report.outcome {
         Ok(raw) => {
             let output = raw.to_json();
-            let verdict = match check_output(&rule, rule_runtime::raw_output(raw), &fields, &segments) {
-                Ok(assignment) => json!({"valid": true, "assignment": assignment}),
-                Err(violations) => json!({"valid": false, "errors": violations.0}),
-            };
+            let verdict =
+                match check_output(&rule, rule_runtime::raw_output(raw), &fields, &segments) {
+                    Ok(assignment) => json!({"valid": true, "assignment": assignment}),
+                    Err(violations) => json!({"valid": false, "errors": violations.0}),
+                };
             (output, Value::Null, verdict)
         }
         Err(err) => (
@@ -276,11 +311,13 @@ async fn test_customer(
                 .store
                 .get_customer(&call.tenant, id)
                 .await?
-                .ok_or_else(|| Violations::one("/customer_id", format!("no customer has id `{id}`")))?;
+                .ok_or_else(|| {
+                    Violations::one("/customer_id", format!("no customer has id `{id}`"))
+                })?;
             Ok(customer.visible(fields))
         }
         (None, Some(inline)) => {
-            let draft = validate_customer(app, &call.tenant, inline, fields)
+            let draft = validate_customer(app, &call.tenant, inline, fields, None)
                 .await
                 .map_err(|err| match err {
                     ApiError::Validation(violations) => ApiError::Validation(Violations(

@@ -10,16 +10,25 @@ use crate::problem::ApiError;
 
 pub async fn list(app: &App, call: Call) -> Result<Reply, ApiError> {
     call.allow_query(&["status", "limit", "cursor"], &[])?;
-    let status = match call.query("status") {
-        None => None,
-        Some(raw) => Some(SegmentStatus::parse(raw).ok_or_else(|| {
-            ApiError::BadRequest("status must be `active` or `inactive`".into())
-        })?),
-    };
-    let scope = format!("segments?status={}", status.map(SegmentStatus::as_str).unwrap_or(""));
+    let status =
+        match call.query("status") {
+            None => None,
+            Some(raw) => Some(SegmentStatus::parse(raw).ok_or_else(|| {
+                ApiError::BadRequest("status must be `active` or `inactive`".into())
+            })?),
+        };
+    let scope = format!(
+        "segments?status={}",
+        status.map(SegmentStatus::as_str).unwrap_or("")
+    );
     let page = app
         .store
-        .list_segments(&call.tenant, status, call.limit()?, call.page_start(app, &scope)?)
+        .list_segments(
+            &call.tenant,
+            status,
+            call.limit()?,
+            call.page_start(app, &scope)?,
+        )
         .await?;
     Reply::page(app, &call, &scope, page)
 }
@@ -28,7 +37,11 @@ pub async fn create(app: &App, call: Call) -> Result<Reply, ApiError> {
     let draft = SegmentDraft::parse(&call.json_body()?)?;
     let segment = draft.into_segment(domain::ids::new_id(), Utc::now());
     app.store.create_segment(&call.tenant, &segment).await?;
-    Reply::created(format!("/segments/{}", segment.id), &segment, segment.version)
+    Reply::created(
+        format!("/segments/{}", segment.id),
+        &segment,
+        segment.version,
+    )
 }
 
 async fn load(app: &App, call: &Call) -> Result<Segment, ApiError> {
@@ -49,8 +62,8 @@ pub async fn update(app: &App, call: Call) -> Result<Reply, ApiError> {
     let current = load(app, &call).await?;
     call.check_if_match(current.version)?;
     reject_identity_change(&patch, "id", &current.id)?;
-    let mut document = serde_json::to_value(&current)
-        .map_err(|err| ApiError::Internal(err.to_string()))?;
+    let mut document =
+        serde_json::to_value(&current).map_err(|err| ApiError::Internal(err.to_string()))?;
     merge_patch(&mut document, &patch);
     let updated = current.updated(SegmentDraft::parse(&document)?, Utc::now());
     app.store

@@ -1,5 +1,7 @@
 //! Customers: core contact data, at most one segment, and custom field values.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -31,6 +33,13 @@ pub struct Customer {
     #[serde(default)]
     #[schema(value_type = Object)]
     pub fields: Map<String, Value>,
+    /// For each value in `fields`, the `created_at` of the field definition it was
+    /// validated against. A field deleted and later re-created under the same name is a
+    /// new field: values stamped with the old one stay hidden and are dropped at the
+    /// next write. Stored only; `visible` clears it, so clients never see it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schema(ignore)]
+    pub field_stamps: BTreeMap<String, DateTime<Utc>>,
     pub version: u64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -47,6 +56,8 @@ pub struct CustomerDraft {
     pub phone: Option<String>,
     pub segment_id: Option<String>,
     pub fields: Map<String, Value>,
+    /// Which definition each value was validated against (see `Customer::field_stamps`).
+    pub field_stamps: BTreeMap<String, DateTime<Utc>>,
 }
 
 /// What the tenant has defined, needed to validate a customer body.
@@ -54,6 +65,9 @@ pub struct CustomerSchema<'a> {
     pub fields: &'a [FieldDef],
     /// The segment the body names, as currently stored (None when it does not exist).
     pub segment: Option<&'a Segment>,
+    /// The segment the customer is in before this write. Deactivating a segment stops new
+    /// assignments, but its customers stay in it and can still be edited.
+    pub current_segment_id: Option<&'a str>,
 }
 
 impl CustomerDraft {
@@ -98,11 +112,11 @@ impl CustomerDraft {
             let pointer = reader.pointer("segment_id");
             match schema.segment {
                 Some(segment) if &segment.id == segment_id => {
-                    if segment.status != SegmentStatus::Active {
-                        reader.violations.push(
-                            pointer,
-                            format!("segment `{}` is inactive", segment.name),
-                        );
+                    let stays = schema.current_segment_id == Some(segment_id.as_str());
+                    if segment.status != SegmentStatus::Active && !stays {
+                        reader
+                            .violations
+                            .push(pointer, format!("segment `{}` is inactive", segment.name));
                     }
                 }
                 _ => reader
@@ -123,6 +137,12 @@ impl CustomerDraft {
         let Some(email) = email else {
             return Err(violations);
         };
+        let field_stamps = schema
+            .fields
+            .iter()
+            .filter(|def| fields.contains_key(&def.name))
+            .map(|def| (def.name.clone(), def.created_at))
+            .collect();
         violations.finish(Self {
             id,
             email,
@@ -132,6 +152,7 @@ impl CustomerDraft {
             phone,
             segment_id,
             fields,
+            field_stamps,
         })
     }
 
@@ -150,6 +171,7 @@ impl CustomerDraft {
             phone: self.phone,
             segment_id: self.segment_id,
             fields: self.fields,
+            field_stamps: self.field_stamps,
             version: 1,
             created_at: now,
             updated_at: now,
@@ -206,14 +228,16 @@ impl Customer {
         self.email.to_lowercase()
     }
 
-    /// Only values of fields that are defined now, and valid for their current definition:
-    /// values of a deleted field disappear from reads and are dropped at the next write.
+    /// Only values of fields that are defined now (the same definition they were written
+    /// under) and valid for it: values of a deleted field disappear from reads and are
+    /// dropped at the next write, even if a field of the same name is created later.
     pub fn visible(mut self, definitions: &[FieldDef]) -> Customer {
+        let stamps = std::mem::take(&mut self.field_stamps);
         self.fields.retain(|name, value| {
             definitions
                 .iter()
                 .find(|d| &d.name == name)
-                .is_some_and(|d| d.normalize(value).is_ok())
+                .is_some_and(|d| holds_value_of(&stamps, d) && d.normalize(value).is_ok())
         });
         self
     }
@@ -222,14 +246,23 @@ impl Customer {
     pub fn cluster_memberships(&self, definitions: &[FieldDef]) -> Vec<(String, String)> {
         definitions
             .iter()
-            .filter(|d| d.cluster)
-            .filter_map(|d| {
-                self.fields
-                    .get(&d.name)
-                    .map(|v| (d.name.clone(), FieldDef::cluster_key(v)))
-            })
+            .filter_map(|d| Some((d.name.clone(), self.cluster_value_key(d)?)))
             .collect()
     }
+
+    /// The index key of this customer's value for a cluster field, if it holds one
+    /// written under this very definition.
+    pub fn cluster_value_key(&self, definition: &FieldDef) -> Option<String> {
+        if !definition.cluster || !holds_value_of(&self.field_stamps, definition) {
+            return None;
+        }
+        self.fields.get(&definition.name).map(FieldDef::cluster_key)
+    }
+}
+
+/// Whether a stored value of `definition` was written under this very definition.
+fn holds_value_of(stamps: &BTreeMap<String, DateTime<Utc>>, definition: &FieldDef) -> bool {
+    stamps.get(&definition.name) == Some(&definition.created_at)
 }
 
 #[cfg(test)]
@@ -256,6 +289,7 @@ mod tests {
         let schema = CustomerSchema {
             fields: &fields,
             segment: None,
+            current_segment_id: None,
         };
         let ok = CustomerDraft::parse(
             &json!({"email": "a@b.co", "fields": {"vat": "X1", "tier": "AA"}}),
@@ -272,7 +306,13 @@ mod tests {
         let pointers: Vec<_> = err.0.iter().map(|v| v.pointer.as_str()).collect();
         assert_eq!(
             pointers,
-            ["/email", "/segment_id", "/fields/color", "/fields/tier", "/fields/vat"]
+            [
+                "/email",
+                "/segment_id",
+                "/fields/color",
+                "/fields/tier",
+                "/fields/vat"
+            ]
         );
     }
 
@@ -286,13 +326,23 @@ mod tests {
         let schema = CustomerSchema {
             fields: &fields,
             segment: Some(&segment),
+            current_segment_id: None,
         };
         let err = CustomerDraft::parse(&body, &schema).unwrap_err();
         assert_eq!(err.0[0].detail, "segment `B` is inactive");
+        let staying = CustomerSchema {
+            current_segment_id: Some("s1"),
+            ..schema
+        };
+        assert!(
+            CustomerDraft::parse(&body, &staying).is_ok(),
+            "a customer already in an inactive segment can still be edited"
+        );
         segment.status = SegmentStatus::Active;
         let schema = CustomerSchema {
             fields: &fields,
             segment: Some(&segment),
+            current_segment_id: None,
         };
         assert!(CustomerDraft::parse(&body, &schema).is_ok());
     }
@@ -303,6 +353,7 @@ mod tests {
         let schema = CustomerSchema {
             fields: &fields,
             segment: None,
+            current_segment_id: None,
         };
         let customer = CustomerDraft::parse(
             &json!({"email": "a@b.co", "fields": {"vat": "1", "tier": "A"}}),
@@ -312,11 +363,28 @@ mod tests {
         .into_customer("c1".into(), Utc::now());
         assert_eq!(
             customer.cluster_memberships(&fields),
-            [("tier".to_string(), "A".to_string()), ("distributor".to_string(), "false".to_string())]
+            [
+                ("tier".to_string(), "A".to_string()),
+                ("distributor".to_string(), "false".to_string())
+            ]
         );
         let remaining: Vec<FieldDef> = fields.into_iter().filter(|f| f.name != "tier").collect();
-        let visible = customer.visible(&remaining);
+        let visible = customer.clone().visible(&remaining);
         assert!(!visible.fields.contains_key("tier"));
         assert!(visible.fields.contains_key("vat"));
+        assert!(visible.field_stamps.is_empty(), "stamps are never shown");
+
+        // The same name created again is a new field: the old value stays gone.
+        let recreated =
+            FieldDraft::parse(&json!({"name": "tier", "type": "string", "cluster": true}))
+                .unwrap()
+                .into_field(Utc::now() + chrono::Duration::seconds(1));
+        let mut again = remaining.clone();
+        again.push(recreated);
+        assert!(!customer.clone().visible(&again).fields.contains_key("tier"));
+        assert_eq!(
+            customer.cluster_memberships(&again),
+            [("distributor".to_string(), "false".to_string())]
+        );
     }
 }

@@ -227,12 +227,7 @@ impl FieldDraft {
     }
 
     fn normalize(&self, value: &Value) -> Result<Value, String> {
-        normalize_value(
-            self.field_type,
-            &self.values,
-            self.max_length,
-            value,
-        )
+        normalize_value(self.field_type, &self.values, self.max_length, value)
     }
 }
 
@@ -241,7 +236,9 @@ fn parse_enum_values(reader: &mut ObjectReader, field_type: Option<FieldType>) -
     let pointer = reader.pointer("values");
     match (field_type, raw) {
         (Some(FieldType::Enum), None) => {
-            reader.violations.push(pointer, "is required for an enum field");
+            reader
+                .violations
+                .push(pointer, "is required for an enum field");
             Vec::new()
         }
         (Some(FieldType::Enum), Some(Value::Array(items))) => {
@@ -271,7 +268,9 @@ fn parse_enum_values(reader: &mut ObjectReader, field_type: Option<FieldType>) -
             values
         }
         (Some(FieldType::Enum), Some(_)) => {
-            reader.violations.push(pointer, "must be an array of strings");
+            reader
+                .violations
+                .push(pointer, "must be an array of strings");
             Vec::new()
         }
         (_, Some(_)) => {
@@ -326,7 +325,9 @@ impl FieldDef {
                 "`cluster` is fixed when a field is created; create a new field instead".into(),
             );
         }
-        if self.cluster && draft.field_type != self.field_type && draft.field_type != FieldType::String
+        if self.cluster
+            && draft.field_type != self.field_type
+            && draft.field_type != FieldType::String
         {
             return Some("a cluster field can only widen from enum to string".into());
         }
@@ -394,7 +395,9 @@ fn normalize_value(
 ) -> Result<Value, String> {
     let text = || value.as_str().ok_or_else(|| "must be a string".to_string());
     let within = |s: &str| {
-        let limit = max_length.or(field_type.max_length_limit()).unwrap_or(STRING_MAX) as usize;
+        let limit = max_length
+            .or(field_type.max_length_limit())
+            .unwrap_or(STRING_MAX) as usize;
         if s.chars().count() > limit {
             Err(format!("must be at most {limit} characters"))
         } else {
@@ -534,7 +537,9 @@ mod tests {
         );
         let since = field(json!({"name": "since", "type": "datetime"}));
         assert_eq!(
-            since.normalize(&json!("2026-01-01T01:00:00+01:00")).unwrap(),
+            since
+                .normalize(&json!("2026-01-01T01:00:00+01:00"))
+                .unwrap(),
             json!("2026-01-01T00:00:00Z")
         );
         let code = field(json!({"name": "code", "type": "string", "max_length": 3}));
@@ -559,9 +564,12 @@ mod tests {
     #[test]
     fn only_widening_changes_are_compatible() {
         let tier = field(json!({"name": "tier", "type": "enum", "values": ["A", "B"]}));
-        let more = FieldDraft::parse(&json!({"name": "tier", "type": "enum", "values": ["A", "B", "C"]})).unwrap();
+        let more =
+            FieldDraft::parse(&json!({"name": "tier", "type": "enum", "values": ["A", "B", "C"]}))
+                .unwrap();
         assert_eq!(tier.incompatible_change(&more), None);
-        let fewer = FieldDraft::parse(&json!({"name": "tier", "type": "enum", "values": ["A"]})).unwrap();
+        let fewer =
+            FieldDraft::parse(&json!({"name": "tier", "type": "enum", "values": ["A"]})).unwrap();
         assert!(tier.incompatible_change(&fewer).unwrap().contains("`B`"));
         let count = field(json!({"name": "count", "type": "integer"}));
         let to_bool = FieldDraft::parse(&json!({"name": "count", "type": "boolean"})).unwrap();

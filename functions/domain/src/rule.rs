@@ -69,7 +69,13 @@ impl RuleDraft {
     /// Validates a body against the tenant's fields: outputs must be cluster fields.
     pub fn parse(body: &Value, fields: &[FieldDef]) -> Result<Self, Violations> {
         let mut reader = ObjectReader::new(body, "")?;
-        reader.ignore(&["name", "latest_version", "version", "created_at", "updated_at"]);
+        reader.ignore(&[
+            "name",
+            "latest_version",
+            "version",
+            "created_at",
+            "updated_at",
+        ]);
         let description = reader.string("description", 1000);
         let segment_output = reader.boolean("segment_output").unwrap_or(false);
         let enabled = reader.boolean("enabled").unwrap_or(false);
@@ -90,7 +96,9 @@ impl RuleDraft {
                 Some(n) if n >= 1 => Some(n),
                 _ => {
                     let pointer = reader.pointer("pinned_version");
-                    reader.violations.push(pointer, "must be a version number (1 or more)");
+                    reader
+                        .violations
+                        .push(pointer, "must be a version number (1 or more)");
                     None
                 }
             },
@@ -133,7 +141,9 @@ fn parse_outputs(reader: &mut ObjectReader, fields: &[FieldDef]) -> Vec<String> 
         return Vec::new();
     };
     let Some(items) = raw.as_array() else {
-        reader.violations.push(pointer, "must be an array of field names");
+        reader
+            .violations
+            .push(pointer, "must be an array of field names");
         return Vec::new();
     };
     let mut outputs = Vec::new();
@@ -144,7 +154,9 @@ fn parse_outputs(reader: &mut ObjectReader, fields: &[FieldDef]) -> Vec<String> 
                 reader.violations.push(here, "is not a field name");
             }
             Some(name) if outputs.iter().any(|o| o == name) => {
-                reader.violations.push(here, format!("lists `{name}` twice"));
+                reader
+                    .violations
+                    .push(here, format!("lists `{name}` twice"));
             }
             Some(name) => match fields.iter().find(|f| f.name == name) {
                 Some(field) if field.cluster => outputs.push(name.to_owned()),
@@ -185,8 +197,10 @@ fn parse_limits(reader: &mut ObjectReader) -> RuleLimits {
         }
     };
     limits.fuel = bounded(&mut inner, "fuel", MAX_FUEL);
-    limits.memory_mib = bounded(&mut inner, "memory_mib", u64::from(MAX_MEMORY_MIB)).map(|n| n as u32);
-    limits.timeout_ms = bounded(&mut inner, "timeout_ms", u64::from(MAX_TIMEOUT_MS)).map(|n| n as u32);
+    limits.memory_mib =
+        bounded(&mut inner, "memory_mib", u64::from(MAX_MEMORY_MIB)).map(|n| n as u32);
+    limits.timeout_ms =
+        bounded(&mut inner, "timeout_ms", u64::from(MAX_TIMEOUT_MS)).map(|n| n as u32);
     for violation in inner.finish().0 {
         reader.violations.0.push(violation);
     }
@@ -335,9 +349,9 @@ pub fn check_output(
         }
         SegmentChoice::Clear => Some(None),
         SegmentChoice::Set(wanted) => {
-            let found = segments.iter().find(|s| {
-                s.id == wanted || s.name.to_lowercase() == wanted.to_lowercase()
-            });
+            let found = segments
+                .iter()
+                .find(|s| s.id == wanted || s.name.to_lowercase() == wanted.to_lowercase());
             match found {
                 Some(s) if s.status == SegmentStatus::Active => Some(Some(s.id.clone())),
                 Some(s) => {
@@ -388,13 +402,18 @@ mod tests {
         )
         .unwrap_err();
         let pointers: Vec<_> = err.0.iter().map(|v| v.pointer.as_str()).collect();
-        assert_eq!(pointers, ["/outputs/1", "/outputs/2", "/outputs/3", "/limits/fuel"]);
+        assert_eq!(
+            pointers,
+            ["/outputs/1", "/outputs/2", "/outputs/3", "/limits/fuel"]
+        );
     }
 
     #[test]
     fn output_is_checked_before_anything_is_written() {
         let segments = vec![
-            SegmentDraft::parse(&json!({"name": "AA"})).unwrap().into_segment("s1".into(), Utc::now()),
+            SegmentDraft::parse(&json!({"name": "AA"}))
+                .unwrap()
+                .into_segment("s1".into(), Utc::now()),
             SegmentDraft::parse(&json!({"name": "Old", "status": "inactive"}))
                 .unwrap()
                 .into_segment("s2".into(), Utc::now()),
@@ -415,14 +434,21 @@ mod tests {
         let err = check_output(
             &tiering,
             RawRuleOutput {
-                clusters: json!({"tier": "Z", "distributor": true}).as_object().unwrap().clone(),
+                clusters: json!({"tier": "Z", "distributor": true})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
                 segment: SegmentChoice::Set("Old".into()),
             },
             &fields(),
             &segments,
         )
         .unwrap_err();
-        let details: Vec<_> = err.0.iter().map(|v| format!("{} {}", v.pointer, v.detail)).collect();
+        let details: Vec<_> = err
+            .0
+            .iter()
+            .map(|v| format!("{} {}", v.pointer, v.detail))
+            .collect();
         assert_eq!(
             details,
             [
@@ -438,7 +464,10 @@ mod tests {
         let a = rule(json!({"outputs": ["tier"]}));
         let mut b = rule(json!({"outputs": ["distributor", "tier"]}));
         b.name = "other".into();
-        assert_eq!(a.output_clash(std::slice::from_ref(&b)), Some(("other", "tier".to_string())));
+        assert_eq!(
+            a.output_clash(std::slice::from_ref(&b)),
+            Some(("other", "tier".to_string()))
+        );
         assert_eq!(a.output_clash(std::slice::from_ref(&a)), None);
     }
 }

@@ -60,7 +60,13 @@ pub const SEGMENT_NAME_MAX: usize = 64;
 impl SegmentDraft {
     pub fn parse(body: &Value) -> Result<Self, Violations> {
         let mut reader = ObjectReader::new(body, "")?;
-        reader.ignore(&["id", "version", "created_at", "updated_at", "customer_count"]);
+        reader.ignore(&[
+            "id",
+            "version",
+            "created_at",
+            "updated_at",
+            "customer_count",
+        ]);
         let name = reader.required_string("name", SEGMENT_NAME_MAX);
         let status = match reader.string("status", 16) {
             None => Some(SegmentStatus::Active),

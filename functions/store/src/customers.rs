@@ -42,13 +42,13 @@ fn membership(partition: String, customer_id: &str) -> Item {
     item
 }
 
-fn cluster_partition(tenant: &str, field: &str, customer: Option<&Customer>) -> Option<String> {
-    let value = customer?.fields.get(field)?;
-    Some(keys::cluster_members(
-        tenant,
-        field,
-        &FieldDef::cluster_key(value),
-    ))
+fn cluster_partition(
+    tenant: &str,
+    field: &FieldDef,
+    customer: Option<&Customer>,
+) -> Option<String> {
+    let value_key = customer?.cluster_value_key(field)?;
+    Some(keys::cluster_members(tenant, &field.name, &value_key))
 }
 
 impl Store {
@@ -200,7 +200,13 @@ fn move_indexes(
                 None,
                 OnFail::Never,
             )?;
-            tx.add(segment_key(tenant, old), SEGMENT_COUNT, -1, None, OnFail::Never)?;
+            tx.add(
+                segment_key(tenant, old),
+                SEGMENT_COUNT,
+                -1,
+                None,
+                OnFail::Never,
+            )?;
         }
         if let Some(new) = new_segment {
             tx.put(membership(keys::segment_members(tenant, new), id))?;
@@ -222,8 +228,8 @@ fn move_indexes(
     }
 
     for field in fields.iter().filter(|f| f.cluster) {
-        let old = cluster_partition(tenant, &field.name, before);
-        let new = cluster_partition(tenant, &field.name, after);
+        let old = cluster_partition(tenant, field, before);
+        let new = cluster_partition(tenant, field, after);
         if old == new {
             continue;
         }
@@ -246,7 +252,13 @@ fn move_indexes(
                 )),
             )?;
         } else if delta < 0 {
-            tx.add(field_key(tenant, &field.name), FIELD_COUNT, delta, None, OnFail::Never)?;
+            tx.add(
+                field_key(tenant, &field.name),
+                FIELD_COUNT,
+                delta,
+                None,
+                OnFail::Never,
+            )?;
         }
     }
     Ok(())

@@ -34,7 +34,12 @@ impl Store {
         self.query_all(&keys::tenant(tenant), FIELD).await
     }
 
-    pub async fn update_field(&self, tenant: &str, old: &FieldDef, new: &FieldDef) -> StoreResult<()> {
+    pub async fn update_field(
+        &self,
+        tenant: &str,
+        old: &FieldDef,
+        new: &FieldDef,
+    ) -> StoreResult<()> {
         let mut tx = self.tx();
         tx.rewrite(
             field_item(tenant, new)?,

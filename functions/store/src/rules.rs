@@ -33,7 +33,12 @@ impl Store {
     }
 
     /// Creates the rule, or replaces it when `previous` is given and still current.
-    pub async fn save_rule(&self, tenant: &str, previous: Option<&Rule>, rule: &Rule) -> StoreResult<()> {
+    pub async fn save_rule(
+        &self,
+        tenant: &str,
+        previous: Option<&Rule>,
+        rule: &Rule,
+    ) -> StoreResult<()> {
         let mut tx = self.tx();
         let item = rule_item(tenant, rule)?;
         match previous {
@@ -62,12 +67,19 @@ impl Store {
                 "rule_version",
                 version,
             )?,
-            OnFail::AlreadyExists(format!("version {} of rule `{}`", version.number, rule.name)),
+            OnFail::AlreadyExists(format!(
+                "version {} of rule `{}`",
+                version.number, rule.name
+            )),
         )?;
         self.commit(tx).await
     }
 
-    pub async fn list_rule_versions(&self, tenant: &str, rule: &str) -> StoreResult<Vec<RuleVersion>> {
+    pub async fn list_rule_versions(
+        &self,
+        tenant: &str,
+        rule: &str,
+    ) -> StoreResult<Vec<RuleVersion>> {
         self.query_all(&keys::tenant(tenant), &format!("{RULE_VERSION}{rule}#"))
             .await
     }
@@ -141,7 +153,9 @@ impl Store {
             let mut attempt = 0u32;
             while let Some(items) = pending.take().filter(|p| !p.is_empty()) {
                 if attempt > 8 {
-                    return Err(StoreError::Unavailable("blob write kept being throttled".into()));
+                    return Err(StoreError::Unavailable(
+                        "blob write kept being throttled".into(),
+                    ));
                 }
                 if attempt > 0 {
                     tokio::time::sleep(Duration::from_millis(20 << attempt.min(5))).await;

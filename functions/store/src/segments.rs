@@ -8,7 +8,12 @@ use crate::{Page, PageKey, Store, StoreResult};
 const COUNT: &str = "customer_count";
 
 fn segment_item(tenant: &str, segment: &Segment) -> StoreResult<Item> {
-    entity_item(keys::tenant(tenant), sk(SEGMENT, &segment.id), "segment", segment)
+    entity_item(
+        keys::tenant(tenant),
+        sk(SEGMENT, &segment.id),
+        "segment",
+        segment,
+    )
 }
 
 /// Holds a segment name so that two segments cannot share it (case-insensitive).
@@ -55,8 +60,9 @@ impl Store {
     ) -> StoreResult<Page<Segment>> {
         let keep = move |item: &Item| match status {
             None => true,
-            Some(status) => item.get("status").and_then(|v| v.as_s().ok())
-                == Some(&status.as_str().to_owned()),
+            Some(status) => {
+                item.get("status").and_then(|v| v.as_s().ok()) == Some(&status.as_str().to_owned())
+            }
         };
         let page = self
             .query_page(&keys::tenant(tenant), SEGMENT, limit, start, &keep)
@@ -72,7 +78,12 @@ impl Store {
     }
 
     /// Replaces `old` by `new` (same id), moving the name guard when the name changes.
-    pub async fn update_segment(&self, tenant: &str, old: &Segment, new: &Segment) -> StoreResult<()> {
+    pub async fn update_segment(
+        &self,
+        tenant: &str,
+        old: &Segment,
+        new: &Segment,
+    ) -> StoreResult<()> {
         let mut tx = self.tx();
         tx.rewrite(
             segment_item(tenant, new)?,

@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::{
 };
 
 use crate::error::from_sdk;
-use crate::{keys, Store, StoreResult};
+use crate::{Store, StoreResult, keys};
 
 /// A one-line description for logs and the template consistency check.
 pub fn table_definition_summary() -> &'static str {
@@ -17,9 +17,18 @@ pub fn table_definition_summary() -> &'static str {
 impl Store {
     /// Creates the table if it does not exist (local stack only; on AWS the template owns it).
     pub async fn ensure_table(&self) -> StoreResult<()> {
-        match self.client.describe_table().table_name(&self.table).send().await {
+        match self
+            .client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await
+        {
             Ok(_) => return Ok(()),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => {}
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) => {}
             Err(err) => return Err(from_sdk(err)),
         }
         let attribute = |name: &str| {
@@ -54,7 +63,13 @@ impl Store {
         match result {
             Ok(_) => Ok(()),
             // Another process created it first.
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => Ok(()),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_resource_in_use_exception()) =>
+            {
+                Ok(())
+            }
             Err(err) => Err(from_sdk(err)),
         }
     }
@@ -64,4 +79,3 @@ impl Store {
         &self.table
     }
 }
-

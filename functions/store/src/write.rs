@@ -94,7 +94,10 @@ impl Tx<'_> {
             .condition_expression("version = :expected")
             .expression_attribute_values(":expected", n(version as i64))
             .build()?;
-        self.push(TransactWriteItem::builder().put(put).build(), OnFail::VersionMismatch);
+        self.push(
+            TransactWriteItem::builder().put(put).build(),
+            OnFail::VersionMismatch,
+        );
         Ok(())
     }
 
@@ -146,7 +149,10 @@ impl Tx<'_> {
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values))
             .build()?;
-        self.push(TransactWriteItem::builder().update(update).build(), OnFail::VersionMismatch);
+        self.push(
+            TransactWriteItem::builder().update(update).build(),
+            OnFail::VersionMismatch,
+        );
         Ok(())
     }
 
@@ -157,8 +163,7 @@ impl Tx<'_> {
         condition: Option<(&str, Item)>,
         on_fail: OnFail,
     ) -> StoreResult<()> {
-        let mut delete = Delete::builder()
-            .table_name(self.table).set_key(Some(key));
+        let mut delete = Delete::builder().table_name(self.table).set_key(Some(key));
         if let Some((expression, values)) = condition {
             delete = delete
                 .condition_expression(expression)
@@ -167,7 +172,10 @@ impl Tx<'_> {
                     ReturnValuesOnConditionCheckFailure::AllOld,
                 );
         }
-        self.push(TransactWriteItem::builder().delete(delete.build()?).build(), on_fail);
+        self.push(
+            TransactWriteItem::builder().delete(delete.build()?).build(),
+            on_fail,
+        );
         Ok(())
     }
 
@@ -219,7 +227,10 @@ impl Tx<'_> {
             .set_key(Some(key))
             .condition_expression(expression)
             .build()?;
-        self.push(TransactWriteItem::builder().condition_check(check).build(), on_fail);
+        self.push(
+            TransactWriteItem::builder().condition_check(check).build(),
+            on_fail,
+        );
         Ok(())
     }
 }
@@ -314,4 +325,3 @@ fn failure(on_fail: &OnFail, old_item: Option<Item>) -> StoreError {
         OnFail::Invalid(violations) => StoreError::Invalid(violations.clone()),
     }
 }
-

@@ -98,6 +98,37 @@ fn evaluate(c: &mut Criterion) {
     group.finish();
 }
 
+/// The same runs on a thread that has a tokio runtime handle, as under
+/// `spawn_blocking` in the Lambda handlers. wasmtime-wasi's host calls then
+/// block on that handle instead of its own fallback runtime.
+fn evaluate_in_runtime(c: &mut Criterion) {
+    let engine = engine(16);
+    let input = input();
+    let limits = Limits::default();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .build()
+        .expect("runtime");
+    let _entered = runtime.enter();
+    let mut group = c.benchmark_group("evaluate_in_runtime");
+    let modules = EXAMPLES
+        .iter()
+        .map(|name| (*name, example_wasm(name)))
+        .chain([(
+            "ten-log-writes",
+            wat::parse_str(TEN_WRITES_RULE).expect("wat"),
+        )]);
+    for (name, wasm) in modules {
+        let artifact = engine.precompile(&wasm).expect("precompile");
+        // SAFETY: the artifact comes from `precompile` just above.
+        let rule = unsafe { engine.load_artifact(ModuleHash::of(&wasm), &artifact) }.expect("load");
+        group.bench_function(name, |b| {
+            b.iter(|| engine.run(black_box(&rule), black_box(&input), &limits))
+        });
+    }
+    group.finish();
+}
+
 fn load_artifact(c: &mut Criterion) {
     // Capacity 1 and a fresh hash per load: every iteration deserialises.
     let engine = engine(1);
@@ -162,6 +193,6 @@ fn native(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().warm_up_time(Duration::from_secs(1));
-    targets = evaluate, load_artifact, precompile, native
+    targets = evaluate, evaluate_in_runtime, load_artifact, precompile, native
 }
 criterion_main!(benches);

@@ -151,9 +151,6 @@ impl RuleEngine {
             .max_tables_per_module(1)
             .max_memory_size(config.maxima.memory_bytes)
             .table_elements(10_000);
-        if let Some(k) = std::env::var("XP_KEEP").ok().and_then(|v| v.parse().ok()) {
-            pool.linear_memory_keep_resident(k);
-        }
         let mut wasm_config = Config::new();
         wasm_config
             .consume_fuel(true)

@@ -274,7 +274,8 @@ pub(crate) fn run(pre: &InstancePre<HostState>, input: &[u8], limits: &Limits) -
     let (stderr, stderr_overflowed) = stderr.take();
     let mut logs = String::from_utf8_lossy(&stderr).into_owned();
     if stderr_overflowed {
-        let _ = write!(logs, "\n[log truncated at {} bytes]", limits.log_bytes);
+        start_line(&mut logs);
+        let _ = write!(logs, "[log truncated at {} bytes]", limits.log_bytes);
     }
 
     let outcome = if stdout_overflowed {
@@ -349,7 +350,8 @@ fn classify(failure: Failure, limits: &Limits, logs: &mut String) -> RunError {
     if let Some(backtrace) = error.downcast_ref::<WasmBacktrace>()
         && !backtrace.frames().is_empty()
     {
-        let _ = write!(logs, "\n[wasm backtrace]\n{backtrace}");
+        start_line(logs);
+        let _ = write!(logs, "[wasm backtrace]\n{backtrace}");
     }
     match error.downcast_ref::<Trap>() {
         Some(Trap::OutOfFuel) => RunError::OutOfFuel { limit: limits.fuel },
@@ -364,6 +366,13 @@ fn classify(failure: Failure, limits: &Limits, logs: &mut String) -> RunError {
         }
         // Host functions failing fatally, e.g. `proc_exit(200)`.
         None => RunError::Trap(error.root_cause().to_string()),
+    }
+}
+
+/// Makes the next write to `logs` start on a new line.
+fn start_line(logs: &mut String) {
+    if !logs.is_empty() && !logs.ends_with('\n') {
+        logs.push('\n');
     }
 }
 

@@ -224,7 +224,7 @@ where
 {
     // Room for a typical input up front: `read_to_end` then needs two host
     // calls (the data, then end of file) instead of a series of small reads.
-    let mut raw = Vec::with_capacity(16 * 1024);
+    let mut raw = Vec::with_capacity(4 * 1024);
     if let Err(error) = std::io::stdin().read_to_end(&mut raw) {
         fail(EXIT_BAD_INPUT, &format!("cannot read stdin: {}", error));
     }

@@ -43,7 +43,9 @@ pub fn assert_problem(reply: &Reply, status: u16, code: &str) {
         reply.text
     );
     assert!(
-        body["instance"].as_str().is_some_and(|t| t.starts_with('/')),
+        body["instance"]
+            .as_str()
+            .is_some_and(|t| t.starts_with('/')),
         "{}",
         reply.text
     );
@@ -104,7 +106,10 @@ pub fn assert_entity(reply: &Reply, status: u16, version: u64) {
             .is_some_and(|c| c.starts_with("application/json")),
         "{reply:#?}"
     );
-    assert_eq!(reply.header("etag"), Some(format!("\"{version}\"").as_str()));
+    assert_eq!(
+        reply.header("etag"),
+        Some(format!("\"{version}\"").as_str())
+    );
     assert_eq!(reply.json["version"], version, "{}", reply.text);
 }
 
@@ -128,7 +133,11 @@ pub async fn list_all(client: &Client, path: &str, limit: usize) -> Vec<Value> {
         let page = reply.json["items"]
             .as_array()
             .unwrap_or_else(|| panic!("no items: {}", reply.text));
-        assert!(page.len() <= limit, "page over limit {limit}: {}", reply.text);
+        assert!(
+            page.len() <= limit,
+            "page over limit {limit}: {}",
+            reply.text
+        );
         items.extend(page.iter().cloned());
         match &reply.json["next_cursor"] {
             Value::Null => return items,
@@ -241,9 +250,7 @@ pub fn allowed(reply: &Reply) -> BTreeSet<String> {
 
 /// Whether `s` is an RFC 3339 date-time.
 pub fn is_timestamp(value: &Value) -> bool {
-    value
-        .as_str()
-        .is_some_and(|s| chrono_like_rfc3339(s))
+    value.as_str().is_some_and(chrono_like_rfc3339)
 }
 
 /// A light RFC 3339 check (the tests do not depend on chrono): `YYYY-MM-DDTHH:MM:SS`
@@ -266,6 +273,20 @@ fn chrono_like_rfc3339(s: &str) -> bool {
         && b[16] == b':'
         && digits(17..19)
         && (s.ends_with('Z') || s[19..].contains('+') || s[19..].contains('-'))
+}
+
+/// A UTC RFC 3339 timestamp (`...Z`, any number of fraction digits) as a value that
+/// orders like the instant: (`YYYY-MM-DDTHH:MM:SS`, nanoseconds).
+#[track_caller]
+pub fn instant(value: &Value) -> (String, u32) {
+    let s = value
+        .as_str()
+        .filter(|s| is_timestamp(value) && s.ends_with('Z'))
+        .unwrap_or_else(|| panic!("not a UTC timestamp: {value}"));
+    let (seconds, fraction) = s[..s.len() - 1].split_at(19);
+    let digits = fraction.trim_start_matches('.');
+    let nanos = format!("{digits:0<9}").parse().expect("fraction digits");
+    (seconds.to_string(), nanos)
 }
 
 /// Whether `id` looks like a generated id: 32 lowercase hex digits (uuid v7, simple).
