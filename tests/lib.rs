@@ -412,8 +412,10 @@ impl Stack {
             "local-api-private-{}.log",
             COUNTER.fetch_add(1, Ordering::Relaxed)
         ));
-        let env: Vec<(String, String)> = env
-            .iter()
+        // The shared stack already polls the table's stream; a second poller would only
+        // race it. A test that wants one passes `LOCAL_STREAMS=on`.
+        let env: Vec<(String, String)> = std::iter::once(("LOCAL_STREAMS", "off"))
+            .chain(env.iter().copied())
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         let (proc, port) = start_api(&local_api_path(), &self.moto_url, &self.table, &env, &log);

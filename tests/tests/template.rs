@@ -83,3 +83,40 @@ fn every_function_binary_exists_in_the_workspace() {
         );
     }
 }
+
+/// The value of `key: value` on the first line after `after` that holds it.
+fn template_value(text: &str, after: &str, key: &str) -> String {
+    let start = text.find(after).expect("the anchor is in template.yaml");
+    text[start..]
+        .lines()
+        .find_map(|line| line.trim().strip_prefix(key))
+        .map(|v| v.trim().trim_matches('\'').to_owned())
+        .unwrap_or_else(|| panic!("no `{key}` after `{after}`"))
+}
+
+#[test]
+fn the_stream_mapping_matches_what_the_assign_code_expects() {
+    use evaluation::stream::{BATCH_SIZE, MAXIMUM_RETRY_ATTEMPTS, filter_patterns};
+    let text = std::fs::read_to_string(api_tests::repo_root().join("template.yaml")).unwrap();
+    let anchor = "Type: DynamoDB";
+    assert_eq!(
+        template_value(&text, anchor, "BatchSize:"),
+        BATCH_SIZE.to_string()
+    );
+    assert_eq!(
+        template_value(&text, anchor, "MaximumRetryAttempts:"),
+        MAXIMUM_RETRY_ATTEMPTS.to_string()
+    );
+    assert_eq!(
+        template_value(&text, anchor, "FunctionResponseTypes:"),
+        "[ReportBatchItemFailures]"
+    );
+    let pattern: serde_json::Value =
+        serde_json::from_str(&template_value(&text, anchor, "- Pattern:"))
+            .expect("the filter pattern is JSON");
+    assert_eq!(vec![pattern], filter_patterns());
+    assert_eq!(
+        template_value(&text, "StreamSpecification:", "StreamViewType:"),
+        "NEW_AND_OLD_IMAGES"
+    );
+}

@@ -143,6 +143,41 @@ pub async fn get(app: &App, call: Call) -> Result<Reply, ApiError> {
     Reply::entity(StatusCode::OK, &customer.visible(&fields), version)
 }
 
+/// The customer's cluster values, each with the rule and module version that set it
+/// (`null` when a client did), and the failures of the last rule evaluation.
+pub async fn clusters(app: &App, call: Call) -> Result<Reply, ApiError> {
+    call.allow_query(&[], &[])?;
+    let customer = load(app, &call).await?;
+    let fields = app.store.list_fields(&call.tenant).await?;
+    let sources = customer.cluster_sources.clone();
+    let errors = customer.rule_errors.clone();
+    let version = customer.version;
+    let visible = customer.visible(&fields);
+    let clusters: serde_json::Map<String, Value> = fields
+        .iter()
+        .filter(|f| f.cluster)
+        .filter_map(|f| {
+            let value = visible.fields.get(&f.name)?;
+            let source = sources.get(&f.name);
+            Some((
+                f.name.clone(),
+                serde_json::json!({ "value": value, "source": source }),
+            ))
+        })
+        .collect();
+    Reply::entity(
+        StatusCode::OK,
+        &serde_json::json!({
+            "customer_id": visible.id,
+            "segment_id": visible.segment_id,
+            "written_by": visible.written_by,
+            "clusters": clusters,
+            "rule_errors": errors,
+        }),
+        version,
+    )
+}
+
 /// PUT creates the customer under the path's id (201) or replaces it (200).
 pub async fn replace(app: &App, call: Call) -> Result<Reply, ApiError> {
     let mut body = call.json_body()?;

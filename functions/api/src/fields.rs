@@ -90,6 +90,16 @@ pub async fn update(app: &App, call: Call) -> Result<Reply, ApiError> {
 pub async fn delete(app: &App, call: Call) -> Result<Reply, ApiError> {
     let current = load(app, &call).await?;
     call.check_if_match(current.version)?;
+    let rules = app.store.list_rules(&call.tenant).await?;
+    if let Some(rule) = rules.iter().find(|r| r.outputs.contains(&current.name)) {
+        return Err(ApiError::Conflict {
+            detail: format!(
+                "rule `{}` sets field `{}`; remove it from the rule's outputs first",
+                rule.name, current.name
+            ),
+            extra: None,
+        });
+    }
     app.store.delete_field(&call.tenant, &current).await?;
     Ok(Reply::no_content())
 }

@@ -40,23 +40,24 @@ impl Call {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The `Content-Type` without parameters, lower-cased (media types are
+    /// case-insensitive, RFC 9110); `None` when absent.
+    pub fn media_type(&self) -> Option<String> {
+        let value = self.headers.get(CONTENT_TYPE)?.to_str().unwrap_or_default();
+        let media = value.split(';').next().unwrap_or_default().trim();
+        Some(media.to_ascii_lowercase())
+    }
+
     /// The body as JSON: 415 for another media type, 413 when too large, 400 when it
     /// does not parse.
     pub fn json_body(&self) -> Result<Value, ApiError> {
-        if let Some(content_type) = self.headers.get(CONTENT_TYPE) {
-            let media = content_type
-                .to_str()
-                .unwrap_or_default()
-                .split(';')
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_ascii_lowercase();
-            if media != "application/json" && !media.ends_with("+json") {
-                return Err(ApiError::UnsupportedMediaType(format!(
-                    "expected application/json, got `{media}`"
-                )));
-            }
+        if let Some(media) = self.media_type()
+            && media != "application/json"
+            && !media.ends_with("+json")
+        {
+            return Err(ApiError::UnsupportedMediaType(format!(
+                "expected application/json, got `{media}`"
+            )));
         }
         if self.body.len() > MAX_JSON_BODY {
             return Err(ApiError::PayloadTooLarge {

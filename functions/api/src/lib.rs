@@ -11,14 +11,10 @@ pub mod openapi;
 pub mod problem;
 pub mod routes;
 #[cfg(feature = "rules")]
-mod rule_runtime;
-#[cfg(feature = "rules")]
 mod rules;
 mod segments;
 
 use std::convert::Infallible;
-#[cfg(feature = "rules")]
-use std::sync::Arc;
 
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response, service_fn};
@@ -61,9 +57,9 @@ pub struct App {
     config: Config,
     store: Store,
     cursors: CursorSigner,
-    /// The wasm engine, in the builds that serve rules (feature `rules`).
+    /// The wasm engine and module loading, in the builds that serve rules (feature `rules`).
     #[cfg(feature = "rules")]
-    engine: Arc<rule_engine::RuleEngine>,
+    runner: evaluation::Runner,
 }
 
 impl App {
@@ -72,10 +68,10 @@ impl App {
         let cursors = CursorSigner::new(config.cursor_secret.as_bytes());
         Ok(Self {
             config,
+            #[cfg(feature = "rules")]
+            runner: evaluation::Runner::new(store.clone())?,
             store,
             cursors,
-            #[cfg(feature = "rules")]
-            engine: Arc::new(new_engine()?),
         })
     }
 
@@ -85,6 +81,12 @@ impl App {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The rule runner, shared with the local stream poller so one process holds one engine.
+    #[cfg(feature = "rules")]
+    pub fn runner(&self) -> &evaluation::Runner {
+        &self.runner
     }
 
     /// Serves any route of any function (the local server).
@@ -187,6 +189,7 @@ impl App {
             Op::ReplaceCustomer => customers::replace(self, call).await,
             Op::UpdateCustomer => customers::update(self, call).await,
             Op::DeleteCustomer => customers::delete(self, call).await,
+            Op::GetCustomerClusters => customers::clusters(self, call).await,
             Op::OpenApi => unreachable!("answered above"),
             #[cfg(feature = "rules")]
             rule_op => self.route_rules(rule_op, call).await,
@@ -215,23 +218,6 @@ impl App {
             ))),
         }
     }
-}
-
-/// The engine with the tenant-wide maxima of the product.
-#[cfg(feature = "rules")]
-fn new_engine() -> Result<rule_engine::RuleEngine, String> {
-    use domain::rule::{MAX_FUEL, MAX_MEMORY_MIB, MAX_TIMEOUT_MS};
-    let maxima = rule_engine::Limits {
-        fuel: MAX_FUEL,
-        memory_bytes: (MAX_MEMORY_MIB as usize) << 20,
-        timeout: std::time::Duration::from_millis(u64::from(MAX_TIMEOUT_MS)),
-        ..rule_engine::Limits::default()
-    };
-    rule_engine::RuleEngine::new(rule_engine::EngineConfig {
-        maxima,
-        ..rule_engine::EngineConfig::default()
-    })
-    .map_err(|err| err.to_string())
 }
 
 fn request_context(

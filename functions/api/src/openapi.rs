@@ -183,6 +183,7 @@ fn shape(op: Op) -> Shape {
             conditional: true,
             ..shape(None, 204, None)
         },
+        Op::GetCustomerClusters => shape(None, 200, Some("CustomerClusters")),
         Op::ListRules => shape(None, 200, Some("RulePage")),
         Op::GetRule => shape(None, 200, Some("Rule")),
         Op::PutRule => Shape {
@@ -328,6 +329,27 @@ fn operation(route: &crate::Route) -> Value {
     operation
 }
 
+/// One cluster value of `GET /customers/{id}/clusters`.
+#[allow(dead_code)]
+#[derive(ToSchema)]
+struct ClusterValue {
+    #[schema(value_type = Object)]
+    value: Value,
+    /// The rule that set the value; `null` when a client did.
+    source: Option<domain::ClusterSource>,
+}
+
+/// A customer's cluster values with their provenance, and the last rule failures.
+#[allow(dead_code)]
+#[derive(ToSchema)]
+struct CustomerClusters {
+    customer_id: String,
+    segment_id: Option<String>,
+    written_by: domain::WrittenBy,
+    clusters: std::collections::BTreeMap<String, ClusterValue>,
+    rule_errors: Vec<domain::RuleFailure>,
+}
+
 /// The whole document, served at `GET /openapi.json`.
 pub fn document() -> Value {
     let mut paths = Map::new();
@@ -343,6 +365,11 @@ pub fn document() -> Value {
         .schema_from::<domain::FieldDef>()
         .schema_from::<domain::FieldType>()
         .schema_from::<domain::Customer>()
+        .schema_from::<domain::WrittenBy>()
+        .schema_from::<domain::ClusterSource>()
+        .schema_from::<domain::RuleFailure>()
+        .schema_from::<ClusterValue>()
+        .schema_from::<CustomerClusters>()
         .schema_from::<domain::Violation>()
         .schema_from::<SegmentInput>()
         .schema_from::<FieldInput>()

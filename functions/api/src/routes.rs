@@ -45,6 +45,7 @@ pub enum Op {
     ReplaceCustomer,
     UpdateCustomer,
     DeleteCustomer,
+    GetCustomerClusters,
     ListRules,
     GetRule,
     PutRule,
@@ -68,6 +69,7 @@ impl Op {
                 | Op::GetField
                 | Op::ListCustomers
                 | Op::GetCustomer
+                | Op::GetCustomerClusters
                 | Op::ListRules
                 | Op::GetRule
                 | Op::ListRuleVersions
@@ -220,6 +222,13 @@ pub const ROUTES: &[Route] = &[
         Customers,
         Op::DeleteCustomer,
         "Delete a customer",
+    ),
+    route(
+        "GET",
+        "/customers/{id}/clusters",
+        Customers,
+        Op::GetCustomerClusters,
+        "A customer's cluster values, which rule set each, and the last rule errors",
     ),
     route(
         "GET",

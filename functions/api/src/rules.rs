@@ -6,7 +6,6 @@ use domain::field::is_valid_field_name;
 use domain::rule::{Rule, RuleDraft, RuleVersion, check_output, rule_input};
 use domain::{Customer, Violations, merge_patch};
 use lambda_http::http::StatusCode;
-use lambda_http::http::header::CONTENT_TYPE;
 use rule_engine::{DEFAULT_MAX_MODULE_BYTES, ModuleHash, RunError};
 use serde_json::{Value, json};
 
@@ -14,7 +13,6 @@ use crate::App;
 use crate::customers::validate as validate_customer;
 use crate::http::{Call, Reply, reject_identity_change};
 use crate::problem::ApiError;
-use crate::rule_runtime;
 
 fn conflict(detail: String) -> ApiError {
     ApiError::Conflict {
@@ -73,7 +71,7 @@ async fn checked_draft(
         .into_rule(call.param(0).to_owned(), Utc::now());
     if let Some((other, field)) = candidate.output_clash(&others) {
         return Err(conflict(format!(
-            "rule `{other}` already sets cluster `{field}`; a cluster has one owner"
+            "rule `{other}` already sets `{field}`; every output has one owner"
         )));
     }
     Ok(draft)
@@ -140,12 +138,11 @@ pub async fn delete(app: &App, call: Call) -> Result<Reply, ApiError> {
 /// Validates the module, compiles it once, stores module and artifact, and only then
 /// records the version, so a failed or partial upload is never visible.
 pub async fn upload(app: &App, call: Call) -> Result<Reply, ApiError> {
-    let media = call
-        .headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    if !matches!(media, "application/wasm" | "application/octet-stream") {
+    let media = call.media_type().unwrap_or_default();
+    if !matches!(
+        media.as_str(),
+        "application/wasm" | "application/octet-stream"
+    ) {
         return Err(ApiError::UnsupportedMediaType(format!(
             "expected application/wasm, got `{media}`"
         )));
@@ -158,7 +155,7 @@ pub async fn upload(app: &App, call: Call) -> Result<Reply, ApiError> {
     let rule = load(app, &call).await?;
     call.check_if_match(rule.version)?;
     let wasm = call.body;
-    let engine = app.engine.clone();
+    let engine = app.runner.engine().clone();
     let checked = tokio::task::spawn_blocking(move || {
         engine
             .validate(&wasm, DEFAULT_MAX_MODULE_BYTES)
@@ -175,11 +172,7 @@ pub async fn upload(app: &App, call: Call) -> Result<Reply, ApiError> {
         .put_blob(&call.tenant, &hash.to_string(), &wasm)
         .await?;
     app.store
-        .put_blob(
-            &call.tenant,
-            &rule_runtime::artifact_name(app, &hash),
-            &artifact,
-        )
+        .put_blob(&call.tenant, &app.runner.artifact_name(&hash), &artifact)
         .await?;
     let version = RuleVersion {
         rule: rule.name.clone(),
@@ -260,15 +253,18 @@ pub async fn test(app: &App, call: Call) -> Result<Reply, ApiError> {
         .ok_or_else(|| Violations::one("/version", format!("the rule has no version {number}")))?;
     let customer = test_customer(app, &call, &body, &fields).await?;
     let input = rule_input(&customer, &segments, &rule, number);
-    let report = rule_runtime::evaluate(app, &call.tenant, &rule, &version, &input).await?;
+    let report = app
+        .runner
+        .evaluate(&call.tenant, &rule, &version, &input)
+        .await?;
     let (output, error, verdict) = match report.outcome {
         Ok(raw) => {
             let output = raw.to_json();
-            let verdict =
-                match check_output(&rule, rule_runtime::raw_output(raw), &fields, &segments) {
-                    Ok(assignment) => json!({"valid": true, "assignment": assignment}),
-                    Err(violations) => json!({"valid": false, "errors": violations.0}),
-                };
+            let verdict = match check_output(&rule, evaluation::raw_output(raw), &fields, &segments)
+            {
+                Ok(assignment) => json!({"valid": true, "assignment": assignment}),
+                Err(violations) => json!({"valid": false, "errors": violations.0}),
+            };
             (output, Value::Null, verdict)
         }
         Err(err) => (

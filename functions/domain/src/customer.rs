@@ -40,9 +40,60 @@ pub struct Customer {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schema(ignore)]
     pub field_stamps: BTreeMap<String, DateTime<Utc>>,
+    /// Who made the last write. The stream evaluates only writes by the API, so the
+    /// rules' own write-back never triggers another evaluation.
+    #[serde(default)]
+    pub written_by: WrittenBy,
+    /// For each cluster value a rule set: which rule, which version, when. Stored only;
+    /// shown by `GET /customers/{id}/clusters`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schema(ignore)]
+    pub cluster_sources: BTreeMap<String, ClusterSource>,
+    /// The failures of the last evaluation, one per failing rule. Stored only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(ignore)]
+    pub rule_errors: Vec<RuleFailure>,
     pub version: u64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// Who made a customer's last write.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum WrittenBy {
+    /// A client, through the HTTP API (or an import).
+    #[default]
+    Api,
+    /// The tenant's rules, through the assign function.
+    Rules,
+}
+
+/// Provenance of a cluster value set by a rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ClusterSource {
+    pub rule: String,
+    pub version: u32,
+    pub at: DateTime<Utc>,
+}
+
+/// Why a rule could not assign a customer the last time it ran.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RuleFailure {
+    pub rule: String,
+    pub version: u32,
+    /// Stable machine-readable reason, e.g. `fuel_exhausted` or `invalid_output`.
+    pub code: String,
+    pub message: String,
+    pub at: DateTime<Utc>,
+}
+
+impl RuleFailure {
+    /// The same failure again, ignoring when it happened.
+    pub fn same_as(&self, other: &RuleFailure) -> bool {
+        (&self.rule, self.version, &self.code, &self.message)
+            == (&other.rule, other.version, &other.code, &other.message)
+    }
 }
 
 /// A validated customer body: everything a client may set.
@@ -75,7 +126,7 @@ impl CustomerDraft {
     /// current customer), listing every failing property at once.
     pub fn parse(body: &Value, schema: &CustomerSchema) -> Result<Self, Violations> {
         let mut reader = ObjectReader::new(body, "")?;
-        reader.ignore(&["version", "created_at", "updated_at"]);
+        reader.ignore(&["version", "created_at", "updated_at", "written_by"]);
         let id = reader.string("id", 64);
         if let Some(id) = &id
             && !is_valid_entity_id(id)
@@ -172,6 +223,9 @@ impl CustomerDraft {
             segment_id: self.segment_id,
             fields: self.fields,
             field_stamps: self.field_stamps,
+            written_by: WrittenBy::Api,
+            cluster_sources: BTreeMap::new(),
+            rule_errors: Vec::new(),
             version: 1,
             created_at: now,
             updated_at: now,
@@ -216,10 +270,23 @@ fn validate_fields(
 
 impl Customer {
     /// The customer after a full replacement: same id and creation time, next version.
+    /// A client's write keeps the provenance of every cluster value it leaves as it was;
+    /// a value the client changed is the client's now.
     pub fn replaced(&self, draft: CustomerDraft, now: DateTime<Utc>) -> Customer {
+        let cluster_sources = self
+            .cluster_sources
+            .iter()
+            .filter(|(name, _)| {
+                draft.fields.get(*name) == self.fields.get(*name)
+                    && draft.field_stamps.get(*name) == self.field_stamps.get(*name)
+            })
+            .map(|(name, source)| (name.clone(), source.clone()))
+            .collect();
         Customer {
             version: self.version + 1,
             created_at: self.created_at,
+            cluster_sources,
+            rule_errors: self.rule_errors.clone(),
             ..draft.into_customer(self.id.clone(), now)
         }
     }
@@ -232,6 +299,8 @@ impl Customer {
     /// under) and valid for it: values of a deleted field disappear from reads and are
     /// dropped at the next write, even if a field of the same name is created later.
     pub fn visible(mut self, definitions: &[FieldDef]) -> Customer {
+        self.cluster_sources.clear();
+        self.rule_errors.clear();
         let stamps = std::mem::take(&mut self.field_stamps);
         self.fields.retain(|name, value| {
             definitions

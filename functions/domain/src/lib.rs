@@ -3,6 +3,7 @@
 //! Nothing here knows about HTTP or DynamoDB: handlers parse bodies with these types,
 //! the store persists them.
 
+pub mod assignment;
 pub mod customer;
 pub mod field;
 pub mod ids;
@@ -10,7 +11,10 @@ pub mod rule;
 pub mod segment;
 pub mod validation;
 
-pub use customer::{Customer, CustomerDraft, CustomerSchema};
+pub use assignment::Evaluation;
+pub use customer::{
+    ClusterSource, Customer, CustomerDraft, CustomerSchema, RuleFailure, WrittenBy,
+};
 pub use field::{FieldDef, FieldDraft, FieldType};
 pub use segment::{Segment, SegmentDraft, SegmentStatus};
 pub use validation::{Violation, Violations, merge_patch};

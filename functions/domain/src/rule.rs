@@ -226,17 +226,21 @@ impl Rule {
         }
     }
 
-    /// The first output field another rule already declares, which would make two rules
-    /// fight over one cluster.
+    /// The first output another rule already declares (a cluster field, or `segment`),
+    /// which would make two rules fight over one value.
     pub fn output_clash<'a>(&self, others: &'a [Rule]) -> Option<(&'a str, String)> {
         others
             .iter()
             .filter(|other| other.name != self.name)
             .find_map(|other| {
-                self.outputs
+                let field = self
+                    .outputs
                     .iter()
                     .find(|o| other.outputs.contains(o))
-                    .map(|o| (other.name.as_str(), o.clone()))
+                    .cloned();
+                let segment =
+                    (self.segment_output && other.segment_output).then(|| "segment".to_owned());
+                field.or(segment).map(|o| (other.name.as_str(), o))
             })
     }
 }
@@ -469,5 +473,13 @@ mod tests {
             Some(("other", "tier".to_string()))
         );
         assert_eq!(a.output_clash(std::slice::from_ref(&a)), None);
+
+        let mut c = rule(json!({"outputs": ["distributor"], "segment_output": true}));
+        c.name = "c".into();
+        let d = rule(json!({"outputs": [], "segment_output": true}));
+        assert_eq!(
+            d.output_clash(std::slice::from_ref(&c)),
+            Some(("c", "segment".to_string()))
+        );
     }
 }

@@ -51,7 +51,8 @@ impl Store {
     }
 
     /// Deletes a field definition still at its read version; a cluster field only when no
-    /// customer holds a value (its membership index would otherwise dangle).
+    /// customer holds a value (its membership index would otherwise dangle) and no rule
+    /// sets it.
     pub async fn delete_field(&self, tenant: &str, field: &FieldDef) -> StoreResult<()> {
         let mut tx = self.tx();
         tx.delete(
@@ -67,6 +68,15 @@ impl Store {
                 what: format!("cluster field `{}`", field.name),
                 count_attribute: COUNT,
             },
+        )?;
+        // A rule that sets the field holds its output guard; its outputs change first.
+        tx.check(
+            crate::rules::output_guard(tenant, &field.name),
+            "attribute_not_exists(pk)",
+            OnFail::Duplicate(format!(
+                "a rule sets field `{}`; remove it from the rule's outputs first",
+                field.name
+            )),
         )?;
         self.commit(tx).await
     }

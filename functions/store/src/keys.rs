@@ -13,6 +13,7 @@
 //! | cluster membership   | `T#<t>#CLUSTER#<field>#<value>`       | `CUSTOMER#<id>`      |
 //! | rule                 | `T#<t>`                               | `RULE#<name>`        |
 //! | rule version         | `T#<t>`                               | `RULE_VERSION#<name>#<00000001>` |
+//! | rule output guard    | `T#<t>`                               | `RULE_OUTPUT#<field>` or `RULE_OUTPUT#@segment` |
 //! | module / artifact    | `T#<t>#BLOB#<sha256>[@<engine key>]`  | `CHUNK#<00000>`      |
 //!
 //! Tenant ids, entity ids and field names cannot contain `#` (see `domain::ids`), and the
@@ -28,6 +29,7 @@ pub const CUSTOMER: &str = "CUSTOMER#";
 pub const EMAIL: &str = "EMAIL#";
 pub const RULE: &str = "RULE#";
 pub const RULE_VERSION: &str = "RULE_VERSION#";
+pub const RULE_OUTPUT: &str = "RULE_OUTPUT#";
 
 pub fn tenant(tenant: &str) -> String {
     format!("T#{tenant}")
@@ -49,4 +51,30 @@ pub fn blob(tenant: &str, name: &str) -> String {
 
 pub fn sk(prefix: &str, id: &str) -> String {
     format!("{prefix}{id}")
+}
+
+/// The tenant and customer id of a customer item's key, or `None` for any other item
+/// (membership items also sort under `CUSTOMER#`, but in a longer partition).
+pub fn parse_customer_key<'a>(pk: &'a str, sk: &'a str) -> Option<(&'a str, &'a str)> {
+    let tenant = pk.strip_prefix("T#").filter(|t| !t.contains('#'))?;
+    let id = sk.strip_prefix(CUSTOMER)?;
+    Some((tenant, id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_customer_items_parse_as_customers() {
+        assert_eq!(
+            parse_customer_key("T#acme", "CUSTOMER#c1"),
+            Some(("acme", "c1"))
+        );
+        assert_eq!(
+            parse_customer_key(&segment_members("acme", "s1"), "CUSTOMER#c1"),
+            None
+        );
+        assert_eq!(parse_customer_key("T#acme", "SEGMENT#s1"), None);
+    }
 }

@@ -57,19 +57,12 @@ impl StoreConfig {
             endpoint_url,
         })
     }
-}
 
-/// The product's persistence. Cheap to clone; one per warm Lambda container.
-#[derive(Clone)]
-pub struct Store {
-    client: Client,
-    table: String,
-}
-
-impl Store {
-    /// Builds a client with one TLS stack (rustls + ring), short timeouts so a missing
-    /// database answers 503 instead of hanging, and the SDK's standard retries.
-    pub async fn connect(config: &StoreConfig) -> Self {
+    /// The SDK configuration of every client of the table (this store's, and the local
+    /// stack's DynamoDB Streams poller): one TLS stack (rustls + ring), short timeouts so
+    /// a missing database answers 503 instead of hanging, the SDK's standard retries, and
+    /// with a local endpoint a fixed region and credentials.
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
         let http_client = aws_smithy_http_client::Builder::new()
             .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
                 aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
@@ -83,16 +76,29 @@ impl Store {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .http_client(http_client)
             .timeout_config(timeouts);
-        if let Some(endpoint) = &config.endpoint_url {
+        if let Some(endpoint) = &self.endpoint_url {
             // A local server accepts any credentials; do not depend on the developer's.
             loader = loader
                 .endpoint_url(endpoint)
                 .region(Region::new("us-east-1"))
                 .credentials_provider(Credentials::new("local", "local", None, None, "local"));
         }
-        let sdk_config = loader.load().await;
+        loader.load().await
+    }
+}
+
+/// The product's persistence. Cheap to clone; one per warm Lambda container.
+#[derive(Clone)]
+pub struct Store {
+    client: Client,
+    table: String,
+}
+
+impl Store {
+    /// Builds a client from [`StoreConfig::sdk_config`].
+    pub async fn connect(config: &StoreConfig) -> Self {
         Self {
-            client: Client::new(&sdk_config),
+            client: Client::new(&config.sdk_config().await),
             table: config.table_name.clone(),
         }
     }

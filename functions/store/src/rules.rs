@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use domain::rule::{Rule, RuleVersion};
 
 use crate::error::from_sdk;
-use crate::keys::{self, RULE, RULE_VERSION, sk};
+use crate::keys::{self, RULE, RULE_OUTPUT, RULE_VERSION, sk};
 use crate::write::{Item, OnFail, entity_item, key, n};
 use crate::{Store, StoreError, StoreResult};
 
@@ -15,6 +15,49 @@ const CHUNK_BYTES: usize = 300 * 1024;
 
 fn rule_item(tenant: &str, rule: &Rule) -> StoreResult<Item> {
     entity_item(keys::tenant(tenant), sk(RULE, &rule.name), "rule", rule)
+}
+
+/// What a rule owns: its cluster outputs, and the segment when it may set it. Each has a
+/// guard item naming the owner, so two rules never own one output, even when they are
+/// configured at the same moment.
+fn owned_outputs(rule: &Rule) -> Vec<String> {
+    let mut owned = rule.outputs.clone();
+    if rule.segment_output {
+        owned.push("@segment".to_owned());
+    }
+    owned
+}
+
+pub(crate) fn output_guard(tenant: &str, output: &str) -> Item {
+    key(keys::tenant(tenant), sk(RULE_OUTPUT, output))
+}
+
+/// Adds the guard changes that move ownership from `before`'s outputs to `after`'s.
+fn move_output_guards(
+    tx: &mut crate::write::Tx,
+    tenant: &str,
+    before: Option<&Rule>,
+    after: Option<&Rule>,
+) -> StoreResult<()> {
+    let old = before.map(owned_outputs).unwrap_or_default();
+    let new = after.map(owned_outputs).unwrap_or_default();
+    for output in old.iter().filter(|o| !new.contains(o)) {
+        tx.delete(output_guard(tenant, output), None, OnFail::Never)?;
+    }
+    if let Some(rule) = after {
+        for output in new.iter().filter(|o| !old.contains(o)) {
+            let mut guard = output_guard(tenant, output);
+            guard.insert("rule".into(), AttributeValue::S(rule.name.clone()));
+            let shown = output.trim_start_matches('@');
+            tx.create(
+                guard,
+                OnFail::Duplicate(format!(
+                    "another rule already sets `{shown}`; every output has one owner"
+                )),
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// Version sort keys are zero-padded so versions list in numeric order.
@@ -45,6 +88,7 @@ impl Store {
             None => tx.create(item, OnFail::AlreadyExists(format!("rule `{}`", rule.name)))?,
             Some(previous) => tx.replace(item, previous.version)?,
         }
+        move_output_guards(&mut tx, tenant, previous, Some(rule))?;
         self.commit(tx).await
     }
 
@@ -107,6 +151,7 @@ impl Store {
             )),
             OnFail::VersionMismatch,
         )?;
+        move_output_guards(&mut tx, tenant, Some(rule), None)?;
         self.commit(tx).await?;
         // The rule is gone, so no reader follows these any more; delete them in batches.
         for chunk in versions.chunks(25) {

@@ -220,7 +220,6 @@ impl Tx<'_> {
     }
 
     /// A condition on an item the transaction does not change.
-    #[allow(dead_code)]
     pub fn check(&mut self, key: Item, expression: &str, on_fail: OnFail) -> StoreResult<()> {
         let check = ConditionCheck::builder()
             .table_name(self.table)

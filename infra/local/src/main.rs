@@ -2,7 +2,8 @@
 
 use std::time::{Duration, Instant};
 
-use local_stack::{jwt::JwtConfig, server};
+use evaluation::stream;
+use local_stack::{jwt::JwtConfig, server, streams};
 
 /// Local defaults, applied only when the variable is unset, so that a bare
 /// `cargo run -p local-stack --bin local-api` works against `./infra/moto.sh start`.
@@ -55,9 +56,63 @@ async fn run() -> Result<(), String> {
         .map_err(|err| format!("cannot listen on 127.0.0.1:{port}: {err}"))?;
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(port);
     println!("listening on http://127.0.0.1:{port}");
-    server::serve(listener, app, JwtConfig::from_env(), shutdown_signal())
+    let streams = async {
+        let polled = stream_poller(&app).await;
+        if let Err(err) = &polled {
+            tracing::error!(error = %err, "the stream poller stopped; customers are not assigned");
+        }
+        polled
+    };
+    let server = async {
+        server::serve(
+            listener,
+            app.clone(),
+            JwtConfig::from_env(),
+            shutdown_signal(),
+        )
         .await
         .map_err(|err| format!("server failed: {err}"))
+    };
+    let (served, polled) = tokio::join!(server, streams);
+    polled?;
+    served
+}
+
+/// Plays the Lambda event source mapping of `template.yaml`: polls the table's stream
+/// and hands the assign handler the same batches, filters and retries. Off with
+/// `LOCAL_STREAMS=off`; its checkpoint survives restarts (`LOCAL_STREAM_CHECKPOINT`).
+async fn stream_poller(app: &api::App) -> Result<(), String> {
+    if std::env::var("LOCAL_STREAMS").is_ok_and(|v| v == "off") {
+        return Ok(());
+    }
+    let config = store::StoreConfig::from_env()?;
+    let checkpoint = match std::env::var("LOCAL_STREAM_CHECKPOINT") {
+        Ok(path) if !path.is_empty() => path.into(),
+        _ => std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../.local/streams")
+            .join(format!("{}.json", config.table_name)),
+    };
+    let mapping = streams::EventSourceMapping {
+        filters: stream::filter_patterns(),
+        batch_size: stream::BATCH_SIZE,
+        maximum_retry_attempts: stream::MAXIMUM_RETRY_ATTEMPTS,
+        bisect_batch_on_function_error: true,
+        poll_interval: Duration::from_millis(250),
+        checkpoint,
+    };
+    let client = streams::client(&config).await;
+    let assigner = stream::Assigner::new(app.runner().clone());
+    streams::run(
+        client,
+        config.table_name,
+        mapping,
+        move |event| {
+            let assigner = assigner.clone();
+            async move { Box::pin(assigner.handle(event)).await }
+        },
+        shutdown_signal(),
+    )
+    .await
 }
 
 /// Creates the table if it is missing, retrying while the DynamoDB API starts.

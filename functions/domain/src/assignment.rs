@@ -1,0 +1,258 @@
+//! Applying what a tenant's rules decided to a customer: merged answers, provenance and
+//! failures in, the customer to write out (or nothing, when nothing would change).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+use crate::customer::{ClusterSource, Customer, RuleFailure, WrittenBy};
+use crate::field::FieldDef;
+use crate::rule::Assignment;
+
+/// The answers of every enabled rule for one customer, merged in priority order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Evaluation {
+    /// Checked cluster values; `Null` clears the value.
+    pub clusters: Map<String, Value>,
+    /// Which rule and module version set each entry of `clusters`.
+    pub sources: BTreeMap<String, (String, u32)>,
+    /// `Some(None)` clears the segment; `None` leaves it.
+    pub segment_id: Option<Option<String>>,
+    /// One entry per rule that failed; its previous outputs stay as they were.
+    pub failures: Vec<RuleFailure>,
+}
+
+impl Evaluation {
+    /// Adds one rule's checked answer. Rules own disjoint outputs (enforced when they are
+    /// configured), so the order only matters for the segment: the last rule wins.
+    pub fn add(&mut self, rule: &str, version: u32, assignment: Assignment) {
+        for (name, value) in assignment.clusters {
+            self.sources
+                .insert(name.clone(), (rule.to_owned(), version));
+            self.clusters.insert(name, value);
+        }
+        if assignment.segment_id.is_some() {
+            self.segment_id = assignment.segment_id;
+        }
+    }
+
+    pub fn fail(&mut self, failure: RuleFailure) {
+        self.failures.push(failure);
+    }
+}
+
+impl Customer {
+    /// The customer with the rules' answer applied, or `None` when it would change nothing
+    /// a client can see (values, segment, provenance or the recorded failures), so that an
+    /// unchanged result writes nothing.
+    pub fn assigned(
+        &self,
+        evaluation: &Evaluation,
+        definitions: &[FieldDef],
+        now: DateTime<Utc>,
+    ) -> Option<Customer> {
+        let mut next = self.clone().visible(definitions);
+        // `visible` dropped the stored-only parts; keep the provenance and stamps of the
+        // values that are still visible.
+        next.cluster_sources = self
+            .cluster_sources
+            .iter()
+            .filter(|(name, _)| next.fields.contains_key(*name))
+            .map(|(name, source)| (name.clone(), source.clone()))
+            .collect();
+        next.field_stamps = definitions
+            .iter()
+            .filter(|d| next.fields.contains_key(&d.name))
+            .map(|d| (d.name.clone(), d.created_at))
+            .collect();
+        let before = (
+            next.fields.clone(),
+            next.segment_id.clone(),
+            next.cluster_sources.clone(),
+        );
+
+        for (name, value) in &evaluation.clusters {
+            let Some(definition) = definitions.iter().find(|d| &d.name == name) else {
+                continue;
+            };
+            if value.is_null() {
+                next.fields.remove(name);
+                next.field_stamps.remove(name);
+                next.cluster_sources.remove(name);
+                continue;
+            }
+            let Some((rule, version)) = evaluation.sources.get(name).cloned() else {
+                continue;
+            };
+            let unchanged = next.fields.get(name) == Some(value)
+                && next
+                    .cluster_sources
+                    .get(name)
+                    .is_some_and(|s| s.rule == rule && s.version == version);
+            if unchanged {
+                continue;
+            }
+            next.fields.insert(name.clone(), value.clone());
+            next.field_stamps
+                .insert(name.clone(), definition.created_at);
+            next.cluster_sources.insert(
+                name.clone(),
+                ClusterSource {
+                    rule,
+                    version,
+                    at: now,
+                },
+            );
+        }
+        if let Some(segment_id) = &evaluation.segment_id {
+            next.segment_id = segment_id.clone();
+        }
+
+        let same_failures = self.rule_errors.len() == evaluation.failures.len()
+            && self
+                .rule_errors
+                .iter()
+                .zip(&evaluation.failures)
+                .all(|(a, b)| a.same_as(b));
+        next.rule_errors = if same_failures {
+            self.rule_errors.clone()
+        } else {
+            evaluation.failures.clone()
+        };
+        let after = (
+            next.fields.clone(),
+            next.segment_id.clone(),
+            next.cluster_sources.clone(),
+        );
+        if before == after && same_failures {
+            return None;
+        }
+        next.version = self.version + 1;
+        next.updated_at = now;
+        next.written_by = WrittenBy::Rules;
+        Some(next)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::customer::{CustomerDraft, CustomerSchema};
+    use crate::field::FieldDraft;
+    use serde_json::json;
+
+    fn fields() -> Vec<FieldDef> {
+        [
+            json!({"name": "tier", "type": "enum", "values": ["AA", "A", "B"], "cluster": true}),
+            json!({"name": "distributor", "type": "boolean", "cluster": true}),
+            json!({"name": "revenue", "type": "decimal"}),
+        ]
+        .iter()
+        .map(|b| FieldDraft::parse(b).unwrap().into_field(Utc::now()))
+        .collect()
+    }
+
+    fn customer(fields: &[FieldDef], body: Value) -> Customer {
+        let schema = CustomerSchema {
+            fields,
+            segment: None,
+            current_segment_id: None,
+        };
+        CustomerDraft::parse(&body, &schema)
+            .unwrap()
+            .into_customer("c1".into(), Utc::now())
+    }
+
+    fn answer(clusters: Value) -> Assignment {
+        Assignment {
+            clusters: clusters.as_object().unwrap().clone(),
+            segment_id: None,
+        }
+    }
+
+    fn failure(code: &str) -> RuleFailure {
+        RuleFailure {
+            rule: "tiering".into(),
+            version: 1,
+            code: code.into(),
+            message: "it broke".into(),
+            at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn sets_values_with_provenance_and_then_writes_nothing_more() {
+        let fields = fields();
+        let stored = customer(
+            &fields,
+            json!({"email": "a@b.co", "fields": {"revenue": "10"}}),
+        );
+        let mut evaluation = Evaluation::default();
+        evaluation.add(
+            "tiering",
+            3,
+            answer(json!({"tier": "AA", "distributor": true})),
+        );
+        let now = Utc::now();
+
+        let next = stored
+            .assigned(&evaluation, &fields, now)
+            .expect("a change");
+        assert_eq!(next.version, stored.version + 1);
+        assert_eq!(next.written_by, WrittenBy::Rules);
+        assert_eq!(next.fields["tier"], json!("AA"));
+        assert_eq!(next.fields["revenue"], json!("10"));
+        assert_eq!(next.cluster_sources["tier"].rule, "tiering");
+        assert_eq!(next.cluster_sources["tier"].version, 3);
+        assert_eq!(
+            next.cluster_memberships(&fields),
+            [
+                ("tier".into(), "AA".into()),
+                ("distributor".into(), "true".into())
+            ]
+        );
+
+        // The same answer on the written customer changes nothing: no write, no loop.
+        assert_eq!(next.assigned(&evaluation, &fields, Utc::now()), None);
+    }
+
+    #[test]
+    fn a_null_clears_and_a_failure_is_recorded_once() {
+        let fields = fields();
+        let stored = customer(&fields, json!({"email": "a@b.co", "fields": {"tier": "B"}}));
+        let mut evaluation = Evaluation::default();
+        evaluation.add("tiering", 1, answer(json!({"tier": null})));
+        let next = stored.assigned(&evaluation, &fields, Utc::now()).unwrap();
+        assert!(!next.fields.contains_key("tier"));
+        assert!(next.cluster_memberships(&fields).is_empty());
+
+        let mut failing = Evaluation::default();
+        failing.fail(failure("fuel_exhausted"));
+        let failed = next.assigned(&failing, &fields, Utc::now()).unwrap();
+        assert_eq!(failed.rule_errors.len(), 1);
+        assert_eq!(failed.fields, next.fields, "a failure changes no value");
+        let mut again = Evaluation::default();
+        again.fail(failure("fuel_exhausted"));
+        assert_eq!(failed.assigned(&again, &fields, Utc::now()), None);
+        // Recovery clears the recorded failure.
+        assert!(
+            failed
+                .assigned(&Evaluation::default(), &fields, Utc::now())
+                .unwrap()
+                .rule_errors
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_manual_value_equal_to_the_rules_answer_is_adopted_by_the_rule() {
+        let fields = fields();
+        let stored = customer(&fields, json!({"email": "a@b.co", "fields": {"tier": "A"}}));
+        let mut evaluation = Evaluation::default();
+        evaluation.add("tiering", 2, answer(json!({"tier": "A"})));
+        let next = stored.assigned(&evaluation, &fields, Utc::now()).unwrap();
+        assert_eq!(next.fields, stored.fields);
+        assert_eq!(next.cluster_sources["tier"].version, 2);
+    }
+}

@@ -1,0 +1,127 @@
+//! One stream batch of 100 customer records through decoding, evaluation (the example
+//! Rust rule, precompiled and cached as in a warm container) and write planning.
+//! DynamoDB I/O is excluded: the module is already loaded, and the planned writes are
+//! not sent.
+//!
+//! Needs the example modules: `bash rules/build-examples.sh` first.
+
+use aws_lambda_events::event::dynamodb::{Event, EventRecord};
+use chrono::Utc;
+use criterion::{Criterion, criterion_group, criterion_main};
+use domain::rule::{RuleDraft, RuleVersion};
+use domain::{CustomerDraft, CustomerSchema, FieldDraft};
+use evaluation::stream::{api_write, plan};
+use evaluation::{Runner, TenantRules};
+use rule_engine::ModuleHash;
+use serde_json::json;
+use store::{Store, StoreConfig};
+
+const TENANT: &str = "bench";
+const RECORDS: usize = 100;
+
+fn setup(runtime: &tokio::runtime::Runtime) -> (Runner, TenantRules, Event) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let wasm = std::fs::read(root.join("target/rules-wasm/tier-rust.wasm"))
+        .expect("run `bash rules/build-examples.sh` first");
+    // Never contacted: the rule is loaded into the engine's cache below.
+    let store = runtime.block_on(Store::connect(&StoreConfig {
+        table_name: "bench".into(),
+        endpoint_url: Some("http://127.0.0.1:9".into()),
+    }));
+    let runner = Runner::new(store).unwrap();
+    let hash = ModuleHash::of(&wasm);
+    let artifact = runner.engine().precompile(&wasm).unwrap();
+    // SAFETY: `artifact` comes from `precompile` just above.
+    unsafe { runner.engine().load_artifact(hash, &artifact) }.unwrap();
+
+    let now = Utc::now();
+    let fields: Vec<_> = [
+        json!({"name": "tier", "type": "enum", "values": ["AA", "A", "B"], "cluster": true}),
+        json!({"name": "distributor", "type": "boolean", "cluster": true}),
+        json!({"name": "annual_revenue", "type": "decimal"}),
+        json!({"name": "customer_type", "type": "string"}),
+    ]
+    .iter()
+    .map(|body| FieldDraft::parse(body).unwrap().into_field(now))
+    .collect();
+    let rule = RuleDraft::parse(&json!({"outputs": ["tier", "distributor"]}), &fields)
+        .unwrap()
+        .into_rule("tiering".into(), now);
+    let version = RuleVersion {
+        rule: rule.name.clone(),
+        number: 1,
+        sha256: hash.to_string(),
+        size: wasm.len() as u64,
+        created_at: now,
+    };
+    let rules = TenantRules {
+        tenant: TENANT.into(),
+        rules: vec![(rule, version)],
+        fields: fields.clone(),
+        segments: Vec::new(),
+    };
+
+    let schema = CustomerSchema {
+        fields: &fields,
+        segment: None,
+        current_segment_id: None,
+    };
+    let records = (0..RECORDS)
+        .map(|i| {
+            let body = json!({
+                "email": format!("c{i}@example.com"),
+                "first_name": "Ada",
+                "fields": {
+                    "annual_revenue": format!("{}", i * 1_500),
+                    "customer_type": if i % 7 == 0 { "distributor" } else { "retail" },
+                }
+            });
+            let customer = CustomerDraft::parse(&body, &schema)
+                .unwrap()
+                .into_customer(format!("c{i}"), now);
+            let mut record = EventRecord::default();
+            record.event_name = "MODIFY".into();
+            record.change.keys = serde_dynamo::to_item(json!({
+                "pk": format!("T#{TENANT}"),
+                "sk": format!("CUSTOMER#{}", customer.id),
+            }))
+            .unwrap();
+            record.change.new_image = serde_dynamo::to_item(&customer).unwrap();
+            record.change.sequence_number = Some(format!("{i:021}"));
+            record
+        })
+        .collect();
+    let mut event = Event::default();
+    event.records = records;
+    (runner, rules, event)
+}
+
+fn batch(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (runner, rules, event) = setup(&runtime);
+    c.bench_function("assign: batch of 100 records, evaluate + plan", |b| {
+        b.iter(|| {
+            runtime.block_on(async {
+                let mut writes = 0;
+                for record in &event.records {
+                    let (_, customer) = api_write(record).unwrap().expect("an API write");
+                    let plan = plan(&runner, &rules, &customer, Utc::now()).await.unwrap();
+                    assert_eq!(plan.failed_rules, 0);
+                    writes += usize::from(plan.write.is_some());
+                }
+                assert_eq!(writes, RECORDS);
+            })
+        })
+    });
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(20);
+    targets = batch
+}
+criterion_main!(benches);

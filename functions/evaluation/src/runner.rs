@@ -1,0 +1,158 @@
+//! Running a stored rule version: the loaded module comes from the process cache, else
+//! from its stored artifact (deserialized, never compiled), else — when the artifact is
+//! missing or was made by another engine build — it is recompiled once from the stored
+//! module and the new artifact is saved for the next container.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use domain::rule::{
+    MAX_FUEL, MAX_MEMORY_MIB, MAX_TIMEOUT_MS, RawRuleOutput, Rule, RuleVersion, SegmentChoice,
+};
+use rule_engine::{EngineConfig, Limits, ModuleHash, RuleEngine, RuleOutput, RunReport};
+use serde_json::Value;
+use store::{Store, StoreError};
+
+/// Why a rule could not be run at all (as opposed to the rule failing, which a
+/// [`RunReport`] describes).
+#[derive(Debug, thiserror::Error)]
+pub enum EvaluationError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// The engine with the product's tenant-wide maxima, and where modules are stored.
+#[derive(Clone)]
+pub struct Runner {
+    engine: Arc<RuleEngine>,
+    store: Store,
+}
+
+impl Runner {
+    pub fn new(store: Store) -> Result<Self, String> {
+        let maxima = Limits {
+            fuel: MAX_FUEL,
+            memory_bytes: (MAX_MEMORY_MIB as usize) << 20,
+            timeout: Duration::from_millis(u64::from(MAX_TIMEOUT_MS)),
+            ..Limits::default()
+        };
+        let engine = RuleEngine::new(EngineConfig {
+            maxima,
+            ..EngineConfig::default()
+        })
+        .map_err(|err| err.to_string())?;
+        Ok(Self {
+            engine: Arc::new(engine),
+            store,
+        })
+    }
+
+    pub fn engine(&self) -> &Arc<RuleEngine> {
+        &self.engine
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Where the compiled form of a module lives: one artifact per engine build.
+    pub fn artifact_name(&self, hash: &ModuleHash) -> String {
+        format!("{hash}@{}", self.engine.compatibility_key())
+    }
+
+    async fn loaded(
+        &self,
+        tenant: &str,
+        version: &RuleVersion,
+    ) -> Result<rule_engine::Rule, EvaluationError> {
+        let hash: ModuleHash = version.sha256.parse().map_err(EvaluationError::Internal)?;
+        if let Some(rule) = self.engine.cached(&hash) {
+            return Ok(rule);
+        }
+        let name = self.artifact_name(&hash);
+        if let Some(artifact) = self.store.get_blob(tenant, &name).await? {
+            let engine = self.engine.clone();
+            let loaded = tokio::task::spawn_blocking(move || {
+                // SAFETY: artifacts are written only by the rules API's upload and by the
+                // fallback below, from our own `precompile`, into the table tenants cannot
+                // write to directly.
+                unsafe { engine.load_artifact(hash, &artifact) }
+            })
+            .await
+            .map_err(|err| EvaluationError::Internal(format!("load task: {err}")))?;
+            match loaded {
+                Ok(rule) => return Ok(rule),
+                Err(err) => tracing::warn!(error = %err, "stored artifact unusable; recompiling"),
+            }
+        }
+        let module = self
+            .store
+            .get_blob(tenant, &version.sha256)
+            .await?
+            .ok_or_else(|| {
+                EvaluationError::Internal(format!("module {} is missing", version.sha256))
+            })?;
+        let engine = self.engine.clone();
+        let (rule, artifact) = tokio::task::spawn_blocking(move || {
+            let artifact = engine.precompile(&module)?;
+            // SAFETY: `artifact` was produced by `precompile` just now.
+            let rule = unsafe { engine.load_artifact(hash, &artifact) }?;
+            Ok::<_, rule_engine::EngineError>((rule, artifact))
+        })
+        .await
+        .map_err(|err| EvaluationError::Internal(format!("compile task: {err}")))?
+        .map_err(|err| EvaluationError::Internal(err.to_string()))?;
+        self.store.put_blob(tenant, &name, &artifact).await?;
+        Ok(rule)
+    }
+
+    /// Runs one version of a rule on an input document, off the async workers.
+    pub async fn evaluate(
+        &self,
+        tenant: &str,
+        rule: &Rule,
+        version: &RuleVersion,
+        input: &Value,
+    ) -> Result<RunReport, EvaluationError> {
+        let loaded = self.loaded(tenant, version).await?;
+        let input =
+            serde_json::to_vec(input).map_err(|err| EvaluationError::Internal(err.to_string()))?;
+        let limits = limits(rule);
+        let engine = self.engine.clone();
+        tokio::task::spawn_blocking(move || engine.run(&loaded, &input, &limits))
+            .await
+            .map_err(|err| EvaluationError::Internal(format!("run task: {err}")))
+    }
+}
+
+/// The engine limits of a rule (unset ones take the defaults; the engine clamps to the
+/// tenant maxima).
+pub fn limits(rule: &Rule) -> Limits {
+    let defaults = Limits::default();
+    Limits {
+        fuel: rule.limits.fuel.unwrap_or(defaults.fuel),
+        memory_bytes: rule
+            .limits
+            .memory_mib
+            .map_or(defaults.memory_bytes, |mib| (mib as usize) << 20),
+        timeout: rule
+            .limits
+            .timeout_ms
+            .map_or(defaults.timeout, |ms| Duration::from_millis(u64::from(ms))),
+        ..defaults
+    }
+}
+
+/// The engine's parsed output in domain terms, for the semantic checks.
+pub fn raw_output(output: RuleOutput) -> RawRuleOutput {
+    RawRuleOutput {
+        clusters: output.clusters,
+        segment: match output.segment {
+            rule_engine::SegmentChoice::Unchanged => SegmentChoice::Unchanged,
+            rule_engine::SegmentChoice::Clear => SegmentChoice::Clear,
+            rule_engine::SegmentChoice::Set(s) => SegmentChoice::Set(s),
+        },
+    }
+}

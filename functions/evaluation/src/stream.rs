@@ -1,0 +1,183 @@
+//! The assign function's handler: a DynamoDB Streams batch of customer writes in, each
+//! customer re-evaluated by its tenant's rules, the batch's failures out.
+//!
+//! Guarantees, record by record:
+//! - no loops: only writes made through the API are evaluated (the event-source filter
+//!   in `template.yaml`, [`filter_patterns`], and a check here); the rules' own
+//!   write-back is marked `written_by: rules`, and an unchanged result writes nothing;
+//! - no lost updates: the write-back is conditional on the version that was evaluated;
+//!   if the customer changed meanwhile the write is skipped, and the newer stream
+//!   record decides;
+//! - at-least-once delivery is harmless: a replayed record is either stale (skipped)
+//!   or evaluates to what is already stored (nothing written);
+//! - a failing rule is recorded on the customer and reported as a batch item failure,
+//!   without stopping the other records.
+
+use std::collections::HashMap;
+
+use aws_lambda_events::event::dynamodb::{Event, EventRecord};
+use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use chrono::{DateTime, Utc};
+use domain::{Customer, WrittenBy};
+use serde_json::{Value, json};
+use store::{StoreError, keys};
+
+use crate::runner::{EvaluationError, Runner};
+use crate::tenant::TenantRules;
+
+/// Records per invocation, as declared on the event source mapping in `template.yaml`.
+pub const BATCH_SIZE: usize = 100;
+/// Retries of a failing record before it goes to the on-failure destination.
+pub const MAXIMUM_RETRY_ATTEMPTS: u32 = 2;
+
+/// The event-source filter of `template.yaml`: customer items inserted or modified by
+/// the API. Membership items share the `CUSTOMER#` sort key prefix but carry no
+/// `written_by`, so they never match.
+pub fn filter_patterns() -> Vec<Value> {
+    vec![json!({
+        "eventName": ["INSERT", "MODIFY"],
+        "dynamodb": {
+            "Keys": { "sk": { "S": [{ "prefix": keys::CUSTOMER }] } },
+            "NewImage": { "written_by": { "S": ["api"] } }
+        }
+    })]
+}
+
+/// What became of one record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Not a customer write by the API (the filter should have dropped it).
+    Ignored,
+    /// The rules' answer is already stored.
+    Unchanged,
+    /// The customer was written back.
+    Written,
+    /// The customer changed after this image; its newer record decides.
+    Stale,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum RecordError {
+    #[error("the record's new image is not a customer: {0}")]
+    Image(String),
+    #[error(transparent)]
+    Evaluation(#[from] EvaluationError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{count} rule(s) failed; recorded on the customer")]
+    RulesFailed { count: usize },
+}
+
+/// The warm state of the assign function.
+#[derive(Clone)]
+pub struct Assigner {
+    runner: Runner,
+}
+
+impl Assigner {
+    pub fn new(runner: Runner) -> Self {
+        Self { runner }
+    }
+
+    /// Handles one batch; the response names every record that failed, so the event
+    /// source retries from the first of them and sends repeat failures on.
+    pub async fn handle(&self, event: Event) -> DynamoDbEventResponse {
+        let mut tenants: HashMap<String, TenantRules> = HashMap::new();
+        let mut response = DynamoDbEventResponse::default();
+        for record in &event.records {
+            let sequence = record.change.sequence_number.clone();
+            match self.process(record, &mut tenants).await {
+                Ok(outcome) => tracing::debug!(?sequence, ?outcome, "record done"),
+                Err(err) => {
+                    tracing::warn!(?sequence, error = %err, "record failed");
+                    let mut failure = DynamoDbBatchItemFailure::default();
+                    failure.item_identifier = sequence;
+                    response.batch_item_failures.push(failure);
+                }
+            }
+        }
+        response
+    }
+
+    async fn process(
+        &self,
+        record: &EventRecord,
+        tenants: &mut HashMap<String, TenantRules>,
+    ) -> Result<Outcome, RecordError> {
+        let Some((tenant, customer)) = api_write(record).map_err(RecordError::Image)? else {
+            return Ok(Outcome::Ignored);
+        };
+        if !tenants.contains_key(&tenant) {
+            let rules = TenantRules::load(self.runner.store(), &tenant).await?;
+            tenants.insert(tenant.clone(), rules);
+        }
+        let rules = &tenants[&tenant];
+        let now = Utc::now();
+        let plan = plan(&self.runner, rules, &customer, now).await?;
+        let outcome = match &plan.write {
+            None => Outcome::Unchanged,
+            Some(next) => {
+                let written = self
+                    .runner
+                    .store()
+                    .save_customer(&rules.tenant, Some(&customer), next, &rules.fields)
+                    .await;
+                match written {
+                    Ok(()) => Outcome::Written,
+                    Err(StoreError::VersionMismatch) => return Ok(Outcome::Stale),
+                    Err(err) => return Err(err.into()),
+                }
+            }
+        };
+        if plan.failed_rules > 0 {
+            return Err(RecordError::RulesFailed {
+                count: plan.failed_rules,
+            });
+        }
+        Ok(outcome)
+    }
+}
+
+/// The tenant and customer of a record the rules must see: a customer inserted or
+/// modified through the API. `None` for every other record.
+pub fn api_write(record: &EventRecord) -> Result<Option<(String, Customer)>, String> {
+    if !matches!(record.event_name.as_str(), "INSERT" | "MODIFY") {
+        return Ok(None);
+    }
+    let key = |name: &str| match record.change.keys.get(name) {
+        Some(serde_dynamo::AttributeValue::S(s)) => s.as_str(),
+        _ => "",
+    };
+    let Some((tenant, _)) = keys::parse_customer_key(key(keys::PK), key(keys::SK)) else {
+        return Ok(None);
+    };
+    let customer: Customer =
+        serde_dynamo::from_item(record.change.new_image.clone()).map_err(|err| err.to_string())?;
+    if customer.written_by != WrittenBy::Api {
+        return Ok(None);
+    }
+    Ok(Some((tenant.to_owned(), customer)))
+}
+
+/// What the rules decided for one customer image.
+#[derive(Debug)]
+pub struct Plan {
+    /// The customer to write at the next version, or `None` when nothing changes.
+    pub write: Option<Customer>,
+    pub failed_rules: usize,
+}
+
+/// Evaluates one customer image and plans its write-back; no I/O beyond loading a
+/// module the process has not seen yet.
+pub async fn plan(
+    runner: &Runner,
+    rules: &TenantRules,
+    customer: &Customer,
+    now: DateTime<Utc>,
+) -> Result<Plan, EvaluationError> {
+    let evaluation = rules.evaluate(runner, customer, now).await?;
+    Ok(Plan {
+        write: customer.assigned(&evaluation, &rules.fields, now),
+        failed_rules: evaluation.failures.len(),
+    })
+}

@@ -1,0 +1,105 @@
+//! One tenant's rule set, read once per stream batch rather than once per record.
+
+use chrono::{DateTime, Utc};
+use domain::rule::{Rule, RuleVersion, check_output, rule_input};
+use domain::{Customer, Evaluation, FieldDef, RuleFailure, Segment};
+use rule_engine::RunError;
+use store::Store;
+
+use crate::runner::{EvaluationError, Runner, raw_output};
+
+/// A tenant's enabled rules (with the module version each runs, in priority order), its
+/// field definitions and its segments: all that evaluating one of its customers needs.
+#[derive(Debug, Clone)]
+pub struct TenantRules {
+    pub tenant: String,
+    pub rules: Vec<(Rule, RuleVersion)>,
+    pub fields: Vec<FieldDef>,
+    pub segments: Vec<Segment>,
+}
+
+impl TenantRules {
+    pub async fn load(store: &Store, tenant: &str) -> Result<Self, EvaluationError> {
+        let mut enabled: Vec<Rule> = store
+            .list_rules(tenant)
+            .await?
+            .into_iter()
+            .filter(|rule| rule.enabled)
+            .collect();
+        enabled.sort_by(|a, b| (a.priority, &a.name).cmp(&(b.priority, &b.name)));
+        let mut rules = Vec::with_capacity(enabled.len());
+        for rule in enabled {
+            let Some(number) = rule.active_version() else {
+                continue;
+            };
+            match store.get_rule_version(tenant, &rule.name, number).await? {
+                Some(version) => rules.push((rule, version)),
+                None => tracing::warn!(rule = rule.name, number, "active version is missing"),
+            }
+        }
+        Ok(Self {
+            tenant: tenant.to_owned(),
+            rules,
+            fields: store.list_fields(tenant).await?,
+            segments: store.all_segments(tenant).await?,
+        })
+    }
+
+    /// Runs every rule on the customer in priority order. Each rule sees the customer
+    /// as the rules before it left it, so a later rule may build on an earlier one's
+    /// cluster. A failing rule is recorded and changes nothing; the others still count.
+    /// Only a failure of the host itself (not of a rule) is an error.
+    pub async fn evaluate(
+        &self,
+        runner: &Runner,
+        customer: &Customer,
+        now: DateTime<Utc>,
+    ) -> Result<Evaluation, EvaluationError> {
+        let mut seen = customer.clone().visible(&self.fields);
+        let mut evaluation = Evaluation::default();
+        for (rule, version) in &self.rules {
+            let input = rule_input(&seen, &self.segments, rule, version.number);
+            let report = runner.evaluate(&self.tenant, rule, version, &input).await?;
+            let failure = |code: &str, message: String| RuleFailure {
+                rule: rule.name.clone(),
+                version: version.number,
+                code: code.to_owned(),
+                message,
+                at: now,
+            };
+            let raw = match report.outcome {
+                Ok(raw) => raw,
+                Err(RunError::Host(reason)) => return Err(EvaluationError::Internal(reason)),
+                Err(err) => {
+                    evaluation.fail(failure(err.code(), err.to_string()));
+                    continue;
+                }
+            };
+            match check_output(rule, raw_output(raw), &self.fields, &self.segments) {
+                Ok(assignment) => {
+                    for (name, value) in &assignment.clusters {
+                        if value.is_null() {
+                            seen.fields.remove(name);
+                        } else {
+                            seen.fields.insert(name.clone(), value.clone());
+                        }
+                    }
+                    if let Some(segment_id) = &assignment.segment_id {
+                        seen.segment_id = segment_id.clone();
+                    }
+                    evaluation.add(&rule.name, version.number, assignment);
+                }
+                Err(violations) => {
+                    let message = violations
+                        .0
+                        .iter()
+                        .map(|v| format!("{} {}", v.pointer, v.detail))
+                        .collect::<Vec<_>>()
+                        .join("; ");
+                    evaluation.fail(failure("invalid_output", message));
+                }
+            }
+        }
+        Ok(evaluation)
+    }
+}
