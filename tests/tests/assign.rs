@@ -10,22 +10,12 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use api_tests::{Client, Method, Stack, unique_tenant};
+use api_tests::{Client, Stack, unique_tenant};
 use common::*;
 use serde_json::{Value, json};
 
 /// How long the stream may take to deliver and the rules to answer.
 const SETTLE: Duration = Duration::from_secs(30);
-
-fn example_module() -> Vec<u8> {
-    let path = api_tests::repo_root().join("target/rules-wasm/tier-rust.wasm");
-    std::fs::read(&path).unwrap_or_else(|err| {
-        panic!(
-            "{}: {err}; run `bash rules/build-examples.sh` first",
-            path.display()
-        )
-    })
-}
 
 /// Fields the example rule reads and writes, and the enabled `tiering` rule.
 /// `annual_revenue` is a free string, so a customer can make the rule fail.
@@ -45,14 +35,7 @@ async fn tenant_with_tiering_rule(client: &Client) {
         )
         .await
         .expect(201);
-    let reply = send_raw(
-        client,
-        Method::PUT,
-        "/rules/tiering/module",
-        Some("application/wasm"),
-        example_module(),
-    )
-    .await;
+    let reply = upload(client, "tiering", &example("tier-rust")).await;
     assert_eq!(reply.status, 201, "{}", reply.text);
 }
 

@@ -5,9 +5,8 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 
-use api_tests::{Client, Method, Reply, Stack, repo_root, unique_tenant};
+use api_tests::{Client, Method, Reply, Stack, unique_tenant};
 use common::*;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -21,26 +20,6 @@ const DEFAULT_MEMORY_BYTES: u64 = 16 * 1024 * 1024;
 
 // ---------------------------------------------------------------------------------
 // Modules
-
-/// Where the example rules are built: `$RULES_WASM_DIR` or `<repo>/target/rules-wasm`,
-/// like `rules/build-examples.sh`.
-fn wasm_dir() -> PathBuf {
-    std::env::var_os("RULES_WASM_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("target/rules-wasm"))
-}
-
-/// A compiled example rule (`tier-rust` or `tier-c`). Fails, never skips, when missing.
-fn example(name: &str) -> Vec<u8> {
-    let path = wasm_dir().join(format!("{name}.wasm"));
-    std::fs::read(&path).unwrap_or_else(|error| {
-        panic!(
-            "cannot read {}: {error}\nBuild the example rules first: rules/build-examples.sh \
-             (./infra/test.sh does)",
-            path.display()
-        )
-    })
-}
 
 #[track_caller]
 fn wat(text: &str) -> Vec<u8> {
@@ -112,18 +91,6 @@ fn rule_path(name: &str) -> String {
 
 async fn put_rule(client: &Client, name: &str, body: &Value) -> Reply {
     client.put(&rule_path(name), body).await
-}
-
-/// `PUT /rules/{name}/module` with `application/wasm`.
-async fn upload(client: &Client, name: &str, wasm: &[u8]) -> Reply {
-    send_raw(
-        client,
-        Method::PUT,
-        &format!("/rules/{name}/module"),
-        Some("application/wasm"),
-        wasm.to_vec(),
-    )
-    .await
 }
 
 /// Uploads a module that must be accepted as version `number`; returns the version.

@@ -111,10 +111,13 @@ fn the_stream_mapping_matches_what_the_assign_code_expects() {
         template_value(&text, anchor, "FunctionResponseTypes:"),
         "[ReportBatchItemFailures]"
     );
-    let pattern: serde_json::Value =
-        serde_json::from_str(&template_value(&text, anchor, "- Pattern:"))
-            .expect("the filter pattern is JSON");
-    assert_eq!(vec![pattern], filter_patterns());
+    let start = text.find(anchor).unwrap();
+    let patterns: Vec<serde_json::Value> = text[start..]
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("- Pattern:"))
+        .map(|p| serde_json::from_str(p.trim().trim_matches('\'')).expect("a JSON pattern"))
+        .collect();
+    assert_eq!(patterns, filter_patterns());
     assert_eq!(
         template_value(&text, "StreamSpecification:", "StreamViewType:"),
         "NEW_AND_OLD_IMAGES"

@@ -3,6 +3,8 @@
 //! `main.rs` only calls [`run`] with its [`Function`]; the local server calls
 //! [`App::handle`] for all of them.
 
+#[cfg(feature = "rules")]
+mod backfill;
 mod cursor;
 mod customers;
 mod fields;
@@ -213,6 +215,9 @@ impl App {
             Op::ListRuleVersions => rules::versions(self, call).await,
             Op::GetRuleVersion => rules::version(self, call).await,
             Op::TestRule => rules::test(self, call).await,
+            Op::StartBackfill => backfill::create(self, call).await,
+            Op::ListBackfills => backfill::list(self, call).await,
+            Op::GetBackfill => backfill::get(self, call).await,
             other => Err(ApiError::Internal(format!(
                 "{other:?} is not a rules operation"
             ))),

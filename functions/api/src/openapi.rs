@@ -205,6 +205,9 @@ fn shape(op: Op) -> Shape {
         Op::ListRuleVersions => shape(None, 200, Some("RuleVersionPage")),
         Op::GetRuleVersion => shape(None, 200, Some("RuleVersion")),
         Op::TestRule => shape(Some("RuleTestInput"), 200, Some("RuleTestReport")),
+        Op::StartBackfill => shape(Some("BackfillInput"), 202, Some("BackfillJob")),
+        Op::ListBackfills => shape(None, 200, Some("BackfillPage")),
+        Op::GetBackfill => shape(None, 200, Some("BackfillJob")),
         Op::OpenApi => shape(None, 200, None),
     }
 }
@@ -329,6 +332,16 @@ fn operation(route: &crate::Route) -> Value {
     operation
 }
 
+/// Body of `POST /rules/{name}/backfill` (optional).
+#[allow(dead_code)]
+#[derive(ToSchema)]
+struct BackfillInput {
+    /// Count what `version` would change, writing nothing.
+    dry_run: Option<bool>,
+    /// Defaults to the version that runs; a real run always uses that one.
+    version: Option<u32>,
+}
+
 /// One cluster value of `GET /customers/{id}/clusters`.
 #[allow(dead_code)]
 #[derive(ToSchema)]
@@ -380,6 +393,10 @@ pub fn document() -> Value {
         .schema_from::<RuleInput>()
         .schema_from::<RuleTestInput>()
         .schema_from::<RuleTestReport>()
+        .schema_from::<BackfillInput>()
+        .schema_from::<domain::BackfillJob>()
+        .schema_from::<domain::JobState>()
+        .schema_from::<domain::StepPhase>()
         .build();
     let mut schemas = serde_json::to_value(&components.schemas).unwrap_or_default();
     schemas["SegmentPage"] = page_schema("Segment");
@@ -387,6 +404,7 @@ pub fn document() -> Value {
     schemas["CustomerPage"] = page_schema("Customer");
     schemas["RulePage"] = page_schema("Rule");
     schemas["RuleVersionPage"] = page_schema("RuleVersion");
+    schemas["BackfillPage"] = page_schema("BackfillJob");
     schemas["Problem"] = problem_schema();
     json!({
         "openapi": "3.1.0",

@@ -55,6 +55,9 @@ pub enum Op {
     ListRuleVersions,
     GetRuleVersion,
     TestRule,
+    StartBackfill,
+    ListBackfills,
+    GetBackfill,
     OpenApi,
 }
 
@@ -75,6 +78,8 @@ impl Op {
                 | Op::ListRuleVersions
                 | Op::GetRuleVersion
                 | Op::TestRule
+                | Op::ListBackfills
+                | Op::GetBackfill
                 | Op::OpenApi
         )
     }
@@ -286,6 +291,27 @@ pub const ROUTES: &[Route] = &[
         Rules,
         Op::TestRule,
         "Run a rule on a customer without writing anything",
+    ),
+    route(
+        "POST",
+        "/rules/{name}/backfill",
+        Rules,
+        Op::StartBackfill,
+        "Re-evaluate every customer, or count what a version would change (dry run)",
+    ),
+    route(
+        "GET",
+        "/rules/{name}/backfill",
+        Rules,
+        Op::ListBackfills,
+        "A rule's backfill jobs, newest first",
+    ),
+    route(
+        "GET",
+        "/rules/{name}/backfill/{job}",
+        Rules,
+        Op::GetBackfill,
+        "A backfill job's progress and counts",
     ),
     Route {
         method: "GET",

@@ -10,6 +10,7 @@ use rule_engine::{DEFAULT_MAX_MODULE_BYTES, ModuleHash, RunError};
 use serde_json::{Value, json};
 
 use crate::App;
+use crate::backfill;
 use crate::customers::validate as validate_customer;
 use crate::http::{Call, Reply, reject_identity_change};
 use crate::problem::ApiError;
@@ -35,7 +36,7 @@ async fn find(app: &App, call: &Call) -> Result<Option<Rule>, ApiError> {
     Ok(app.store.get_rule(&call.tenant, call.param(0)).await?)
 }
 
-async fn load(app: &App, call: &Call) -> Result<Rule, ApiError> {
+pub(crate) async fn load(app: &App, call: &Call) -> Result<Rule, ApiError> {
     find(app, call)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("rule `{}` not found", call.param(0))))
@@ -125,6 +126,7 @@ async fn save_update(
     app.store
         .save_rule(&call.tenant, Some(current), &updated)
         .await?;
+    backfill::start_after_change(app, &call.tenant, current, &updated).await?;
     Reply::entity(StatusCode::OK, &updated, updated.version)
 }
 
@@ -190,6 +192,7 @@ pub async fn upload(app: &App, call: Call) -> Result<Reply, ApiError> {
     app.store
         .add_rule_version(&call.tenant, &rule, &updated, &version)
         .await?;
+    backfill::start_after_change(app, &call.tenant, &rule, &updated).await?;
     Reply::created(
         format!("/rules/{}/versions/{}", rule.name, version.number),
         &version,

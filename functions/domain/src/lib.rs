@@ -4,6 +4,7 @@
 //! the store persists them.
 
 pub mod assignment;
+pub mod backfill;
 pub mod customer;
 pub mod field;
 pub mod ids;
@@ -12,6 +13,7 @@ pub mod segment;
 pub mod validation;
 
 pub use assignment::Evaluation;
+pub use backfill::{BackfillJob, BackfillRequest, JobState, StepPhase};
 pub use customer::{
     ClusterSource, Customer, CustomerDraft, CustomerSchema, RuleFailure, WrittenBy,
 };

@@ -8,6 +8,7 @@
 mod runner;
 mod tenant;
 
+pub mod backfill;
 pub mod stream;
 
 pub use runner::{EvaluationError, Runner, limits, raw_output};

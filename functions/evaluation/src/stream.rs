@@ -18,10 +18,11 @@ use std::collections::HashMap;
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use chrono::{DateTime, Utc};
-use domain::{Customer, WrittenBy};
+use domain::{BackfillJob, Customer, JobState, WrittenBy};
 use serde_json::{Value, json};
 use store::{StoreError, keys};
 
+use crate::backfill::{self, StepOutcome};
 use crate::runner::{EvaluationError, Runner};
 use crate::tenant::TenantRules;
 
@@ -31,16 +32,25 @@ pub const BATCH_SIZE: usize = 100;
 pub const MAXIMUM_RETRY_ATTEMPTS: u32 = 2;
 
 /// The event-source filter of `template.yaml`: customer items inserted or modified by
-/// the API. Membership items share the `CUSTOMER#` sort key prefix but carry no
-/// `written_by`, so they never match.
+/// the API (membership items share the `CUSTOMER#` sort key prefix but carry no
+/// `written_by`, so they never match), and backfill jobs that are still running.
 pub fn filter_patterns() -> Vec<Value> {
-    vec![json!({
-        "eventName": ["INSERT", "MODIFY"],
-        "dynamodb": {
-            "Keys": { "sk": { "S": [{ "prefix": keys::CUSTOMER }] } },
-            "NewImage": { "written_by": { "S": ["api"] } }
-        }
-    })]
+    vec![
+        json!({
+            "eventName": ["INSERT", "MODIFY"],
+            "dynamodb": {
+                "Keys": { "sk": { "S": [{ "prefix": keys::CUSTOMER }] } },
+                "NewImage": { "written_by": { "S": ["api"] } }
+            }
+        }),
+        json!({
+            "eventName": ["INSERT", "MODIFY"],
+            "dynamodb": {
+                "Keys": { "sk": { "S": [{ "prefix": keys::BACKFILL }] } },
+                "NewImage": { "state": { "S": ["running"] } }
+            }
+        }),
+    ]
 }
 
 /// What became of one record.
@@ -54,6 +64,8 @@ pub enum Outcome {
     Written,
     /// The customer changed after this image; its newer record decides.
     Stale,
+    /// A backfill job's step ran (or was not due).
+    Backfill(StepOutcome),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -104,6 +116,10 @@ impl Assigner {
         record: &EventRecord,
         tenants: &mut HashMap<String, TenantRules>,
     ) -> Result<Outcome, RecordError> {
+        if let Some((tenant, job)) = running_job(record).map_err(RecordError::Image)? {
+            let outcome = backfill::step(&self.runner, &tenant, &job).await?;
+            return Ok(Outcome::Backfill(outcome));
+        }
         let Some((tenant, customer)) = api_write(record).map_err(RecordError::Image)? else {
             return Ok(Outcome::Ignored);
         };
@@ -138,17 +154,38 @@ impl Assigner {
     }
 }
 
+/// The `S` value of a key attribute of the record, or "".
+fn key_of<'a>(record: &'a EventRecord, name: &str) -> &'a str {
+    match record.change.keys.get(name) {
+        Some(serde_dynamo::AttributeValue::S(s)) => s.as_str(),
+        _ => "",
+    }
+}
+
+/// The tenant and job of a record that asks for a backfill step.
+fn running_job(record: &EventRecord) -> Result<Option<(String, BackfillJob)>, String> {
+    if !matches!(record.event_name.as_str(), "INSERT" | "MODIFY") {
+        return Ok(None);
+    }
+    let Some(tenant) = keys::parse_tenant_key(key_of(record, keys::PK)) else {
+        return Ok(None);
+    };
+    if !key_of(record, keys::SK).starts_with(keys::BACKFILL) {
+        return Ok(None);
+    }
+    let job: BackfillJob =
+        serde_dynamo::from_item(record.change.new_image.clone()).map_err(|err| err.to_string())?;
+    Ok((job.state == JobState::Running).then(|| (tenant.to_owned(), job)))
+}
+
 /// The tenant and customer of a record the rules must see: a customer inserted or
 /// modified through the API. `None` for every other record.
 pub fn api_write(record: &EventRecord) -> Result<Option<(String, Customer)>, String> {
     if !matches!(record.event_name.as_str(), "INSERT" | "MODIFY") {
         return Ok(None);
     }
-    let key = |name: &str| match record.change.keys.get(name) {
-        Some(serde_dynamo::AttributeValue::S(s)) => s.as_str(),
-        _ => "",
-    };
-    let Some((tenant, _)) = keys::parse_customer_key(key(keys::PK), key(keys::SK)) else {
+    let (pk, sk) = (key_of(record, keys::PK), key_of(record, keys::SK));
+    let Some((tenant, _)) = keys::parse_customer_key(pk, sk) else {
         return Ok(None);
     };
     let customer: Customer =

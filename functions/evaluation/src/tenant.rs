@@ -45,6 +45,27 @@ impl TenantRules {
         })
     }
 
+    /// Only one rule at one module version, enabled or not: what a dry run evaluates.
+    pub async fn load_one(
+        store: &Store,
+        tenant: &str,
+        rule: &str,
+        number: u32,
+    ) -> Result<Self, EvaluationError> {
+        let missing = || EvaluationError::Internal(format!("rule `{rule}` v{number} is gone"));
+        let rule = store.get_rule(tenant, rule).await?.ok_or_else(missing)?;
+        let version = store
+            .get_rule_version(tenant, &rule.name, number)
+            .await?
+            .ok_or_else(missing)?;
+        Ok(Self {
+            tenant: tenant.to_owned(),
+            rules: vec![(rule, version)],
+            fields: store.list_fields(tenant).await?,
+            segments: store.all_segments(tenant).await?,
+        })
+    }
+
     /// Runs every rule on the customer in priority order. Each rule sees the customer
     /// as the rules before it left it, so a later rule may build on an earlier one's
     /// cluster. A failing rule is recorded and changes nothing; the others still count.

@@ -13,6 +13,7 @@
 //! | cluster membership   | `T#<t>#CLUSTER#<field>#<value>`       | `CUSTOMER#<id>`      |
 //! | rule                 | `T#<t>`                               | `RULE#<name>`        |
 //! | rule version         | `T#<t>`                               | `RULE_VERSION#<name>#<00000001>` |
+//! | backfill job         | `T#<t>`                               | `BACKFILL#<rule>#<job id>` |
 //! | rule output guard    | `T#<t>`                               | `RULE_OUTPUT#<field>` or `RULE_OUTPUT#@segment` |
 //! | module / artifact    | `T#<t>#BLOB#<sha256>[@<engine key>]`  | `CHUNK#<00000>`      |
 //!
@@ -30,6 +31,7 @@ pub const EMAIL: &str = "EMAIL#";
 pub const RULE: &str = "RULE#";
 pub const RULE_VERSION: &str = "RULE_VERSION#";
 pub const RULE_OUTPUT: &str = "RULE_OUTPUT#";
+pub const BACKFILL: &str = "BACKFILL#";
 
 pub fn tenant(tenant: &str) -> String {
     format!("T#{tenant}")
@@ -53,10 +55,15 @@ pub fn sk(prefix: &str, id: &str) -> String {
     format!("{prefix}{id}")
 }
 
+/// The tenant of an item in a tenant's main partition (`T#<t>`), or `None`.
+pub fn parse_tenant_key(pk: &str) -> Option<&str> {
+    pk.strip_prefix("T#").filter(|t| !t.contains('#'))
+}
+
 /// The tenant and customer id of a customer item's key, or `None` for any other item
 /// (membership items also sort under `CUSTOMER#`, but in a longer partition).
 pub fn parse_customer_key<'a>(pk: &'a str, sk: &'a str) -> Option<(&'a str, &'a str)> {
-    let tenant = pk.strip_prefix("T#").filter(|t| !t.contains('#'))?;
+    let tenant = parse_tenant_key(pk)?;
     let id = sk.strip_prefix(CUSTOMER)?;
     Some((tenant, id))
 }

@@ -6,6 +6,7 @@
 mod customers;
 mod error;
 mod fields;
+mod jobs;
 pub mod keys;
 mod rules;
 mod segments;

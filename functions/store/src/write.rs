@@ -101,6 +101,26 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Put that applies only while `expression` holds for the stored item.
+    pub fn put_if(
+        &mut self,
+        item: Item,
+        expression: &str,
+        names: HashMap<String, String>,
+        values: Item,
+        on_fail: OnFail,
+    ) -> StoreResult<()> {
+        let put = Put::builder()
+            .table_name(self.table)
+            .set_item(Some(item))
+            .condition_expression(expression)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .build()?;
+        self.push(TransactWriteItem::builder().put(put).build(), on_fail);
+        Ok(())
+    }
+
     /// Rewrites an entity's attributes in place, leaving counters that other writes
     /// maintain (`preserve`) untouched, only if it is still at `version`.
     pub fn rewrite(

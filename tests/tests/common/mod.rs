@@ -2,8 +2,9 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 
-use api_tests::{Client, Method, Reply};
+use api_tests::{Client, Method, Reply, repo_root};
 use serde_json::Value;
 
 /// Percent-encodes a query value (RFC 3986 unreserved characters stay as they are).
@@ -296,4 +297,36 @@ pub fn is_generated_id(id: &str) -> bool {
             .bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         && id.as_bytes()[12] == b'7'
+}
+
+/// Where the example rules are built: `$RULES_WASM_DIR` or `<repo>/target/rules-wasm`,
+/// like `rules/build-examples.sh`.
+pub fn wasm_dir() -> PathBuf {
+    std::env::var_os("RULES_WASM_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target/rules-wasm"))
+}
+
+/// A compiled example rule (`tier-rust` or `tier-c`). Fails, never skips, when missing.
+pub fn example(name: &str) -> Vec<u8> {
+    let path = wasm_dir().join(format!("{name}.wasm"));
+    std::fs::read(&path).unwrap_or_else(|error| {
+        panic!(
+            "cannot read {}: {error}\nBuild the example rules first: rules/build-examples.sh \
+             (./infra/test.sh does)",
+            path.display()
+        )
+    })
+}
+
+/// `PUT /rules/{name}/module` with `application/wasm`.
+pub async fn upload(client: &Client, name: &str, wasm: &[u8]) -> Reply {
+    send_raw(
+        client,
+        Method::PUT,
+        &format!("/rules/{name}/module"),
+        Some("application/wasm"),
+        wasm.to_vec(),
+    )
+    .await
 }

@@ -1,0 +1,122 @@
+//! `/rules/{name}/backfill`: re-evaluating every customer after a rule changes, or
+//! counting what a version would change (dry run). The work runs in steps driven by the
+//! table's stream (see `evaluation::backfill`); these handlers start and show jobs.
+
+use chrono::Utc;
+use domain::rule::Rule;
+use domain::{BackfillJob, BackfillRequest, Violations};
+use lambda_http::http::StatusCode;
+use lambda_http::http::header::LOCATION;
+use serde_json::json;
+
+use crate::App;
+use crate::http::{Call, Reply};
+use crate::problem::ApiError;
+use crate::rules::load;
+
+/// Starts a job for `rule` at `version`; its first stream record runs the first step.
+pub(crate) async fn start(
+    app: &App,
+    tenant: &str,
+    rule: &Rule,
+    version: u32,
+    dry_run: bool,
+) -> Result<BackfillJob, ApiError> {
+    let job = BackfillJob::new(
+        domain::ids::new_id(),
+        &rule.name,
+        version,
+        dry_run,
+        Utc::now(),
+    );
+    app.store.create_job(tenant, &job).await?;
+    Ok(job)
+}
+
+/// Re-evaluates everyone when a change to an enabled rule can change its answers:
+/// it was just enabled, runs another version, or sets other outputs.
+pub(crate) async fn start_after_change(
+    app: &App,
+    tenant: &str,
+    before: &Rule,
+    after: &Rule,
+) -> Result<(), ApiError> {
+    let Some(version) = after.active_version() else {
+        return Ok(());
+    };
+    let changed = !before.enabled
+        || before.active_version() != after.active_version()
+        || before.outputs != after.outputs
+        || before.segment_output != after.segment_output;
+    if after.enabled && changed {
+        start(app, tenant, after, version, false).await?;
+    }
+    Ok(())
+}
+
+pub async fn create(app: &App, call: Call) -> Result<Reply, ApiError> {
+    let body = if call.body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        Some(call.json_body()?)
+    };
+    let request = BackfillRequest::parse(body.as_ref())?;
+    let rule = load(app, &call).await?;
+    let Some(active) = rule.active_version() else {
+        return Err(ApiError::Conflict {
+            detail: format!("rule `{}` has no module yet; upload one first", rule.name),
+            extra: None,
+        });
+    };
+    let version = request.version.unwrap_or(active);
+    if !request.dry_run && !rule.enabled {
+        return Err(ApiError::Conflict {
+            detail: format!(
+                "rule `{}` is disabled: enable it, or ask for a dry run",
+                rule.name
+            ),
+            extra: None,
+        });
+    }
+    if !request.dry_run && version != active {
+        return Err(Violations::one(
+            "/version",
+            format!("a backfill writes with the version that runs ({active}); pin it first"),
+        )
+        .into());
+    }
+    if app
+        .store
+        .get_rule_version(&call.tenant, &rule.name, version)
+        .await?
+        .is_none()
+    {
+        return Err(
+            Violations::one("/version", format!("the rule has no version {version}")).into(),
+        );
+    }
+    let job = start(app, &call.tenant, &rule, version, request.dry_run).await?;
+    let location = format!("/rules/{}/backfill/{}", rule.name, job.id);
+    Ok(Reply::json(StatusCode::ACCEPTED, &job)?.header(LOCATION, location))
+}
+
+pub async fn list(app: &App, call: Call) -> Result<Reply, ApiError> {
+    call.allow_query(&[], &[])?;
+    let rule = load(app, &call).await?;
+    let jobs = app.store.list_jobs(&call.tenant, &rule.name).await?;
+    Reply::json(
+        StatusCode::OK,
+        &json!({ "items": jobs, "next_cursor": null }),
+    )
+}
+
+pub async fn get(app: &App, call: Call) -> Result<Reply, ApiError> {
+    let rule = load(app, &call).await?;
+    let id = call.param(1);
+    let job = app
+        .store
+        .get_job(&call.tenant, &rule.name, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("rule `{}` has no job `{id}`", rule.name)))?;
+    Reply::json(StatusCode::OK, &job)
+}
