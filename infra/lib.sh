@@ -5,6 +5,8 @@ REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$REPO_ROOT/.venv"
 LOCAL_DIR="$REPO_ROOT/.local"
 MOTO_VERSION="5.2.5"
+# cfn-lint checks template.yaml (infra/test.sh); moto[server] also pulls it in, unpinned.
+CFN_LINT_VERSION="1.58.0"
 MOTO_PORT="${MOTO_PORT:-5000}"
 
 log() { printf '[%s] %s\n' "$(basename "$0" .sh)" "$*"; }
@@ -21,6 +23,21 @@ apt_install() {
         APT_UPDATED=1
     fi
     DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# pip_pin NAME VERSION [REQUIREMENT]: installs NAME==VERSION into .venv unless that
+# version is already there (REQUIREMENT, e.g. "moto[server]==5.2.5", overrides what
+# pip is asked for). Needs the venv (infra/setup.sh creates it).
+pip_pin() {
+    local name="$1" version="$2" requirement="${3:-$1==$2}" installed
+    [ -x "$VENV/bin/pip" ] || die ".venv is missing; run ./infra/setup.sh"
+    installed="$("$VENV/bin/pip" show "$name" 2>/dev/null | sed -n 's/^Version: //p' || true)"
+    if [ "$installed" = "$version" ]; then
+        log "$name $version present"
+    else
+        "$VENV/bin/pip" install -q --disable-pip-version-check "$requirement"
+        log "installed $requirement into .venv"
+    fi
 }
 
 # True when an HTTP server answers on 127.0.0.1:$1 (any status).

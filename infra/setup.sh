@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the local stack and the tests need beyond the Rust toolchain:
-# a Python virtualenv at .venv with moto's server (a local DynamoDB API).
+# a Python virtualenv at .venv with moto's server (a local DynamoDB API) and cfn-lint.
 # Idempotent and quick when everything is already there.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -42,3 +42,6 @@ else
     "$VENV/bin/pip" install -q --disable-pip-version-check "moto[server]==$MOTO_VERSION"
     log "installed moto[server]==$MOTO_VERSION into .venv"
 fi
+
+# cfn-lint for template.yaml, pinned so a new rule release cannot fail CI by surprise.
+pip_pin cfn-lint "$CFN_LINT_VERSION"

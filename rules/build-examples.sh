@@ -2,7 +2,7 @@
 # Builds the example rules into $RULES_WASM_DIR (default: <repo>/target/rules-wasm):
 #   tier-rust.wasm  with Debian's rustc 1.63 + wasm32-wasi std, offline, serde from
 #                   /usr/share/cargo/registry
-#   tier-c.wasm     with Debian's clang + lld + wasi-libc
+#   tier-c.wasm, sales-tier-c.wasm  with Debian's clang + lld + wasi-libc
 # Installs the Debian packages it needs when missing (non-interactive, as root).
 # Skips a module whose output is newer than all of its sources.
 set -euo pipefail
@@ -72,22 +72,25 @@ EOF
     echo "build-examples: built $target"
 }
 
+# build_c NAME SOURCE: builds $out/NAME.wasm from rules/examples/NAME/SOURCE.
 build_c() {
-    local target="$out/tier-c.wasm"
-    local sources=("$rules/sdk-c" "$rules/examples/tier-c")
+    local name="$1" source="$2"
+    local target="$out/$name.wasm"
+    local sources=("$rules/sdk-c" "$rules/examples/$name")
     if up_to_date "$target" "${sources[@]}"; then
-        echo "build-examples: tier-c.wasm is up to date"
+        echo "build-examples: $name.wasm is up to date"
         return
     fi
     # Debian installs wasi-libc as /usr/include/wasm32-wasi and
     # /usr/lib/wasm32-wasi, which is what clang expects with --sysroot=/usr.
     clang --target=wasm32-wasi --sysroot=/usr -O2 -Wall -Wextra -Werror \
         -I "$rules/sdk-c" -Wl,--strip-all \
-        -o "$target" "$rules/examples/tier-c/tier.c"
+        -o "$target" "$rules/examples/$name/$source"
     echo "build-examples: built $target"
 }
 
 install_missing_packages
 mkdir -p "$out"
 build_rust
-build_c
+build_c tier-c tier.c
+build_c sales-tier-c sales_tier.c

@@ -8,7 +8,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use api_tests::{Client, Stack, unique_tenant};
 use common::*;
@@ -39,23 +39,6 @@ async fn tenant_with_tiering_rule(client: &Client) {
     assert_eq!(reply.status, 201, "{}", reply.text);
 }
 
-/// Polls `GET path` until `done` holds for its JSON, or panics with the last reply.
-async fn eventually(client: &Client, path: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let start = Instant::now();
-    loop {
-        let reply = client.get(path).await;
-        if reply.status == 200 && done(&reply.json) {
-            return reply.json;
-        }
-        assert!(
-            start.elapsed() < SETTLE,
-            "{path} did not settle within {SETTLE:?}; last reply: {}",
-            reply.text
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 fn tier_is(expected: &'static str) -> impl Fn(&Value) -> bool {
     move |c| c["fields"]["tier"] == expected
 }
@@ -72,7 +55,7 @@ async fn clusters_follow_every_customer_change_with_provenance() {
                 "fields": {"annual_revenue": "150000", "customer_type": "distributor"}}),
     )
     .await;
-    let assigned = eventually(&client, "/customers/big", tier_is("AA")).await;
+    let assigned = eventually(&client, "/customers/big", SETTLE, tier_is("AA")).await;
     assert_eq!(assigned["fields"]["distributor"], true);
     assert_eq!(assigned["written_by"], "rules");
     assert_eq!(assigned["version"], 2, "one write by the rules: {assigned}");
@@ -92,7 +75,7 @@ async fn clusters_follow_every_customer_change_with_provenance() {
         )
         .await
         .expect(200);
-    let assigned = eventually(&client, "/customers/big", tier_is("B")).await;
+    let assigned = eventually(&client, "/customers/big", SETTLE, tier_is("B")).await;
     assert_eq!(assigned["fields"]["distributor"], false);
     let (listed, _) = page(&client, "/customers?cluster.tier=B").await;
     assert_eq!(ids(&listed), ["big"]);
@@ -127,8 +110,8 @@ async fn a_failing_rule_leaves_a_visible_error_and_other_customers_are_assigned(
     )
     .await;
 
-    eventually(&client, "/customers/good", tier_is("A")).await;
-    let clusters = eventually(&client, "/customers/bad/clusters", |c| {
+    eventually(&client, "/customers/good", SETTLE, tier_is("A")).await;
+    let clusters = eventually(&client, "/customers/bad/clusters", SETTLE, |c| {
         c["rule_errors"].as_array().is_some_and(|e| !e.is_empty())
     })
     .await;
@@ -153,8 +136,8 @@ async fn a_failing_rule_leaves_a_visible_error_and_other_customers_are_assigned(
         )
         .await
         .expect(200);
-    eventually(&client, "/customers/bad", tier_is("AA")).await;
-    let clusters = eventually(&client, "/customers/bad/clusters", |c| {
+    eventually(&client, "/customers/bad", SETTLE, tier_is("AA")).await;
+    let clusters = eventually(&client, "/customers/bad/clusters", SETTLE, |c| {
         c["rule_errors"] == json!([])
     })
     .await;
@@ -183,7 +166,7 @@ async fn manual_edits_racing_the_rules_are_never_overwritten() {
             .expect(200);
     }
     // The last edit decides, and no rule write brought back an older value.
-    let settled = eventually(&client, "/customers/c1", tier_is("A")).await;
+    let settled = eventually(&client, "/customers/c1", SETTLE, tier_is("A")).await;
     assert_eq!(settled["first_name"], "edit-3");
     assert_eq!(settled["fields"]["annual_revenue"], "15000");
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -216,7 +199,7 @@ async fn a_disabled_rule_assigns_nothing() {
         &json!({"id": "c1", "email": "c1@example.com", "fields": {"annual_revenue": "150000"}}),
     )
     .await;
-    eventually(&other, "/customers/c1", tier_is("AA")).await;
+    eventually(&other, "/customers/c1", SETTLE, tier_is("AA")).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let untouched = client.get("/customers/c1").await.expect(200).json;
     assert_eq!(untouched["version"], 1, "{untouched}");

@@ -10,7 +10,7 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use api_tests::{Client, Stack, unique_tenant};
 use common::*;
@@ -140,7 +140,7 @@ async fn seed_customers(table: &str, moto_url: &str, tenant: &str, count: u64) -
         .list_fields(tenant)
         .await
         .expect("the tenant's fields");
-    let now = serde_json::from_value(json!(utc_now())).expect("a timestamp");
+    let now = chrono::Utc::now();
     let (bodies, expected) = customers(count);
     for chunk in bodies.chunks(8) {
         let tasks: Vec<_> = chunk
@@ -169,54 +169,6 @@ async fn seed_customers(table: &str, moto_url: &str, tenant: &str, count: u64) -
         }
     }
     expected
-}
-
-/// Now as RFC 3339 (these tests do not depend on chrono).
-fn utc_now() -> String {
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("after 1970");
-    let (days, secs) = ((since.as_secs() / 86_400) as i64, since.as_secs() % 86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
-        secs / 3_600,
-        secs / 60 % 60,
-        secs % 60,
-        since.subsec_micros()
-    )
-}
-
-/// Polls `GET path` every 250 ms until `done` holds for its JSON; panics with the last
-/// reply after `limit`.
-async fn eventually(
-    client: &Client,
-    path: &str,
-    limit: Duration,
-    done: impl Fn(&Value) -> bool,
-) -> Value {
-    let start = Instant::now();
-    loop {
-        let reply = client.get(path).await;
-        if reply.status == 200 && done(&reply.json) {
-            return reply.json;
-        }
-        assert!(
-            start.elapsed() < limit,
-            "{path} not there within {limit:?}; last reply: {}",
-            reply.text
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
 }
 
 fn is_done(job: &Value) -> bool {
@@ -734,4 +686,142 @@ async fn killing_the_server_mid_backfill_finishes_without_double_counting() {
         "records were given up on: {}",
         api.log()
     );
+}
+
+/// Calls the DynamoDB (Streams) JSON API of the local server directly.
+async fn aws_call(moto_url: &str, target: &str, body: Value) -> Value {
+    let reply = reqwest::Client::new()
+        .post(moto_url)
+        .header("x-amz-target", target)
+        .header("content-type", "application/x-amz-json-1.0")
+        .header(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/dynamodb/aws4_request, \
+             SignedHeaders=host, Signature=0",
+        )
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("the local DynamoDB server");
+    let status = reply.status();
+    let json: Value = reply.json().await.expect("a JSON answer");
+    assert!(status.is_success(), "{target}: {status} {json}");
+    json
+}
+
+/// A stream checkpoint past every record the table's stream holds now, as if the
+/// poller had consumed them all (and given up on some).
+async fn checkpoint_at_the_end(moto_url: &str, table: &str) -> Value {
+    let described = aws_call(
+        moto_url,
+        "DynamoDB_20120810.DescribeTable",
+        json!({"TableName": table}),
+    )
+    .await;
+    let stream = described["Table"]["LatestStreamArn"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let shards = aws_call(
+        moto_url,
+        "DynamoDBStreams_20120810.DescribeStream",
+        json!({"StreamArn": stream}),
+    )
+    .await["StreamDescription"]["Shards"]
+        .clone();
+    let mut positions = serde_json::Map::new();
+    for shard in shards.as_array().unwrap() {
+        let id = shard["ShardId"].as_str().unwrap();
+        let mut iterator = aws_call(
+            moto_url,
+            "DynamoDBStreams_20120810.GetShardIterator",
+            json!({"StreamArn": stream, "ShardId": id, "ShardIteratorType": "TRIM_HORIZON"}),
+        )
+        .await["ShardIterator"]
+            .clone();
+        let mut last = None;
+        while let Some(current) = iterator.as_str().map(str::to_owned) {
+            let page = aws_call(
+                moto_url,
+                "DynamoDBStreams_20120810.GetRecords",
+                json!({"ShardIterator": current, "Limit": 1000}),
+            )
+            .await;
+            let records = page["Records"].as_array().cloned().unwrap_or_default();
+            if records.is_empty() {
+                break;
+            }
+            last = records
+                .last()
+                .map(|r| r["dynamodb"]["SequenceNumber"].clone());
+            iterator = page["NextShardIterator"].clone();
+        }
+        if let Some(last) = last {
+            positions.insert(id.to_owned(), json!({ "sequenceNumber": last }));
+        }
+    }
+    json!({ "streamArn": stream, "shards": positions })
+}
+
+#[tokio::test]
+async fn a_stalled_job_is_resumed_from_where_it_stopped() {
+    const CUSTOMERS: u64 = 250;
+    let _heavy = HEAVY.lock().await;
+    let stack = Stack::get().await;
+    let table = format!("backfill-stall-{}", unique_tenant("t"));
+    let dir = TempDir(std::env::temp_dir().join(&table));
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let checkpoint = dir.0.join("checkpoint.json");
+    // No poller: the job's first record is written but never handled.
+    let mut quiet = stack.spawn_api(&[("TABLE_NAME", &table), ("LOCAL_STREAMS", "off")]);
+    let tenant = unique_tenant("bf-stall");
+    let client = quiet.client(&tenant);
+    tiering_rule(&client, false).await;
+    let expected = seed_customers(&table, &stack.moto_url, &tenant, CUSTOMERS).await;
+    client
+        .patch("/rules/tiering", &json!({"enabled": true}))
+        .await
+        .expect(200);
+    let path = job_path(&jobs(&client, "tiering").await[0]);
+    quiet.kill();
+
+    // A poller that starts past that record: the record was given up on (in AWS, after
+    // its retries it went to the on-failure queue), so nothing drives the job.
+    std::fs::write(
+        &checkpoint,
+        checkpoint_at_the_end(&stack.moto_url, &table)
+            .await
+            .to_string(),
+    )
+    .unwrap();
+    let api = stack.spawn_api(&[
+        ("TABLE_NAME", &table),
+        ("LOCAL_STREAMS", "on"),
+        ("LOCAL_STREAM_CHECKPOINT", &checkpoint.display().to_string()),
+    ]);
+    let client = api.client(&tenant);
+    drain_stream(&api.client(&unique_tenant("bf-stall-sentinel"))).await;
+    let stalled = client.get(&path).await.expect(200).json;
+    assert_eq!(
+        (stalled["state"].as_str(), stalled["evaluated"].as_u64()),
+        (Some("running"), Some(0)),
+        "{stalled}"
+    );
+
+    let resumed = client
+        .post(&format!("{path}/resume"), &json!({}))
+        .await
+        .expect(202)
+        .json;
+    assert_eq!(resumed["step"], stalled["step"]);
+    let job = eventually(&client, &path, Duration::from_secs(90), is_done).await;
+    assert_eq!(job["evaluated"], CUSTOMERS, "{job}");
+    assert_eq!(job["changed"], CUSTOMERS, "{job}");
+    assert_eq!(changes(&job, "tier"), expected.tiers, "{job}");
+    assert_problem(
+        &client.post(&format!("{path}/resume"), &json!({})).await,
+        409,
+        "conflict",
+    );
+    assert_eq!(jobs(&client, "tiering").await.len(), 1, "one job");
 }

@@ -123,3 +123,163 @@ fn the_stream_mapping_matches_what_the_assign_code_expects() {
         "NEW_AND_OLD_IMAGES"
     );
 }
+
+/// The resources of template.yaml: (logical id, `Type`, the text of its block).
+fn resources(text: &str) -> Vec<(String, String, String)> {
+    let mut out: Vec<(String, String, String)> = Vec::new();
+    let mut in_resources = false;
+    for line in text.lines() {
+        let indent = line.len() - line.trim_start().len();
+        let trimmed = line.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        if indent == 0 {
+            in_resources = trimmed == "Resources:";
+            continue;
+        }
+        if !in_resources {
+            continue;
+        }
+        if indent == 2 {
+            let id = trimmed.trim_end_matches(':').to_owned();
+            out.push((id, String::new(), String::new()));
+            continue;
+        }
+        let last = out
+            .last_mut()
+            .expect("a resource line belongs to a resource");
+        if indent == 4
+            && let Some(kind) = trimmed.strip_prefix("Type:")
+        {
+            last.1 = kind.trim().to_owned();
+        }
+        last.2.push_str(line);
+        last.2.push('\n');
+    }
+    out
+}
+
+/// The value of the first `key: value` line of `block`, unquoted.
+fn block_value<'a>(block: &'a str, key: &str) -> Option<&'a str> {
+    block
+        .lines()
+        .find_map(|line| line.trim().strip_prefix(key))
+        .map(|v| v.trim().trim_matches('"'))
+}
+
+fn functions_of_template() -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(api_tests::repo_root().join("template.yaml")).unwrap();
+    resources(&text)
+        .into_iter()
+        .filter(|(_, kind, _)| kind == "AWS::Serverless::Function")
+        .map(|(id, _, block)| (id, block))
+        .collect()
+}
+
+/// `sam build` runs `cargo lambda build --bin <Binary>` in the function's CodeUri: that
+/// directory must be the crate that has the binary (its own crate, so cargo resolves its
+/// features alone and the CRUD functions do not get wasmtime).
+#[test]
+fn every_function_builds_its_binary_from_its_own_crate() {
+    let root = api_tests::repo_root();
+    let functions = functions_of_template();
+    assert!(functions.len() >= 5, "template.yaml has too few functions");
+    for (id, block) in functions {
+        assert_eq!(
+            block_value(&block, "BuildMethod:"),
+            Some("rust-cargolambda"),
+            "{id}"
+        );
+        let binary = block_value(&block, "Binary:").unwrap_or_else(|| panic!("{id}: no Binary"));
+        let code_uri =
+            block_value(&block, "CodeUri:").unwrap_or_else(|| panic!("{id}: no CodeUri"));
+        let manifest = std::fs::read_to_string(root.join(code_uri).join("Cargo.toml"))
+            .unwrap_or_else(|_| panic!("{id}: CodeUri {code_uri} holds no Cargo.toml"));
+        let package_binary = manifest.contains(&format!("\nname = \"{binary}\""))
+            && manifest.find("[package]") < manifest.find(&format!("name = \"{binary}\""))
+            && root.join(code_uri).join("src/main.rs").exists();
+        let explicit_bin = manifest
+            .split("[[bin]]")
+            .skip(1)
+            .any(|bin| block_value(bin, "name =") == Some(binary));
+        assert!(
+            package_binary || explicit_bin,
+            "{id}: the crate in {code_uri} has no binary named {binary}"
+        );
+    }
+}
+
+/// Each function logs as JSON to its own log group, `/aws/lambda/<function name>`, with a
+/// retention; its role may write there and nowhere else.
+#[test]
+fn every_function_has_a_log_group_with_retention() {
+    let text = std::fs::read_to_string(api_tests::repo_root().join("template.yaml")).unwrap();
+    let all = resources(&text);
+    let find = |id: &str, kind: &str| {
+        all.iter()
+            .find(|(i, k, _)| i == id && k == kind)
+            .map(|(_, _, block)| block.clone())
+            .unwrap_or_else(|| panic!("no {kind} named {id}"))
+    };
+    for (id, block) in functions_of_template() {
+        let name = block_value(&block, "FunctionName:")
+            .and_then(|v| v.strip_prefix("!Sub \""))
+            .unwrap_or_else(|| panic!("{id}: no FunctionName: !Sub \"...\""))
+            .trim_end_matches('"');
+        let group = block_value(&block, "LogGroup:")
+            .and_then(|v| v.strip_prefix("!Ref "))
+            .unwrap_or_else(|| panic!("{id}: no LoggingConfig.LogGroup: !Ref"));
+        let group_block = find(group, "AWS::Logs::LogGroup");
+        assert_eq!(
+            block_value(&group_block, "LogGroupName:"),
+            Some(format!("!Sub \"/aws/lambda/{name}").as_str()),
+            "{id}: its log group is not /aws/lambda/<its name>"
+        );
+        assert_eq!(
+            block_value(&group_block, "RetentionInDays:"),
+            Some("!Ref LogRetentionDays"),
+            "{id}"
+        );
+        let role = block_value(&block, "Role:")
+            .and_then(|v| v.strip_prefix("!GetAtt "))
+            .and_then(|v| v.strip_suffix(".Arn"))
+            .unwrap_or_else(|| panic!("{id}: no Role: !GetAtt <role>.Arn"));
+        let role_block = find(role, "AWS::IAM::Role");
+        assert!(
+            role_block.contains(&format!("Resource: !GetAtt {group}.Arn")),
+            "{id}: its role does not name its log group"
+        );
+    }
+    let globals = &text[text.find("Globals:").unwrap()..text.find("Resources:").unwrap()];
+    assert_eq!(block_value(globals, "LogFormat:"), Some("JSON"));
+}
+
+/// No statement of any role grants every action or every resource.
+#[test]
+fn roles_grant_no_wildcard_actions_or_resources() {
+    let text = std::fs::read_to_string(api_tests::repo_root().join("template.yaml")).unwrap();
+    for (id, kind, block) in resources(&text) {
+        if kind != "AWS::IAM::Role" {
+            continue;
+        }
+        for line in block.lines().map(str::trim) {
+            let action = line
+                .strip_prefix("Action:")
+                .or_else(|| line.strip_prefix("- "));
+            if let Some(action) = action {
+                assert!(
+                    !action.contains('*'),
+                    "{id} grants a wildcard action: {line}"
+                );
+            }
+            if let Some(resource) = line.strip_prefix("Resource:") {
+                let resource = resource.trim().trim_matches(|c| c == '"' || c == '\'');
+                assert!(
+                    resource != "*" && !resource.ends_with(":*"),
+                    "{id} grants every resource: {line}"
+                );
+            }
+        }
+    }
+}

@@ -4,7 +4,7 @@
 
 use chrono::Utc;
 use domain::rule::Rule;
-use domain::{BackfillJob, BackfillRequest, Violations};
+use domain::{BackfillJob, BackfillRequest, JobState, Violations};
 use lambda_http::http::StatusCode;
 use lambda_http::http::header::LOCATION;
 use serde_json::json;
@@ -111,12 +111,40 @@ pub async fn list(app: &App, call: Call) -> Result<Reply, ApiError> {
 }
 
 pub async fn get(app: &App, call: Call) -> Result<Reply, ApiError> {
-    let rule = load(app, &call).await?;
+    Reply::json(StatusCode::OK, &load_job(app, &call).await?)
+}
+
+/// The job `{job}` of the rule `{name}`, or 404.
+async fn load_job(app: &App, call: &Call) -> Result<BackfillJob, ApiError> {
+    let rule = load(app, call).await?;
     let id = call.param(1);
-    let job = app
-        .store
+    app.store
         .get_job(&call.tenant, &rule.name, id)
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("rule `{}` has no job `{id}`", rule.name)))?;
-    Reply::json(StatusCode::OK, &job)
+        .ok_or_else(|| ApiError::NotFound(format!("rule `{}` has no job `{id}`", rule.name)))
+}
+
+/// `POST /rules/{name}/backfill/{job}/resume`: re-drives a running job whose step record
+/// was given up on (it failed its retries and went to the on-failure queue, so nothing
+/// would trigger the step again). Rewrites the job unchanged but for `updated_at`, under
+/// the same step-and-phase condition the steps use, so the new stream record runs the
+/// step it stopped at; if the job moved on meanwhile, nothing is written. Harmless on a
+/// job that was not stalled: the extra record finds its step already taken.
+pub async fn resume(app: &App, call: Call) -> Result<Reply, ApiError> {
+    call.allow_query(&[], &[])?;
+    let job = load_job(app, &call).await?;
+    if job.state != JobState::Running {
+        return Err(ApiError::Conflict {
+            detail: format!("job `{}` is already done", job.id),
+            extra: None,
+        });
+    }
+    let mut nudged = job.clone();
+    nudged.updated_at = Utc::now();
+    match app.store.advance_job(&call.tenant, &job, &nudged).await {
+        Ok(()) => Reply::json(StatusCode::ACCEPTED, &nudged),
+        // A step committed in between: the job is moving, no nudge needed.
+        Err(store::StoreError::VersionMismatch) => Reply::json(StatusCode::ACCEPTED, &job),
+        Err(err) => Err(err.into()),
+    }
 }

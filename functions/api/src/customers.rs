@@ -10,25 +10,16 @@ use crate::App;
 use crate::http::{Call, Reply, reject_identity_change};
 use crate::problem::ApiError;
 
-const CLUSTER_PREFIX: &str = "cluster.";
+pub(crate) const CLUSTER_PREFIX: &str = "cluster.";
 
 /// `?segment=`, `?email=` or one `?cluster.<field>=<value>`, each answered by one index.
 pub async fn list(app: &App, call: Call) -> Result<Reply, ApiError> {
     call.allow_query(&["segment", "email", "limit", "cursor"], &[CLUSTER_PREFIX])?;
     let fields = app.store.list_fields(&call.tenant).await?;
-    let filters: Vec<&(String, String)> = call
-        .query
-        .iter()
-        .filter(|(k, _)| k == "segment" || k == "email" || k.starts_with(CLUSTER_PREFIX))
-        .collect();
-    if filters.len() > 1 {
-        return Err(ApiError::BadRequest(
-            "use at most one of `segment`, `email` and `cluster.<field>`".into(),
-        ));
-    }
-    let filter = match filters.first().map(|(k, v)| (k.as_str(), v.as_str())) {
-        None => CustomerFilter::All,
-        Some(("email", email)) => {
+    let filter = match selection(&call, &fields)? {
+        Selection::Filter(filter) => filter,
+        Selection::Email(email) => {
+            let email = email.as_str();
             // An email names at most one customer: the page never continues, so any
             // cursor is foreign to this scope and rejected like any other bad cursor.
             call.limit()?;
@@ -43,33 +34,87 @@ pub async fn list(app: &App, call: Call) -> Result<Reply, ApiError> {
             };
             return Reply::page(app, &call, "customers?email", page);
         }
-        Some(("segment", segment)) => CustomerFilter::Segment(segment.to_owned()),
-        Some((key, raw)) => cluster_filter(&fields, &key[CLUSTER_PREFIX.len()..], raw)?,
     };
-    let scope = match &filter {
+    filtered_page(app, &call, &fields, &filter).await
+}
+
+/// The cursor scope of a filtered listing.
+pub(crate) fn listing_scope(filter: &CustomerFilter) -> String {
+    match filter {
         CustomerFilter::All => "customers".to_owned(),
         CustomerFilter::Segment(id) => format!("customers?segment={id}"),
         CustomerFilter::Cluster { field, value_key } => {
             format!("customers?cluster.{field}={value_key}")
         }
+    }
+}
+
+/// Which customers a listing (or an export) selects.
+pub(crate) enum Selection {
+    /// Walked with a store query: everyone, a segment's or a cluster value's customers.
+    Filter(CustomerFilter),
+    /// The one customer with this email, if any.
+    Email(String),
+}
+
+/// Reads the listing's one filter: `?segment=`, `?email=` or one `?cluster.<field>=`.
+pub(crate) fn selection(call: &Call, fields: &[FieldDef]) -> Result<Selection, ApiError> {
+    let filters: Vec<&(String, String)> = call
+        .query
+        .iter()
+        .filter(|(k, _)| k == "segment" || k == "email" || k.starts_with(CLUSTER_PREFIX))
+        .collect();
+    if filters.len() > 1 {
+        return Err(ApiError::BadRequest(
+            "use at most one of `segment`, `email` and `cluster.<field>`".into(),
+        ));
+    }
+    let selection = match filters.first().map(|(k, v)| (k.as_str(), v.as_str())) {
+        None => Selection::Filter(CustomerFilter::All),
+        Some(("email", email)) => Selection::Email(email.to_owned()),
+        Some(("segment", segment)) => {
+            Selection::Filter(CustomerFilter::Segment(segment.to_owned()))
+        }
+        Some((key, raw)) => {
+            let name = &key[CLUSTER_PREFIX.len()..];
+            Selection::Filter(cluster_filter(fields, name, raw)?)
+        }
     };
+    Ok(selection)
+}
+
+/// One page of the customers a filter selects, as clients see them. The cursor scope
+/// names the filter, so a cursor only continues the listing it came from (whichever
+/// endpoint serves it: `/customers?cluster.x=v` and `/clusters/x/members?value=v`
+/// share their pages).
+pub(crate) async fn filtered_page(
+    app: &App,
+    call: &Call,
+    fields: &[FieldDef],
+    filter: &CustomerFilter,
+) -> Result<Reply, ApiError> {
+    let scope = listing_scope(filter);
     let page = app
         .store
         .list_customers(
             &call.tenant,
-            &filter,
+            filter,
             call.limit()?,
             call.page_start(app, &scope)?,
         )
         .await?;
     let page = Page {
-        items: page.items.into_iter().map(|c| c.visible(&fields)).collect(),
+        items: page.items.into_iter().map(|c| c.visible(fields)).collect(),
         next: page.next,
     };
-    Reply::page(app, &call, &scope, page)
+    Reply::page(app, call, &scope, page)
 }
 
-fn cluster_filter(fields: &[FieldDef], name: &str, raw: &str) -> Result<CustomerFilter, ApiError> {
+pub(crate) fn cluster_filter(
+    fields: &[FieldDef],
+    name: &str,
+    raw: &str,
+) -> Result<CustomerFilter, ApiError> {
     let field = fields
         .iter()
         .find(|f| f.name == name && f.cluster)
@@ -130,7 +175,7 @@ async fn find(app: &App, call: &Call) -> Result<Option<Customer>, ApiError> {
     Ok(app.store.get_customer(&call.tenant, call.param(0)).await?)
 }
 
-async fn load(app: &App, call: &Call) -> Result<Customer, ApiError> {
+pub(crate) async fn load(app: &App, call: &Call) -> Result<Customer, ApiError> {
     find(app, call)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("customer `{}` not found", call.param(0))))

@@ -136,7 +136,17 @@ pub fn etag(version: u64) -> String {
 pub struct Reply {
     status: StatusCode,
     headers: Vec<(HeaderName, String)>,
-    body: Option<Value>,
+    body: ReplyBody,
+}
+
+enum ReplyBody {
+    Empty,
+    Json(Value),
+    /// Another representation (CSV), with its media type.
+    Text {
+        content_type: &'static str,
+        text: String,
+    },
 }
 
 impl Reply {
@@ -146,8 +156,17 @@ impl Reply {
         Ok(Reply {
             status,
             headers: Vec::new(),
-            body: Some(body),
+            body: ReplyBody::Json(body),
         })
+    }
+
+    /// A non-JSON representation, e.g. `text/csv; charset=utf-8`.
+    pub fn text(status: StatusCode, content_type: &'static str, text: String) -> Reply {
+        Reply {
+            status,
+            headers: Vec::new(),
+            body: ReplyBody::Text { content_type, text },
+        }
     }
 
     /// A single resource with its ETag.
@@ -188,7 +207,7 @@ impl Reply {
         Reply {
             status: StatusCode::NO_CONTENT,
             headers: Vec::new(),
-            body: None,
+            body: ReplyBody::Empty,
         }
     }
 
@@ -205,11 +224,15 @@ impl Reply {
             }
         }
         let body = match self.body {
-            Some(value) => {
+            ReplyBody::Json(value) => {
                 builder = builder.header(CONTENT_TYPE, "application/json");
                 Body::Text(value.to_string())
             }
-            None => Body::Empty,
+            ReplyBody::Text { content_type, text } => {
+                builder = builder.header(CONTENT_TYPE, content_type);
+                Body::Text(text)
+            }
+            ReplyBody::Empty => Body::Empty,
         };
         builder
             .body(body)

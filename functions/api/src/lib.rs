@@ -5,6 +5,7 @@
 
 #[cfg(feature = "rules")]
 mod backfill;
+mod clusters;
 mod cursor;
 mod customers;
 mod fields;
@@ -14,7 +15,9 @@ pub mod problem;
 pub mod routes;
 #[cfg(feature = "rules")]
 mod rules;
+mod sales;
 mod segments;
+mod spreadsheet;
 
 use std::convert::Infallible;
 
@@ -154,6 +157,8 @@ impl App {
             .headers
             .contains_key(lambda_http::http::header::IF_MATCH)
             || !op.writes()
+            // An import retries each row itself; re-running the file would apply rows twice.
+            || op == Op::ImportCustomers
         {
             return self.dispatch(op, call).await;
         }
@@ -192,6 +197,13 @@ impl App {
             Op::UpdateCustomer => customers::update(self, call).await,
             Op::DeleteCustomer => customers::delete(self, call).await,
             Op::GetCustomerClusters => customers::clusters(self, call).await,
+            Op::ImportCustomers => spreadsheet::import(self, call).await,
+            Op::ExportCustomers => spreadsheet::export(self, call).await,
+            Op::RecordSale => sales::record(self, call).await,
+            Op::ListSales => sales::list(self, call).await,
+            Op::AnnualSalesReport => sales::annual_report(self, call).await,
+            Op::ListClusters => clusters::list(self, call).await,
+            Op::ListClusterMembers => clusters::members(self, call).await,
             Op::OpenApi => unreachable!("answered above"),
             #[cfg(feature = "rules")]
             rule_op => self.route_rules(rule_op, call).await,
@@ -218,6 +230,7 @@ impl App {
             Op::StartBackfill => backfill::create(self, call).await,
             Op::ListBackfills => backfill::list(self, call).await,
             Op::GetBackfill => backfill::get(self, call).await,
+            Op::ResumeBackfill => backfill::resume(self, call).await,
             other => Err(ApiError::Internal(format!(
                 "{other:?} is not a rules operation"
             ))),
@@ -265,7 +278,10 @@ pub async fn run(function: Function) -> Result<(), lambda_http::Error> {
     .await
 }
 
-/// Structured JSON logs at `LOG_LEVEL` (default `info`), the format CloudWatch indexes.
+/// Structured JSON logs at `LOG_LEVEL` (default `info`), the format CloudWatch indexes:
+/// one object per line with `timestamp` (RFC 3339) and `level`, which Lambda's JSON log
+/// format needs to filter by level (without a timestamp it files every line as INFO),
+/// and the spans: lambda_runtime's `requestId`, the request's `request_id` and `tenant`.
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("LOG_LEVEL")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -273,6 +289,5 @@ pub fn init_logging() {
         .json()
         .with_env_filter(filter)
         .with_current_span(true)
-        .without_time()
         .try_init();
 }

@@ -110,6 +110,8 @@ struct Shape {
 
 /// Marks the raw `application/wasm` upload body.
 const WASM_BODY: &str = "wasm";
+/// Marks a `text/csv` body (import) or response (export).
+const CSV_BODY: &str = "csv";
 
 const PAGE_QUERY: [(&str, &str); 2] = [
     ("limit", "Page size, 1 to 100 (default 50)"),
@@ -184,6 +186,69 @@ fn shape(op: Op) -> Shape {
             ..shape(None, 204, None)
         },
         Op::GetCustomerClusters => shape(None, 200, Some("CustomerClusters")),
+        Op::ImportCustomers => Shape {
+            query: &[(
+                "dry_run",
+                "`true`: validate and count created/updated/unchanged rows, write nothing",
+            )],
+            ..shape(Some(CSV_BODY), 200, Some("ImportReport"))
+        },
+        Op::ExportCustomers => Shape {
+            query: &[
+                ("segment", "Only customers of this segment id"),
+                ("email", "The customer with this email (case-insensitive)"),
+                (
+                    "limit",
+                    "Rows per response, 1 to 10,000 (default 10,000); fewer when rows are large",
+                ),
+                (
+                    "cursor",
+                    "Set by the previous response's `Link: <...>; rel=\"next\"` header",
+                ),
+            ],
+            ..shape(None, 200, Some(CSV_BODY))
+        },
+        Op::RecordSale => shape(Some("SaleDraft"), 201, Some("Sale")),
+        Op::ListSales => Shape {
+            query: &[
+                ("year", "Only sales of this year"),
+                PAGE_QUERY[0],
+                PAGE_QUERY[1],
+            ],
+            ..shape(None, 200, Some("SalePage"))
+        },
+        Op::AnnualSalesReport => Shape {
+            query: &[
+                ("year", "The year, e.g. 2026 (required)"),
+                (
+                    "currency",
+                    "ISO 4217 code; optional when the year's sales are in one currency",
+                ),
+                ("segment", "Only customers of this segment id"),
+                (
+                    "format",
+                    "`json` (default) or `csv` (also chosen by Accept: text/csv)",
+                ),
+                (
+                    "limit",
+                    "Rows per page: 1 to 100 for JSON (default 50), up to 10,000 for CSV",
+                ),
+                PAGE_QUERY[1],
+            ],
+            ..shape(None, 200, Some("AnnualSalesReport"))
+        },
+        Op::ListClusters => shape(None, 200, Some("ClusterList")),
+        Op::ListClusterMembers => Shape {
+            query: &[
+                (
+                    "value",
+                    "The cluster value, as in ?cluster.<field>= (required)",
+                ),
+                PAGE_QUERY[0],
+                PAGE_QUERY[1],
+            ],
+            ..shape(None, 200, Some("CustomerPage"))
+        },
         Op::ListRules => shape(None, 200, Some("RulePage")),
         Op::GetRule => shape(None, 200, Some("Rule")),
         Op::PutRule => Shape {
@@ -208,6 +273,7 @@ fn shape(op: Op) -> Shape {
         Op::StartBackfill => shape(Some("BackfillInput"), 202, Some("BackfillJob")),
         Op::ListBackfills => shape(None, 200, Some("BackfillPage")),
         Op::GetBackfill => shape(None, 200, Some("BackfillJob")),
+        Op::ResumeBackfill => shape(None, 202, Some("BackfillJob")),
         Op::OpenApi => shape(None, 200, None),
     }
 }
@@ -266,6 +332,21 @@ fn operation(route: &crate::Route) -> Value {
     let problem = json!({"application/problem+json": {"schema": schema_ref("Problem")}});
     let mut responses = Map::new();
     let success = match (shape.response, route.op) {
+        (Some(name), Op::AnnualSalesReport) => json!({
+            "description": "Success",
+            "content": {
+                "application/json": {"schema": schema_ref(name)},
+                "text/csv": {"schema": {"type": "string"}}
+            }
+        }),
+        (Some(CSV_BODY), _) => json!({
+            "description": "Core columns, then every field by name; imports back unchanged",
+            "headers": {"Link": {
+                "description": "`<...>; rel=\"next\"` when more customers follow",
+                "schema": {"type": "string"}
+            }},
+            "content": {"text/csv": {"schema": {"type": "string"}}}
+        }),
         (Some(name), _) => json!({
             "description": "Success",
             "content": {"application/json": {"schema": schema_ref(name)}}
@@ -310,6 +391,14 @@ fn operation(route: &crate::Route) -> Value {
         operation["requestBody"] = json!({
             "required": true,
             "content": {"application/wasm": {"schema": {"type": "string", "contentMediaType": "application/wasm"}}}
+        });
+    } else if shape.request == Some(CSV_BODY) {
+        operation["requestBody"] = json!({
+            "required": true,
+            "description": "UTF-8 (BOM optional), `,` or `;` separated, RFC 4180 quoting; \
+                a header row of core columns and field names; at most 6,000,000 bytes and \
+                10,000 rows",
+            "content": {"text/csv": {"schema": {"type": "string"}}}
         });
     } else if let Some(request) = shape.request {
         let media = if matches!(route.method, "PATCH") {
@@ -363,6 +452,85 @@ struct CustomerClusters {
     rule_errors: Vec<domain::RuleFailure>,
 }
 
+/// `GET /reports/annual-sales` as JSON.
+#[allow(dead_code)]
+#[derive(ToSchema)]
+struct AnnualSalesReport {
+    year: String,
+    /// `null` when the tenant recorded no sales that year.
+    currency: Option<String>,
+    items: Vec<domain::report::AnnualSalesRow>,
+    next_cursor: Option<String>,
+}
+
+/// One value of a cluster field and how many customers hold it.
+#[allow(dead_code)]
+#[derive(ToSchema)]
+struct ClusterCount {
+    #[schema(value_type = Object)]
+    value: Value,
+    count: i64,
+}
+
+/// A cluster field in `GET /clusters`.
+#[allow(dead_code)]
+#[derive(ToSchema)]
+struct ClusterField {
+    field: String,
+    label: String,
+    #[schema(rename = "type")]
+    r#type: domain::FieldType,
+    /// Customers holding any value of the field.
+    member_count: i64,
+    values: Vec<ClusterCount>,
+}
+
+#[allow(dead_code)]
+#[derive(ToSchema)]
+struct ClusterList {
+    items: Vec<ClusterField>,
+}
+
+/// Body of `POST /customers/{id}/sales`.
+#[allow(dead_code)]
+#[derive(ToSchema)]
+struct SaleDraft {
+    /// `YYYY-MM-DD`
+    date: String,
+    /// A decimal with at most 4 decimals, as a string (`"1234.50"`) or a JSON number.
+    amount: String,
+    /// ISO 4217, e.g. `EUR`.
+    currency: String,
+    /// The order or invoice number; unique per customer (re-posting it records nothing).
+    reference: String,
+    description: Option<String>,
+}
+
+/// What `POST /customers/import` did, or in a dry run would do.
+#[allow(dead_code)]
+#[derive(ToSchema)]
+struct ImportReport {
+    created: usize,
+    updated: usize,
+    unchanged: usize,
+    /// Every row that was not imported, in file order.
+    failed: Vec<ImportFailure>,
+    dry_run: bool,
+    /// Set when the request's time ran out: rows from this line on were not imported.
+    stopped_at_line: Option<u64>,
+}
+
+/// A row that was not imported and why.
+#[allow(dead_code)]
+#[derive(ToSchema)]
+struct ImportFailure {
+    /// 1-based line of the file where the row starts (the header is line 1).
+    line: u64,
+    /// The customer the row names or matched, when known.
+    id: Option<String>,
+    errors: Vec<domain::spreadsheet::CellError>,
+}
+
 /// The whole document, served at `GET /openapi.json`.
 pub fn document() -> Value {
     let mut paths = Map::new();
@@ -397,6 +565,17 @@ pub fn document() -> Value {
         .schema_from::<domain::BackfillJob>()
         .schema_from::<domain::JobState>()
         .schema_from::<domain::StepPhase>()
+        .schema_from::<ImportReport>()
+        .schema_from::<ImportFailure>()
+        .schema_from::<domain::spreadsheet::CellError>()
+        .schema_from::<domain::Sale>()
+        .schema_from::<SaleDraft>()
+        .schema_from::<domain::report::AnnualSalesRow>()
+        .schema_from::<domain::report::SegmentColumn>()
+        .schema_from::<AnnualSalesReport>()
+        .schema_from::<ClusterCount>()
+        .schema_from::<ClusterField>()
+        .schema_from::<ClusterList>()
         .build();
     let mut schemas = serde_json::to_value(&components.schemas).unwrap_or_default();
     schemas["SegmentPage"] = page_schema("Segment");
@@ -405,6 +584,7 @@ pub fn document() -> Value {
     schemas["RulePage"] = page_schema("Rule");
     schemas["RuleVersionPage"] = page_schema("RuleVersion");
     schemas["BackfillPage"] = page_schema("BackfillJob");
+    schemas["SalePage"] = page_schema("Sale");
     schemas["Problem"] = problem_schema();
     json!({
         "openapi": "3.1.0",

@@ -11,10 +11,18 @@ pub enum Function {
     Customers,
     /// Rule modules; the only function that embeds wasmtime.
     Rules,
+    /// Reports that read many customers' totals at once (more memory, longer timeout).
+    Reports,
 }
 
 impl Function {
-    pub const ALL: [Function; 4] = [Self::Segments, Self::Fields, Self::Customers, Self::Rules];
+    pub const ALL: [Function; 5] = [
+        Self::Segments,
+        Self::Fields,
+        Self::Customers,
+        Self::Rules,
+        Self::Reports,
+    ];
 
     /// The binary (and crate) name of the function.
     pub fn name(self) -> &'static str {
@@ -23,6 +31,7 @@ impl Function {
             Self::Fields => "fields",
             Self::Customers => "customers",
             Self::Rules => "rules-api",
+            Self::Reports => "reports",
         }
     }
 }
@@ -46,6 +55,13 @@ pub enum Op {
     UpdateCustomer,
     DeleteCustomer,
     GetCustomerClusters,
+    ImportCustomers,
+    ExportCustomers,
+    RecordSale,
+    ListSales,
+    AnnualSalesReport,
+    ListClusters,
+    ListClusterMembers,
     ListRules,
     GetRule,
     PutRule,
@@ -58,6 +74,7 @@ pub enum Op {
     StartBackfill,
     ListBackfills,
     GetBackfill,
+    ResumeBackfill,
     OpenApi,
 }
 
@@ -73,6 +90,11 @@ impl Op {
                 | Op::ListCustomers
                 | Op::GetCustomer
                 | Op::GetCustomerClusters
+                | Op::ExportCustomers
+                | Op::ListSales
+                | Op::AnnualSalesReport
+                | Op::ListClusters
+                | Op::ListClusterMembers
                 | Op::ListRules
                 | Op::GetRule
                 | Op::ListRuleVersions
@@ -113,7 +135,7 @@ const fn route(
     }
 }
 
-use Function::{Customers, Fields, Rules, Segments};
+use Function::{Customers, Fields, Reports, Rules, Segments};
 
 pub const ROUTES: &[Route] = &[
     route(
@@ -200,6 +222,21 @@ pub const ROUTES: &[Route] = &[
         Op::CreateCustomer,
         "Create a customer",
     ),
+    // Literal paths before `/customers/{id}`, so they win as they do on API Gateway.
+    route(
+        "POST",
+        "/customers/import",
+        Customers,
+        Op::ImportCustomers,
+        "Create or update customers from a CSV file; reports every row that failed",
+    ),
+    route(
+        "GET",
+        "/customers/export",
+        Customers,
+        Op::ExportCustomers,
+        "The customers a listing filter selects, as CSV that imports back unchanged",
+    ),
     route(
         "GET",
         "/customers/{id}",
@@ -234,6 +271,41 @@ pub const ROUTES: &[Route] = &[
         Customers,
         Op::GetCustomerClusters,
         "A customer's cluster values, which rule set each, and the last rule errors",
+    ),
+    route(
+        "POST",
+        "/customers/{id}/sales",
+        Customers,
+        Op::RecordSale,
+        "Record a sale once per reference; updates the customer's monthly totals",
+    ),
+    route(
+        "GET",
+        "/customers/{id}/sales",
+        Customers,
+        Op::ListSales,
+        "A customer's sales in date order, optionally of one year",
+    ),
+    route(
+        "GET",
+        "/reports/annual-sales",
+        Reports,
+        Op::AnnualSalesReport,
+        "Annual Sales Summary per Customer: monthly and year totals, by total (JSON or CSV)",
+    ),
+    route(
+        "GET",
+        "/clusters",
+        Fields,
+        Op::ListClusters,
+        "Every cluster field with its number of customers per value",
+    ),
+    route(
+        "GET",
+        "/clusters/{field}/members",
+        Fields,
+        Op::ListClusterMembers,
+        "The customers in one cluster (`?value=`)",
     ),
     route(
         "GET",
@@ -312,6 +384,13 @@ pub const ROUTES: &[Route] = &[
         Rules,
         Op::GetBackfill,
         "A backfill job's progress and counts",
+    ),
+    route(
+        "POST",
+        "/rules/{name}/backfill/{job}/resume",
+        Rules,
+        Op::ResumeBackfill,
+        "Re-drive a running job whose step was given up on (see the README)",
     ),
     Route {
         method: "GET",
@@ -392,5 +471,15 @@ mod tests {
             Err(ApiError::NotFound(_))
         ));
         assert!(matches!(find("GET", "/segments//", None), Ok((r, _)) if r.op == Op::ListSegments));
+    }
+
+    #[test]
+    fn literal_customer_paths_win_over_the_id_parameter() {
+        let (route, params) = find("POST", "/customers/import", None).unwrap();
+        assert_eq!((route.op, params.len()), (Op::ImportCustomers, 0));
+        let (route, _) = find("GET", "/customers/export", Some(Function::Customers)).unwrap();
+        assert_eq!(route.op, Op::ExportCustomers);
+        assert!(Op::ImportCustomers.writes());
+        assert!(!Op::ExportCustomers.writes());
     }
 }

@@ -1,7 +1,7 @@
 //! `/rules`: tenant rule modules. Configuration is JSON; code is uploaded as raw
 //! `application/wasm`, validated, compiled once, and stored as an immutable version.
 
-use chrono::Utc;
+use chrono::{Datelike, Utc};
 use domain::field::is_valid_field_name;
 use domain::rule::{Rule, RuleDraft, RuleVersion, check_output, rule_input};
 use domain::{Customer, Violations, merge_patch};
@@ -255,7 +255,17 @@ pub async fn test(app: &App, call: Call) -> Result<Reply, ApiError> {
         .await?
         .ok_or_else(|| Violations::one("/version", format!("the rule has no version {number}")))?;
     let customer = test_customer(app, &call, &body, &fields).await?;
-    let input = rule_input(&customer, &segments, &rule, number);
+    let sales = app
+        .store
+        .sales_summaries(
+            &call.tenant,
+            std::slice::from_ref(&customer.id),
+            Utc::now().year(),
+        )
+        .await?
+        .remove(&customer.id)
+        .unwrap_or_default();
+    let input = rule_input(&customer, &sales, &segments, &rule, number);
     let report = app
         .runner
         .evaluate(&call.tenant, &rule, &version, &input)

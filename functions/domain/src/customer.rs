@@ -295,6 +295,29 @@ impl Customer {
         self.email.to_lowercase()
     }
 
+    /// Whether writing `draft` over this customer would leave everything a client sees
+    /// as it is (an import counts such a row as unchanged and writes nothing).
+    pub fn unchanged_by(&self, draft: &CustomerDraft, definitions: &[FieldDef]) -> bool {
+        let visible = self.clone().visible(definitions);
+        (
+            &visible.email,
+            &visible.first_name,
+            &visible.last_name,
+            &visible.document,
+            &visible.phone,
+            &visible.segment_id,
+            &visible.fields,
+        ) == (
+            &draft.email,
+            &draft.first_name,
+            &draft.last_name,
+            &draft.document,
+            &draft.phone,
+            &draft.segment_id,
+            &draft.fields,
+        )
+    }
+
     /// Only values of fields that are defined now (the same definition they were written
     /// under) and valid for it: values of a deleted field disappear from reads and are
     /// dropped at the next write, even if a field of the same name is created later.

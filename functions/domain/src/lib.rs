@@ -8,8 +8,11 @@ pub mod backfill;
 pub mod customer;
 pub mod field;
 pub mod ids;
+pub mod report;
 pub mod rule;
+pub mod sales;
 pub mod segment;
+pub mod spreadsheet;
 pub mod validation;
 
 pub use assignment::Evaluation;
@@ -18,5 +21,6 @@ pub use customer::{
     ClusterSource, Customer, CustomerDraft, CustomerSchema, RuleFailure, WrittenBy,
 };
 pub use field::{FieldDef, FieldDraft, FieldType};
+pub use sales::{Amount, Sale, SaleDraft, SalesSummary, YearTotals};
 pub use segment::{Segment, SegmentDraft, SegmentStatus};
 pub use validation::{Violation, Violations, merge_patch};

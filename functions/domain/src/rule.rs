@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 
 use crate::customer::Customer;
 use crate::field::{FieldDef, is_valid_field_name};
+use crate::sales::SalesSummary;
 use crate::segment::{Segment, SegmentStatus};
 use crate::validation::{ObjectReader, Violations};
 
@@ -284,6 +285,7 @@ pub struct Assignment {
 /// The ABI v1 input document. New keys may be added; rules must ignore unknown ones.
 pub fn rule_input(
     customer: &Customer,
+    sales: &SalesSummary,
     segments: &[Segment],
     rule: &Rule,
     module_version: u32,
@@ -309,6 +311,7 @@ pub fn rule_input(
             "segment": segment,
             "fields": customer.fields,
         },
+        "sales": sales.to_json(),
         "segments": active.iter().map(|s| json!({"id": s.id, "name": s.name})).collect::<Vec<_>>(),
         "rule": {"name": rule.name, "version": module_version},
     })

@@ -9,7 +9,7 @@ use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use chrono::Utc;
 use criterion::{Criterion, criterion_group, criterion_main};
 use domain::rule::{RuleDraft, RuleVersion};
-use domain::{CustomerDraft, CustomerSchema, FieldDraft};
+use domain::{CustomerDraft, CustomerSchema, FieldDraft, SalesSummary};
 use evaluation::stream::{api_write, plan};
 use evaluation::{Runner, TenantRules};
 use rule_engine::ModuleHash;
@@ -109,7 +109,15 @@ fn batch(c: &mut Criterion) {
                 let mut writes = 0;
                 for record in &event.records {
                     let (_, customer) = api_write(record).unwrap().expect("an API write");
-                    let plan = plan(&runner, &rules, &customer, Utc::now()).await.unwrap();
+                    let plan = plan(
+                        &runner,
+                        &rules,
+                        &customer,
+                        &SalesSummary::default(),
+                        Utc::now(),
+                    )
+                    .await
+                    .unwrap();
                     assert_eq!(plan.failed_rules, 0);
                     writes += usize::from(plan.write.is_some());
                 }

@@ -6,7 +6,7 @@
 //! its writes are conditional and idempotent, and the cursor moves on only after them;
 //! a repeated or stale record finds the job at another step and does nothing.
 
-use chrono::Utc;
+use chrono::{Datelike, Utc};
 use domain::backfill::STEP_CUSTOMERS;
 use domain::{BackfillJob, JobState, StepPhase};
 use store::StoreError;
@@ -39,18 +39,23 @@ pub async fn step(
     if job.state != JobState::Running || job.step != image.step || job.phase != image.phase {
         return Ok(StepOutcome::Skipped);
     }
+    // Customers first, rules second: a customer written after a rule change (say, a
+    // rule disabled meanwhile) is then always evaluated with the rules as they are now.
+    let (customers, next_cursor) = store
+        .customers_after(tenant, job.cursor.as_deref(), STEP_CUSTOMERS)
+        .await?;
     let rules = if job.dry_run {
         TenantRules::load_one(store, tenant, &job.rule, job.version).await?
     } else {
         TenantRules::load(store, tenant).await?
     };
-    let (customers, next_cursor) = store
-        .customers_after(tenant, job.cursor.as_deref(), STEP_CUSTOMERS)
-        .await?;
     let now = Utc::now();
+    let ids: Vec<String> = customers.iter().map(|c| c.id.clone()).collect();
+    let sales = store.sales_summaries(tenant, &ids, now.year()).await?;
     let mut plans = Vec::with_capacity(customers.len());
     for customer in &customers {
-        plans.push(plan(runner, &rules, customer, now).await?);
+        let summary = sales.get(&customer.id).cloned().unwrap_or_default();
+        plans.push(plan(runner, &rules, customer, &summary, now).await?);
     }
 
     let mut current = job.clone();

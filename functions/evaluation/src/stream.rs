@@ -17,14 +17,18 @@ use std::collections::HashMap;
 
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
-use chrono::{DateTime, Utc};
-use domain::{BackfillJob, Customer, JobState, WrittenBy};
+use chrono::{DateTime, Datelike, Utc};
+use domain::{BackfillJob, Customer, JobState, SalesSummary, WrittenBy};
 use serde_json::{Value, json};
 use store::{StoreError, keys};
+use tracing::Instrument;
 
 use crate::backfill::{self, StepOutcome};
 use crate::runner::{EvaluationError, Runner};
 use crate::tenant::TenantRules;
+
+/// The `kind` of the items that hold a customer's yearly sales totals.
+const SALES_TOTALS: &str = "sales_totals";
 
 /// Records per invocation, as declared on the event source mapping in `template.yaml`.
 pub const BATCH_SIZE: usize = 100;
@@ -33,7 +37,8 @@ pub const MAXIMUM_RETRY_ATTEMPTS: u32 = 2;
 
 /// The event-source filter of `template.yaml`: customer items inserted or modified by
 /// the API (membership items share the `CUSTOMER#` sort key prefix but carry no
-/// `written_by`, so they never match), and backfill jobs that are still running.
+/// `written_by`, so they never match), backfill jobs that are still running, and a
+/// customer's yearly sales totals (a recorded sale re-evaluates the customer).
 pub fn filter_patterns() -> Vec<Value> {
     vec![
         json!({
@@ -49,6 +54,10 @@ pub fn filter_patterns() -> Vec<Value> {
                 "Keys": { "sk": { "S": [{ "prefix": keys::BACKFILL }] } },
                 "NewImage": { "state": { "S": ["running"] } }
             }
+        }),
+        json!({
+            "eventName": ["INSERT", "MODIFY"],
+            "dynamodb": { "NewImage": { "kind": { "S": [SALES_TOTALS] } } }
         }),
     ]
 }
@@ -98,7 +107,19 @@ impl Assigner {
         let mut response = DynamoDbEventResponse::default();
         for record in &event.records {
             let sequence = record.change.sequence_number.clone();
-            match self.process(record, &mut tenants).await {
+            // Every partition key starts with `T#<tenant>`: the record's logs name it.
+            let tenant = key_of(record, keys::PK)
+                .strip_prefix("T#")
+                .and_then(|rest| rest.split('#').next())
+                .unwrap_or_default();
+            let span = tracing::info_span!("record", tenant);
+            let processed = self
+                .process(record, &mut tenants)
+                .instrument(span.clone())
+                .await;
+            // No await below: the guard ends with this iteration.
+            let _in_record = span.enter();
+            match processed {
                 Ok(outcome) => tracing::debug!(?sequence, ?outcome, "record done"),
                 Err(err) => {
                     tracing::warn!(?sequence, error = %err, "record failed");
@@ -120,8 +141,16 @@ impl Assigner {
             let outcome = backfill::step(&self.runner, &tenant, &job).await?;
             return Ok(Outcome::Backfill(outcome));
         }
-        let Some((tenant, customer)) = api_write(record).map_err(RecordError::Image)? else {
-            return Ok(Outcome::Ignored);
+        let (tenant, customer) = if let Some((tenant, id)) = sale_recorded(record) {
+            match self.runner.store().get_customer(&tenant, &id).await? {
+                Some(customer) => (tenant, customer),
+                None => return Ok(Outcome::Ignored),
+            }
+        } else {
+            match api_write(record).map_err(RecordError::Image)? {
+                Some(found) => found,
+                None => return Ok(Outcome::Ignored),
+            }
         };
         if !tenants.contains_key(&tenant) {
             let rules = TenantRules::load(self.runner.store(), &tenant).await?;
@@ -129,7 +158,14 @@ impl Assigner {
         }
         let rules = &tenants[&tenant];
         let now = Utc::now();
-        let plan = plan(&self.runner, rules, &customer, now).await?;
+        let sales = self
+            .runner
+            .store()
+            .sales_summaries(&tenant, std::slice::from_ref(&customer.id), now.year())
+            .await?
+            .remove(&customer.id)
+            .unwrap_or_default();
+        let plan = plan(&self.runner, rules, &customer, &sales, now).await?;
         let outcome = match &plan.write {
             None => Outcome::Unchanged,
             Some(next) => {
@@ -178,6 +214,22 @@ fn running_job(record: &EventRecord) -> Result<Option<(String, BackfillJob)>, St
     Ok((job.state == JobState::Running).then(|| (tenant.to_owned(), job)))
 }
 
+/// The tenant and customer id of a record that changed a customer's sales totals.
+fn sale_recorded(record: &EventRecord) -> Option<(String, String)> {
+    if !matches!(record.event_name.as_str(), "INSERT" | "MODIFY") {
+        return None;
+    }
+    let tenant = keys::parse_sales_year_key(key_of(record, keys::PK))?;
+    let image = &record.change.new_image;
+    match (image.get("kind"), image.get("customer_id")) {
+        (
+            Some(serde_dynamo::AttributeValue::S(kind)),
+            Some(serde_dynamo::AttributeValue::S(id)),
+        ) if kind == SALES_TOTALS => Some((tenant.to_owned(), id.clone())),
+        _ => None,
+    }
+}
+
 /// The tenant and customer of a record the rules must see: a customer inserted or
 /// modified through the API. `None` for every other record.
 pub fn api_write(record: &EventRecord) -> Result<Option<(String, Customer)>, String> {
@@ -210,9 +262,10 @@ pub async fn plan(
     runner: &Runner,
     rules: &TenantRules,
     customer: &Customer,
+    sales: &SalesSummary,
     now: DateTime<Utc>,
 ) -> Result<Plan, EvaluationError> {
-    let evaluation = rules.evaluate(runner, customer, now).await?;
+    let evaluation = rules.evaluate(runner, customer, sales, now).await?;
     Ok(Plan {
         write: customer.assigned(&evaluation, &rules.fields, now),
         failed_rules: evaluation.failures.len(),

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use domain::rule::{Rule, RuleVersion, check_output, rule_input};
-use domain::{Customer, Evaluation, FieldDef, RuleFailure, Segment};
+use domain::{Customer, Evaluation, FieldDef, RuleFailure, SalesSummary, Segment};
 use rule_engine::RunError;
 use store::Store;
 
@@ -74,12 +74,13 @@ impl TenantRules {
         &self,
         runner: &Runner,
         customer: &Customer,
+        sales: &SalesSummary,
         now: DateTime<Utc>,
     ) -> Result<Evaluation, EvaluationError> {
         let mut seen = customer.clone().visible(&self.fields);
         let mut evaluation = Evaluation::default();
         for (rule, version) in &self.rules {
-            let input = rule_input(&seen, &self.segments, rule, version.number);
+            let input = rule_input(&seen, sales, &self.segments, rule, version.number);
             let report = runner.evaluate(&self.tenant, rule, version, &input).await?;
             let failure = |code: &str, message: String| RuleFailure {
                 rule: rule.name.clone(),

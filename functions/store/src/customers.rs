@@ -2,7 +2,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use domain::{Customer, FieldDef, Violations};
 
 use crate::fields::{FIELD_COUNT, field_key};
-use crate::keys::{self, CUSTOMER, EMAIL, sk};
+use std::collections::HashMap;
+
+use crate::keys::{self, CLUSTER_COUNT, CUSTOMER, EMAIL, sk};
 use crate::segments::{SEGMENT_COUNT, segment_key};
 use crate::write::{Item, OnFail, Tx, entity_item, key, n};
 use crate::{Page, PageKey, Store, StoreResult};
@@ -17,6 +19,17 @@ pub enum CustomerFilter {
         field: String,
         value_key: String,
     },
+}
+
+impl CustomerFilter {
+    /// The partition a listing with this filter walks.
+    pub(crate) fn partition(&self, tenant: &str) -> String {
+        match self {
+            Self::All => keys::tenant(tenant),
+            Self::Segment(segment_id) => keys::segment_members(tenant, segment_id),
+            Self::Cluster { field, value_key } => keys::cluster_members(tenant, field, value_key),
+        }
+    }
 }
 
 fn customer_item(tenant: &str, customer: &Customer) -> StoreResult<Item> {
@@ -56,6 +69,12 @@ impl Store {
         self.get_item(keys::tenant(tenant), sk(CUSTOMER, id)).await
     }
 
+    /// Many customers by id in one batch read; missing ones are left out.
+    pub async fn get_customers(&self, tenant: &str, ids: &[String]) -> StoreResult<Vec<Customer>> {
+        let sort_keys: Vec<String> = ids.iter().map(|id| sk(CUSTOMER, id)).collect();
+        self.batch_get(&keys::tenant(tenant), &sort_keys).await
+    }
+
     /// The customer holding an email (case-insensitive): the uniqueness guard names it.
     pub async fn find_customer_by_email(
         &self,
@@ -84,25 +103,16 @@ impl Store {
         limit: usize,
         start: Option<PageKey>,
     ) -> StoreResult<Page<Customer>> {
-        let index = match filter {
+        let index = filter.partition(tenant);
+        match filter {
             CustomerFilter::All => {
                 let page = self
-                    .query_page(&keys::tenant(tenant), CUSTOMER, limit, start, &|_| true)
+                    .query_page(&index, CUSTOMER, limit, start, &|_| true)
                     .await?;
-                return Ok(Page {
-                    items: page
-                        .items
-                        .into_iter()
-                        .map(serde_dynamo::aws_sdk_dynamodb_1::from_item)
-                        .collect::<Result<_, _>>()?,
-                    next: page.next,
-                });
+                return page.decode();
             }
-            CustomerFilter::Segment(segment_id) => keys::segment_members(tenant, segment_id),
-            CustomerFilter::Cluster { field, value_key } => {
-                keys::cluster_members(tenant, field, value_key)
-            }
-        };
+            CustomerFilter::Segment(_) | CustomerFilter::Cluster { .. } => {}
+        }
         let page = self
             .query_page(&index, CUSTOMER, limit, start, &|_| true)
             .await?;
@@ -239,6 +249,13 @@ fn move_indexes(
         if let Some(new) = new.clone() {
             tx.put(membership(new, id))?;
         }
+        let values = |c: Option<&Customer>| c.and_then(|c| c.cluster_value_key(field));
+        if let Some(old) = values(before) {
+            count_cluster_value(tx, tenant, &field.name, &old, -1)?;
+        }
+        if let Some(new) = values(after) {
+            count_cluster_value(tx, tenant, &field.name, &new, 1)?;
+        }
         let delta = i64::from(new.is_some()) - i64::from(old.is_some());
         if delta > 0 {
             tx.add(
@@ -262,4 +279,54 @@ fn move_indexes(
         }
     }
     Ok(())
+}
+
+/// Moves the per-value member counter of a cluster field (what `GET /clusters` lists)
+/// in the same transaction as the membership itself, so counts never drift.
+fn count_cluster_value(
+    tx: &mut Tx,
+    tenant: &str,
+    field: &str,
+    value_key: &str,
+    delta: i64,
+) -> StoreResult<()> {
+    tx.update(
+        key(keys::tenant(tenant), cluster_count_sk(field, value_key)),
+        "ADD #count :delta SET #field = :field, #value = :value, #kind = :kind",
+        HashMap::from([
+            ("#count".into(), "count".into()),
+            ("#field".into(), "field".into()),
+            ("#value".into(), "value".into()),
+            ("#kind".into(), "kind".into()),
+        ]),
+        Item::from([
+            (":delta".into(), n(delta)),
+            (":field".into(), AttributeValue::S(field.to_owned())),
+            (":value".into(), AttributeValue::S(value_key.to_owned())),
+            (":kind".into(), AttributeValue::S("cluster_count".into())),
+        ]),
+        OnFail::Never,
+    )
+}
+
+fn cluster_count_sk(field: &str, value_key: &str) -> String {
+    format!("{CLUSTER_COUNT}{field}#{value_key}")
+}
+
+/// How many customers hold one value of a cluster field.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct ClusterValueCount {
+    pub field: String,
+    /// The value as written in `?cluster.<field>=<value>`.
+    pub value: String,
+    pub count: i64,
+}
+
+impl Store {
+    /// Every cluster value that has customers, per field: one Query of the counters.
+    pub async fn cluster_value_counts(&self, tenant: &str) -> StoreResult<Vec<ClusterValueCount>> {
+        let counts: Vec<ClusterValueCount> =
+            self.query_all(&keys::tenant(tenant), CLUSTER_COUNT).await?;
+        Ok(counts.into_iter().filter(|c| c.count > 0).collect())
+    }
 }

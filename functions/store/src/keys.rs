@@ -15,6 +15,11 @@
 //! | rule version         | `T#<t>`                               | `RULE_VERSION#<name>#<00000001>` |
 //! | backfill job         | `T#<t>`                               | `BACKFILL#<rule>#<job id>` |
 //! | rule output guard    | `T#<t>`                               | `RULE_OUTPUT#<field>` or `RULE_OUTPUT#@segment` |
+//! | cluster value count  | `T#<t>`                               | `CLUSTER_COUNT#<field>#<value>` |
+//! | sale                 | `T#<t>#SALES#<customer id>`           | `SALE#<yyyy-mm-dd>#<reference>` |
+//! | sale reference guard | `T#<t>#SALES#<customer id>`           | `SALE_REF#<reference>` |
+//! | yearly sales totals  | `T#<t>#SALES_YEAR#<yyyy>`             | `CUSTOMER#<id>#<currency>` |
+//! | currencies of a year | `T#<t>`                               | `SALES_YEAR#<yyyy>`  |
 //! | module / artifact    | `T#<t>#BLOB#<sha256>[@<engine key>]`  | `CHUNK#<00000>`      |
 //!
 //! Tenant ids, entity ids and field names cannot contain `#` (see `domain::ids`), and the
@@ -32,6 +37,10 @@ pub const RULE: &str = "RULE#";
 pub const RULE_VERSION: &str = "RULE_VERSION#";
 pub const RULE_OUTPUT: &str = "RULE_OUTPUT#";
 pub const BACKFILL: &str = "BACKFILL#";
+pub const CLUSTER_COUNT: &str = "CLUSTER_COUNT#";
+pub const SALE: &str = "SALE#";
+pub const SALE_REF: &str = "SALE_REF#";
+pub const SALES_YEAR: &str = "SALES_YEAR#";
 
 pub fn tenant(tenant: &str) -> String {
     format!("T#{tenant}")
@@ -43,6 +52,27 @@ pub fn segment_members(tenant: &str, segment_id: &str) -> String {
 
 pub fn cluster_members(tenant: &str, field: &str, value_key: &str) -> String {
     format!("T#{tenant}#CLUSTER#{field}#{value_key}")
+}
+
+/// A customer's sales and their reference guards.
+pub fn sales(tenant: &str, customer_id: &str) -> String {
+    format!("T#{tenant}#SALES#{customer_id}")
+}
+
+/// Every customer's totals of one year: what the annual report reads.
+pub fn sales_year(tenant: &str, year: i32) -> String {
+    format!("T#{tenant}#SALES_YEAR#{year:04}")
+}
+
+/// The sort key of a customer's totals in a [`sales_year`] partition.
+pub fn year_totals(customer_id: &str, currency: &str) -> String {
+    format!("{CUSTOMER}{customer_id}#{currency}")
+}
+
+/// The tenant of a [`sales_year`] partition key.
+pub fn parse_sales_year_key(pk: &str) -> Option<&str> {
+    let (tenant, year) = pk.strip_prefix("T#")?.split_once("#SALES_YEAR#")?;
+    (!tenant.contains('#') && year.bytes().all(|b| b.is_ascii_digit())).then_some(tenant)
 }
 
 /// Content-addressed bytes (rule modules and their compiled artifacts), never shared
@@ -83,5 +113,19 @@ mod tests {
             None
         );
         assert_eq!(parse_customer_key("T#acme", "SEGMENT#s1"), None);
+        assert_eq!(
+            parse_customer_key(&sales_year("acme", 2026), "CUSTOMER#c1#EUR"),
+            None
+        );
+    }
+
+    #[test]
+    fn sales_year_keys_name_their_tenant() {
+        assert_eq!(
+            parse_sales_year_key(&sales_year("acme", 2026)),
+            Some("acme")
+        );
+        assert_eq!(parse_sales_year_key(&sales("acme", "c1")), None);
+        assert_eq!(parse_sales_year_key("T#acme"), None);
     }
 }

@@ -9,6 +9,7 @@ mod fields;
 mod jobs;
 pub mod keys;
 mod rules;
+mod sales;
 mod segments;
 mod table;
 mod write;
@@ -21,8 +22,9 @@ use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
-pub use customers::CustomerFilter;
+pub use customers::{ClusterValueCount, CustomerFilter};
 pub use error::{StoreError, StoreResult};
+pub use sales::SaleRecorded;
 pub use table::table_definition_summary;
 
 /// Where a listing stopped: the last key DynamoDB evaluated. Opaque to clients (the API
@@ -35,6 +37,20 @@ pub struct PageKey(pub BTreeMap<String, String>);
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next: Option<PageKey>,
+}
+
+impl Page<HashMap<String, AttributeValue>> {
+    /// The page with its raw items turned into domain types.
+    fn decode<T: for<'de> Deserialize<'de>>(self) -> StoreResult<Page<T>> {
+        Ok(Page {
+            items: self
+                .items
+                .into_iter()
+                .map(serde_dynamo::aws_sdk_dynamodb_1::from_item)
+                .collect::<Result<_, _>>()?,
+            next: self.next,
+        })
+    }
 }
 
 /// How to reach the table; read from the environment by the functions.
@@ -178,13 +194,25 @@ impl Store {
         pk: &str,
         prefix: &str,
     ) -> StoreResult<Vec<T>> {
+        self.query_all_items(pk, prefix, &|_| true)
+            .await?
+            .into_iter()
+            .map(|item| Ok(serde_dynamo::aws_sdk_dynamodb_1::from_item(item)?))
+            .collect()
+    }
+
+    /// [`Store::query_all`] without decoding, keeping only what `keep` accepts.
+    async fn query_all_items(
+        &self,
+        pk: &str,
+        prefix: &str,
+        keep: &(dyn Fn(&HashMap<String, AttributeValue>) -> bool + Sync),
+    ) -> StoreResult<Vec<HashMap<String, AttributeValue>>> {
         let mut out = Vec::new();
         let mut start = None;
         loop {
-            let page = self.query_page(pk, prefix, 500, start, &|_| true).await?;
-            for item in page.items {
-                out.push(serde_dynamo::aws_sdk_dynamodb_1::from_item(item)?);
-            }
+            let page = self.query_page(pk, prefix, 1000, start, keep).await?;
+            out.extend(page.items);
             match page.next {
                 Some(next) => start = Some(next),
                 None => return Ok(out),
@@ -198,6 +226,19 @@ impl Store {
         pk: &str,
         sort_keys: &[String],
     ) -> StoreResult<Vec<T>> {
+        self.batch_get_items(pk, sort_keys)
+            .await?
+            .into_iter()
+            .map(|item| Ok(serde_dynamo::aws_sdk_dynamodb_1::from_item(item)?))
+            .collect()
+    }
+
+    /// [`Store::batch_get`] without decoding; missing items are left out.
+    async fn batch_get_items(
+        &self,
+        pk: &str,
+        sort_keys: &[String],
+    ) -> StoreResult<Vec<HashMap<String, AttributeValue>>> {
         use aws_sdk_dynamodb::types::KeysAndAttributes;
         let mut found: HashMap<String, HashMap<String, AttributeValue>> = HashMap::new();
         for chunk in sort_keys.chunks(100) {
@@ -239,13 +280,7 @@ impl Store {
                 }
             }
         }
-        let mut out = Vec::with_capacity(sort_keys.len());
-        for sk in sort_keys {
-            if let Some(item) = found.remove(sk) {
-                out.push(serde_dynamo::aws_sdk_dynamodb_1::from_item(item)?);
-            }
-        }
-        Ok(out)
+        Ok(sort_keys.iter().filter_map(|sk| found.remove(sk)).collect())
     }
 }
 

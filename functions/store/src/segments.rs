@@ -67,14 +67,7 @@ impl Store {
         let page = self
             .query_page(&keys::tenant(tenant), SEGMENT, limit, start, &keep)
             .await?;
-        Ok(Page {
-            items: page
-                .items
-                .into_iter()
-                .map(serde_dynamo::aws_sdk_dynamodb_1::from_item)
-                .collect::<Result<_, _>>()?,
-            next: page.next,
-        })
+        page.decode()
     }
 
     /// Replaces `old` by `new` (same id), moving the name guard when the name changes.

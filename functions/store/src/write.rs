@@ -229,6 +229,26 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// A free-form update (several counters and attributes of one item at once).
+    pub fn update(
+        &mut self,
+        key: Item,
+        expression: &str,
+        names: HashMap<String, String>,
+        values: Item,
+        on_fail: OnFail,
+    ) -> StoreResult<()> {
+        let update = Update::builder()
+            .table_name(self.table)
+            .set_key(Some(key))
+            .update_expression(expression)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .build()?;
+        self.push(TransactWriteItem::builder().update(update).build(), on_fail);
+        Ok(())
+    }
+
     /// Unconditional put (index entries whose content is derived from the entity).
     pub fn put(&mut self, item: Item) -> StoreResult<()> {
         let put = Put::builder()

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use api_tests::{Client, Method, Reply, repo_root};
 use serde_json::Value;
@@ -329,4 +330,27 @@ pub async fn upload(client: &Client, name: &str, wasm: &[u8]) -> Reply {
         wasm.to_vec(),
     )
     .await
+}
+
+/// Polls `GET path` every 250 ms until `done` holds for its JSON; panics with the last
+/// reply after `limit`.
+pub async fn eventually(
+    client: &Client,
+    path: &str,
+    limit: Duration,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let start = Instant::now();
+    loop {
+        let reply = client.get(path).await;
+        if reply.status == 200 && done(&reply.json) {
+            return reply.json;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "{path} not there within {limit:?}; last reply: {}",
+            reply.text
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }

@@ -1,0 +1,74 @@
+//! `/clusters`: who is in which cluster, for promotions and campaigns. A cluster is a
+//! cluster field's value; counts come from counters kept in the same transaction as
+//! every membership change, so they are exact under concurrent writes.
+
+use std::collections::BTreeMap;
+
+use lambda_http::http::StatusCode;
+use serde_json::{Value, json};
+
+use crate::App;
+use crate::customers::{cluster_filter, filtered_page};
+use crate::http::{Call, Reply};
+use crate::problem::ApiError;
+
+/// `GET /clusters`: every cluster field with its number of customers per value, the
+/// largest cluster first.
+pub async fn list(app: &App, call: Call) -> Result<Reply, ApiError> {
+    call.allow_query(&[], &[])?;
+    let fields = app.store.list_fields(&call.tenant).await?;
+    let mut counts: BTreeMap<String, Vec<(Value, i64)>> = BTreeMap::new();
+    for count in app.store.cluster_value_counts(&call.tenant).await? {
+        let Some(field) = fields.iter().find(|f| f.name == count.field && f.cluster) else {
+            continue;
+        };
+        // Stored as the index key; shown as the typed value clients wrote.
+        let value = field
+            .parse_query_value(&count.value)
+            .unwrap_or(Value::String(count.value));
+        counts
+            .entry(count.field)
+            .or_default()
+            .push((value, count.count));
+    }
+    let items: Vec<Value> = fields
+        .iter()
+        .filter(|f| f.cluster)
+        .map(|field| {
+            let mut values = counts.remove(&field.name).unwrap_or_default();
+            values.sort_by(|a, b| {
+                b.1.cmp(&a.1)
+                    .then_with(|| a.0.to_string().cmp(&b.0.to_string()))
+            });
+            json!({
+                "field": field.name,
+                "label": field.label,
+                "type": field.field_type,
+                "member_count": field.member_count,
+                "values": values
+                    .into_iter()
+                    .map(|(value, count)| json!({"value": value, "count": count}))
+                    .collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Reply::json(StatusCode::OK, &json!({ "items": items }))
+}
+
+/// `GET /clusters/{field}/members?value=`: the customers in one cluster, paginated
+/// like (and with cursors shared with) `GET /customers?cluster.<field>=<value>`.
+pub async fn members(app: &App, call: Call) -> Result<Reply, ApiError> {
+    call.allow_query(&["value", "limit", "cursor"], &[])?;
+    let fields = app.store.list_fields(&call.tenant).await?;
+    let name = call.param(0);
+    if !fields.iter().any(|f| f.name == name && f.cluster) {
+        return Err(ApiError::NotFound(format!(
+            "cluster field `{name}` not found"
+        )));
+    }
+    let value = call
+        .query("value")
+        .ok_or_else(|| ApiError::BadRequest("value is required".into()))?;
+    let filter = cluster_filter(&fields, name, value)?;
+    filtered_page(app, &call, &fields, &filter).await
+}

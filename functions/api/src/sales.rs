@@ -1,0 +1,260 @@
+//! `/customers/{id}/sales` and `/reports/annual-sales`: sales recorded once per
+//! reference, and the Annual Sales Summary per Customer read from the yearly totals.
+
+use chrono::Utc;
+use domain::report;
+use domain::{SaleDraft, Violations};
+use lambda_http::http::StatusCode;
+use lambda_http::http::header::{ACCEPT, LINK, LOCATION};
+use serde_json::json;
+use store::{CustomerFilter, PageKey, SaleRecorded};
+
+use crate::App;
+use crate::customers::{CLUSTER_PREFIX, cluster_filter, load};
+use crate::http::{Call, Reply};
+use crate::problem::ApiError;
+
+/// Rows of one CSV answer: a spreadsheet-sized year fits in one response (well under
+/// the 6 MB Lambda payload limit); more continue through the `Link` header.
+const MAX_CSV_ROWS: usize = 10_000;
+
+/// `POST /customers/{id}/sales`: 201 for a new reference, 200 with the stored sale when
+/// the same sale is posted again (a safe retry), 409 when the reference was used for a
+/// different sale.
+pub async fn record(app: &App, call: Call) -> Result<Reply, ApiError> {
+    call.allow_query(&[], &[])?;
+    let body = call.json_body()?;
+    let customer = load(app, &call).await?;
+    let draft = SaleDraft::parse(&body)?;
+    let sale = draft.clone().into_sale(customer.id.clone(), Utc::now());
+    match app.store.record_sale(&call.tenant, &sale).await? {
+        SaleRecorded::Created => Ok(Reply::json(StatusCode::CREATED, &sale)?.header(
+            LOCATION,
+            format!("/customers/{}/sales?year={}", customer.id, sale.year()),
+        )),
+        SaleRecorded::AlreadyRecorded(stored) if stored.same_as(&draft) => {
+            Reply::json(StatusCode::OK, &stored)
+        }
+        SaleRecorded::AlreadyRecorded(stored) => Err(ApiError::Conflict {
+            detail: format!(
+                "reference `{}` is already recorded for another sale",
+                stored.reference
+            ),
+            extra: Some(("sale", json!(stored))),
+        }),
+    }
+}
+
+/// `GET /customers/{id}/sales[?year=]`, in date order.
+pub async fn list(app: &App, call: Call) -> Result<Reply, ApiError> {
+    call.allow_query(&["year", "limit", "cursor"], &[])?;
+    let customer = load(app, &call).await?;
+    let year = call.query("year").map(parse_year).transpose()?;
+    let scope = format!("sales/{}?year={year:?}", customer.id);
+    let page = app
+        .store
+        .list_sales(
+            &call.tenant,
+            &customer.id,
+            year,
+            call.limit()?,
+            call.page_start(app, &scope)?,
+        )
+        .await?;
+    Reply::page(app, &call, &scope, page)
+}
+
+fn parse_year(raw: &str) -> Result<i32, ApiError> {
+    raw.parse::<i32>()
+        .ok()
+        .filter(|y| (1970..=9999).contains(y))
+        .ok_or_else(|| ApiError::BadRequest("year must be a year like 2026".into()))
+}
+
+/// `GET /reports/annual-sales?year=YYYY[&currency=][&segment=ID][&cluster.<field>=<value>]`.
+///
+/// Reads one totals item per customer with sales in the year (the year's partition, or
+/// the filter's members), never the sales: the cost follows the customers in the result.
+/// Sorted by total, highest first; JSON pages of up to 100 rows, or CSV
+/// (`Accept: text/csv` or `?format=csv`) of up to 10,000 rows per response.
+pub async fn annual_report(app: &App, call: Call) -> Result<Reply, ApiError> {
+    call.allow_query(
+        &["year", "currency", "segment", "format", "limit", "cursor"],
+        &[CLUSTER_PREFIX],
+    )?;
+    let year = parse_year(
+        call.query("year")
+            .ok_or_else(|| ApiError::BadRequest("year is required".into()))?,
+    )?;
+    let csv = wants_csv(&call)?;
+    let fields = app.store.list_fields(&call.tenant).await?;
+    let filter = report_filter(&call, &fields)?;
+    // Bound to the query as asked (before the currency is resolved), so a cursor is
+    // checked even when the answer turns out empty.
+    let scope = format!(
+        "report/annual-sales?year={year}&currency={:?}&filter={filter:?}",
+        call.query("currency").map(str::to_ascii_uppercase)
+    );
+    let offset = match call.page_start(app, &scope)? {
+        None => 0,
+        Some(key) => key
+            .0
+            .get("offset")
+            .and_then(|o| o.parse::<usize>().ok())
+            .ok_or_else(|| ApiError::BadRequest("invalid cursor".into()))?,
+    };
+    let Some(currency) = currency(app, &call, year).await? else {
+        return answer(&call, csv, "", Vec::new(), None);
+    };
+    let mut totals = match &filter {
+        CustomerFilter::All => app.store.year_totals(&call.tenant, year, &currency).await?,
+        members => {
+            let ids = app.store.customer_ids(&call.tenant, members).await?;
+            app.store
+                .year_totals_of(&call.tenant, year, &currency, &ids)
+                .await?
+        }
+    };
+    report::rank(&mut totals);
+
+    let limit = if csv {
+        page_limit(&call, MAX_CSV_ROWS)?
+    } else {
+        call.limit()?
+    };
+    let page: Vec<_> = totals.iter().skip(offset).take(limit).cloned().collect();
+    let next = (offset + page.len() < totals.len()).then(|| {
+        let key = PageKey([("offset".to_owned(), (offset + page.len()).to_string())].into());
+        app.cursors.encode(&call.tenant, &scope, key)
+    });
+    let ids: Vec<String> = page.iter().map(|t| t.customer_id.clone()).collect();
+    let customers = app.store.get_customers(&call.tenant, &ids).await?;
+    let segments = app.store.all_segments(&call.tenant).await?;
+    let rows = report::rows(&page, &customers, &segments);
+    answer(&call, csv, &currency, rows, next)
+}
+
+fn answer(
+    call: &Call,
+    csv: bool,
+    currency: &str,
+    rows: Vec<report::AnnualSalesRow>,
+    next: Option<String>,
+) -> Result<Reply, ApiError> {
+    if !csv {
+        return Reply::json(
+            StatusCode::OK,
+            &json!({
+                "year": call.query("year"),
+                "currency": (!currency.is_empty()).then_some(currency),
+                "items": rows,
+                "next_cursor": next,
+            }),
+        );
+    }
+    let mut reply = Reply::text(
+        StatusCode::OK,
+        "text/csv; charset=utf-8",
+        report::to_csv(&rows),
+    );
+    if let Some(next) = next {
+        let mut query: Vec<(String, String)> = call
+            .query
+            .iter()
+            .filter(|(k, _)| k != "cursor")
+            .cloned()
+            .collect();
+        query.push(("cursor".into(), next));
+        let query = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(query)
+            .finish();
+        reply = reply.header(
+            LINK,
+            format!("</reports/annual-sales?{query}>; rel=\"next\""),
+        );
+    }
+    Ok(reply)
+}
+
+/// CSV when `?format=csv` or when the client accepts `text/csv` (and not JSON first).
+fn wants_csv(call: &Call) -> Result<bool, ApiError> {
+    match call.query("format") {
+        Some("csv") => return Ok(true),
+        Some("json") => return Ok(false),
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "format must be `json` or `csv`, not `{other}`"
+            )));
+        }
+        None => {}
+    }
+    let accept = call
+        .headers
+        .get(ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let first = accept
+        .split(',')
+        .map(|part| part.split(';').next().unwrap_or_default().trim())
+        .find(|media| *media == "text/csv" || *media == "application/json");
+    Ok(first == Some("text/csv"))
+}
+
+/// `?limit=` up to `max`, defaulting to it.
+fn page_limit(call: &Call, max: usize) -> Result<usize, ApiError> {
+    match call.query("limit") {
+        None => Ok(max),
+        Some(raw) => raw
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| ApiError::BadRequest(format!("limit must be from 1 to {max}"))),
+    }
+}
+
+/// `?segment=` or one `?cluster.<field>=<value>`, as in the customer listing.
+fn report_filter(call: &Call, fields: &[domain::FieldDef]) -> Result<CustomerFilter, ApiError> {
+    let mut filters = call
+        .query
+        .iter()
+        .filter(|(k, _)| k == "segment" || k.starts_with(CLUSTER_PREFIX));
+    let filter = match filters.next() {
+        None => CustomerFilter::All,
+        Some((key, value)) if key == "segment" => CustomerFilter::Segment(value.clone()),
+        Some((key, value)) => cluster_filter(fields, &key[CLUSTER_PREFIX.len()..], value)?,
+    };
+    if filters.next().is_some() {
+        return Err(ApiError::BadRequest(
+            "use at most one of `segment` and `cluster.<field>`".into(),
+        ));
+    }
+    Ok(filter)
+}
+
+/// The report's currency: the one asked for, or the only one the tenant sold in that
+/// year; `None` when it sold nothing. Totals in different currencies are never added.
+async fn currency(app: &App, call: &Call, year: i32) -> Result<Option<String>, ApiError> {
+    let sold_in = app.store.sales_currencies(&call.tenant, year).await?;
+    if let Some(asked) = call.query("currency") {
+        let asked = asked.to_ascii_uppercase();
+        if asked.len() != 3 || !asked.bytes().all(|b| b.is_ascii_alphabetic()) {
+            return Err(ApiError::BadRequest(
+                "currency must be a three-letter ISO 4217 code".into(),
+            ));
+        }
+        return Ok(Some(asked));
+    }
+    match sold_in.as_slice() {
+        [] => Ok(None),
+        [only] => Ok(Some(only.clone())),
+        several => Err(Violations::one(
+            "/currency",
+            format!(
+                "sales of {year} are in {}; choose one with ?currency=",
+                several.join(", ")
+            ),
+        )
+        .into()),
+    }
+}

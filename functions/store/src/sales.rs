@@ -1,0 +1,271 @@
+//! Sales and the yearly totals that reports and rules read instead of them.
+//!
+//! Recording a sale is one transaction: the customer must exist, the reference guard is
+//! created (so a re-post of the same reference changes nothing), the sale is stored
+//! under its date, and the customer's totals for the sale's year and currency gain the
+//! amount in its month with `ADD`, an atomic counter that concurrent sales cannot lose.
+
+use std::collections::{BTreeSet, HashMap};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use domain::{Amount, Sale, SalesSummary, YearTotals};
+
+use crate::keys::{self, CUSTOMER, SALE, SALE_REF, SALES_YEAR, sk};
+use crate::write::{Item, OnFail, entity_item, key, n};
+use crate::{CustomerFilter, Page, PageKey, Store, StoreError, StoreResult};
+
+/// What recording a sale did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SaleRecorded {
+    Created,
+    /// The reference was recorded before; nothing changed. Holds the stored sale.
+    AlreadyRecorded(Sale),
+}
+
+const MONTHS: [&str; 12] = [
+    "m01", "m02", "m03", "m04", "m05", "m06", "m07", "m08", "m09", "m10", "m11", "m12",
+];
+
+fn sale_sk(sale: &Sale) -> String {
+    format!("{SALE}{}#{}", sale.date.format("%Y-%m-%d"), sale.reference)
+}
+
+fn number<T: std::str::FromStr>(item: &Item, name: &str) -> Option<T> {
+    item.get(name)?.as_n().ok()?.parse().ok()
+}
+
+fn text(item: &Item, name: &str) -> Option<String> {
+    item.get(name)?.as_s().ok().cloned()
+}
+
+/// A totals item back into the domain type; counters absent from the item are zero.
+fn totals_from_item(item: &Item) -> StoreResult<YearTotals> {
+    let broken = || StoreError::Internal("a sales totals item lacks its identity".into());
+    let mut months = [Amount::ZERO; 12];
+    for (month, name) in months.iter_mut().zip(MONTHS) {
+        *month = Amount::from_units(number(item, name).unwrap_or(0));
+    }
+    Ok(YearTotals {
+        customer_id: text(item, "customer_id").ok_or_else(broken)?,
+        year: number(item, "year").ok_or_else(broken)?,
+        currency: text(item, "currency").ok_or_else(broken)?,
+        months,
+        total: Amount::from_units(number(item, "total").unwrap_or(0)),
+        orders: number(item, "orders").unwrap_or(0),
+    })
+}
+
+impl Store {
+    /// Records a sale of an existing customer exactly once per reference.
+    pub async fn record_sale(&self, tenant: &str, sale: &Sale) -> StoreResult<SaleRecorded> {
+        let sales = keys::sales(tenant, &sale.customer_id);
+        let mut tx = self.tx();
+        // A customer deleted since the handler read it: the retry answers 404.
+        tx.check(
+            key(keys::tenant(tenant), sk(CUSTOMER, &sale.customer_id)),
+            "attribute_exists(pk)",
+            OnFail::VersionMismatch,
+        )?;
+        tx.create(
+            entity_item(
+                sales.clone(),
+                sk(SALE_REF, &sale.reference),
+                "sale_ref",
+                sale,
+            )?,
+            OnFail::Duplicate(sale.reference.clone()),
+        )?;
+        tx.create(
+            entity_item(sales, sale_sk(sale), "sale", sale)?,
+            OnFail::Never,
+        )?;
+        let year = sale.year();
+        tx.update(
+            key(
+                keys::sales_year(tenant, year),
+                keys::year_totals(&sale.customer_id, &sale.currency),
+            ),
+            "ADD #month :amount, #total :amount, #orders :one \
+             SET #customer = :customer, #year = :year, #currency = :currency, #kind = :kind",
+            HashMap::from([
+                ("#month".into(), MONTHS[sale.month() as usize - 1].into()),
+                ("#total".into(), "total".into()),
+                ("#orders".into(), "orders".into()),
+                ("#customer".into(), "customer_id".into()),
+                ("#year".into(), "year".into()),
+                ("#currency".into(), "currency".into()),
+                ("#kind".into(), "kind".into()),
+            ]),
+            Item::from([
+                (":amount".into(), n(sale.amount.units())),
+                (":one".into(), n(1)),
+                (
+                    ":customer".into(),
+                    AttributeValue::S(sale.customer_id.clone()),
+                ),
+                (":year".into(), n(i64::from(year))),
+                (":currency".into(), AttributeValue::S(sale.currency.clone())),
+                (":kind".into(), AttributeValue::S("sales_totals".into())),
+            ]),
+            OnFail::Never,
+        )?;
+        tx.update(
+            key(keys::tenant(tenant), sk(SALES_YEAR, &format!("{year:04}"))),
+            "ADD #currencies :currency",
+            HashMap::from([("#currencies".into(), "currencies".into())]),
+            Item::from([(
+                ":currency".into(),
+                AttributeValue::Ss(vec![sale.currency.clone()]),
+            )]),
+            OnFail::Never,
+        )?;
+        match self.commit(tx).await {
+            Ok(()) => Ok(SaleRecorded::Created),
+            Err(StoreError::Duplicate(_)) => {
+                let existing: Option<Sale> = self
+                    .get_item(
+                        keys::sales(tenant, &sale.customer_id),
+                        sk(SALE_REF, &sale.reference),
+                    )
+                    .await?;
+                existing
+                    .map(SaleRecorded::AlreadyRecorded)
+                    .ok_or(StoreError::VersionMismatch)
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    /// A customer's sales in date order, optionally of one year.
+    pub async fn list_sales(
+        &self,
+        tenant: &str,
+        customer_id: &str,
+        year: Option<i32>,
+        limit: usize,
+        start: Option<PageKey>,
+    ) -> StoreResult<Page<Sale>> {
+        let prefix = match year {
+            Some(year) => format!("{SALE}{year:04}-"),
+            None => SALE.to_owned(),
+        };
+        let page = self
+            .query_page(
+                &keys::sales(tenant, customer_id),
+                &prefix,
+                limit,
+                start,
+                &|_| true,
+            )
+            .await?;
+        page.decode()
+    }
+
+    /// The currencies the tenant recorded sales in during `year`.
+    pub async fn sales_currencies(&self, tenant: &str, year: i32) -> StoreResult<Vec<String>> {
+        #[derive(serde::Deserialize)]
+        struct Currencies {
+            #[serde(default)]
+            currencies: BTreeSet<String>,
+        }
+        let found: Option<Currencies> = self
+            .get_item(keys::tenant(tenant), sk(SALES_YEAR, &format!("{year:04}")))
+            .await?;
+        Ok(found
+            .map(|c| c.currencies.into_iter().collect())
+            .unwrap_or_default())
+    }
+
+    /// Every customer's totals of `year` in `currency`: one Query of the year's
+    /// partition, whose size is the number of customers with sales that year.
+    pub async fn year_totals(
+        &self,
+        tenant: &str,
+        year: i32,
+        currency: &str,
+    ) -> StoreResult<Vec<YearTotals>> {
+        let suffix = format!("#{currency}");
+        let keep = |item: &Item| {
+            item.get(keys::SK)
+                .and_then(|v| v.as_s().ok())
+                .is_some_and(|sk| sk.ends_with(&suffix))
+        };
+        self.query_all_items(&keys::sales_year(tenant, year), CUSTOMER, &keep)
+            .await?
+            .iter()
+            .map(totals_from_item)
+            .collect()
+    }
+
+    /// The totals of `year` in `currency` of the given customers (those without sales
+    /// that year are left out): batch reads, one item per customer.
+    pub async fn year_totals_of(
+        &self,
+        tenant: &str,
+        year: i32,
+        currency: &str,
+        customer_ids: &[String],
+    ) -> StoreResult<Vec<YearTotals>> {
+        let sort_keys: Vec<String> = customer_ids
+            .iter()
+            .map(|id| keys::year_totals(id, currency))
+            .collect();
+        let items = self
+            .batch_get_items(&keys::sales_year(tenant, year), &sort_keys)
+            .await?;
+        items.iter().map(totals_from_item).collect()
+    }
+
+    /// What the rules see of each customer's sales as of `year` (this and last year).
+    /// A few reads whatever the number of customers: the year's currencies, then the
+    /// totals items in batches.
+    pub async fn sales_summaries(
+        &self,
+        tenant: &str,
+        customer_ids: &[String],
+        year: i32,
+    ) -> StoreResult<HashMap<String, SalesSummary>> {
+        let mut totals = Vec::new();
+        for year in [year - 1, year] {
+            for currency in self.sales_currencies(tenant, year).await? {
+                totals.extend(
+                    self.year_totals_of(tenant, year, &currency, customer_ids)
+                        .await?,
+                );
+            }
+        }
+        let mut by_customer: HashMap<&str, Vec<YearTotals>> = HashMap::new();
+        for t in &totals {
+            by_customer
+                .entry(t.customer_id.as_str())
+                .or_default()
+                .push(t.clone());
+        }
+        Ok(customer_ids
+            .iter()
+            .map(|id| {
+                let mine = by_customer.get(id.as_str()).map(Vec::as_slice);
+                (
+                    id.clone(),
+                    SalesSummary::from_totals(year, mine.unwrap_or_default()),
+                )
+            })
+            .collect())
+    }
+
+    /// Every customer id a filter selects, all pages: the rows a filtered report starts
+    /// from. One Query page per thousand members.
+    pub async fn customer_ids(
+        &self,
+        tenant: &str,
+        filter: &CustomerFilter,
+    ) -> StoreResult<Vec<String>> {
+        let members = self
+            .query_all_items(&filter.partition(tenant), CUSTOMER, &|_| true)
+            .await?;
+        Ok(members
+            .iter()
+            .filter_map(|item| Some(text(item, keys::SK)?.strip_prefix(CUSTOMER)?.to_owned()))
+            .collect())
+    }
+}
