@@ -42,6 +42,8 @@ step() {
 }
 
 step "setup" "$REPO_ROOT/infra/setup.sh"
+# Any error or warning fails the step (template.yaml ignores no rule).
+step "cfn-lint template.yaml" "$VENV/bin/cfn-lint" template.yaml
 step "cargo fmt --check" cargo fmt --all -- --check
 step "cargo clippy -D warnings" cargo clippy --workspace --all-targets -- -D warnings
 if [ -f "$REPO_ROOT/rules/build-examples.sh" ]; then

@@ -153,8 +153,11 @@ pub async fn import(app: &App, call: Call) -> Result<Reply, ApiError> {
         dry_run,
         ..ImportReport::default()
     };
+    // Every request writes at least one row before the budget can stop it, so an
+    // import re-posted from `stopped_at_line` always makes progress.
+    let mut wrote_any = false;
     'rows: for chunk in file.rows.chunks(CHUNK) {
-        if Instant::now() >= deadline {
+        if wrote_any && Instant::now() >= deadline {
             report.stopped_at_line = Some(chunk[0].line);
             break;
         }
@@ -185,11 +188,12 @@ pub async fn import(app: &App, call: Call) -> Result<Reply, ApiError> {
                 import.claimed.insert(target.to_owned(), row.line);
             }
             let writes = matches!(decision, Decision::Create(_) | Decision::Update { .. });
-            if writes && !dry_run && Instant::now() >= deadline {
+            if writes && !dry_run && wrote_any && Instant::now() >= deadline {
                 report.stopped_at_line = Some(row.line);
                 break 'rows;
             }
             let decision = if writes && !dry_run {
+                wrote_any = true;
                 import.write(row, decision).await?
             } else {
                 decision

@@ -202,9 +202,18 @@ impl RuleEngine {
     /// Compiles a validated module with Cranelift into an artifact for
     /// [`RuleEngine::load_artifact`]. Slow (tens of ms): do it once, at upload.
     pub fn precompile(&self, wasm: &[u8]) -> Result<Vec<u8>, EngineError> {
-        self.engine
+        let artifact = self
+            .engine
             .precompile_module(wasm)
-            .map_err(|error| EngineError::Compile(format!("{error:#}")))
+            .map_err(|error| EngineError::Compile(format!("{error:#}")))?;
+        // A module can compile and still not fit the pooling allocator (a table over
+        // its element limit, a second table or memory); wasmtime checks that only when
+        // the artifact is loaded. Load it once here, so such a module is refused at
+        // upload instead of failing every evaluation (a 500 on `POST /rules/{name}/test`).
+        // SAFETY: `artifact` is the output of `precompile_module` just above.
+        unsafe { Module::deserialize(&self.engine, &artifact) }
+            .map_err(|error| EngineError::Compile(format!("{error:#}")))?;
+        Ok(artifact)
     }
 
     /// Identifies what artifacts this engine can load (wasmtime version,
