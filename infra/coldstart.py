@@ -9,7 +9,8 @@ local moto server (infra/moto_server.py) through DYNAMODB_ENDPOINT, so the first
 includes the SDK setup and real DynamoDB API round trips over loopback HTTP (no TLS).
 
 Reported per function: `init` (spawn to the first `next` request: Lambda's Init
-Duration), `first event` (spawn to the response) and the peak RSS.
+Duration), `first event` (spawn to the response) and the peak RSS (the binary's VmHWM
+once it has answered). Each run gets a fresh process and a fresh Runtime API port.
 
 Usage (from the repository root; needs ./infra/setup.sh):
     .venv/bin/python infra/coldstart.py [--build] [--runs 10] [FUNCTION...]
@@ -21,6 +22,7 @@ Binaries are taken from $CARGO_TARGET_DIR/release (default target/release).
 import argparse
 import json
 import os
+import platform
 import socket
 import statistics
 import subprocess
@@ -147,11 +149,21 @@ class Invocation:
 
 
 class RuntimeApi(BaseHTTPRequestHandler):
+    """The Runtime API of one run: `invoke` serves each run on a fresh port, so a `next`
+    poll that the previous (killed) process sent just before its death cannot take the
+    next run's event."""
+
     protocol_version = "HTTP/1.1"
-    current = None  # the Invocation in progress
+    current = None  # the run's Invocation (set on a per-run subclass)
 
     def log_message(self, *args):
         pass
+
+    def handle(self):
+        try:
+            super().handle()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # a killed runtime's connection
 
     def _reply(self, status, body=b"", headers=()):
         self.send_response(status)
@@ -159,11 +171,14 @@ class RuntimeApi(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        try:
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the runtime was killed meanwhile
 
     def do_GET(self):
         now = time.perf_counter_ns()
-        inv = RuntimeApi.current
+        inv = type(self).current
         if self.path != "/2018-06-01/runtime/invocation/next" or inv is None:
             return self._reply(404)
         if inv.served:
@@ -188,7 +203,7 @@ class RuntimeApi(BaseHTTPRequestHandler):
 
     def do_POST(self):
         now = time.perf_counter_ns()
-        inv = RuntimeApi.current
+        inv = type(self).current
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         self._reply(202, b'{"status":"OK"}', [("Content-Type", "application/json")])
         if inv is None:
@@ -233,10 +248,26 @@ def lambda_env(binary, runtime_port, moto_port):
     return env
 
 
-def invoke(binary_path, binary, event, runtime_port, moto_port, log_path):
+def peak_rss_kib(pid):
+    """VmHWM of the running binary. Not the rusage of wait4: its ru_maxrss also counts
+    the Python parent's memory that the child had before exec (about 48 MiB here)."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return float("nan")
+
+
+def invoke(binary_path, binary, event, moto_port, log_path):
     """Runs the binary for one event; returns (init ns, first event ns, max RSS KiB, outcome)."""
     inv = Invocation(event)
-    RuntimeApi.current = inv
+    server = ThreadingHTTPServer(("127.0.0.1", 0), type("RunRuntimeApi", (RuntimeApi,), {"current": inv}))
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    runtime_port = server.server_address[1]
     with open(log_path, "wb") as log:
         start = time.perf_counter_ns()
         proc = subprocess.Popen(
@@ -247,14 +278,15 @@ def invoke(binary_path, binary, event, runtime_port, moto_port, log_path):
             cwd="/tmp",
         )
         finished = inv.done.wait(60)
+        peak_kib = peak_rss_kib(proc.pid)
         proc.kill()
-        _, _, usage = os.wait4(proc.pid, 0)
-        proc.returncode = -9
-    RuntimeApi.current = None
+        proc.wait()
     inv.killed.set()
+    server.shutdown()
+    server.server_close()
     if not finished or inv.t_next is None:
         raise SystemExit(f"{binary}: no response within 60 s (log: {log_path})")
-    return inv.t_next - start, inv.t_done - start, usage.ru_maxrss, inv.outcome
+    return inv.t_next - start, inv.t_done - start, peak_kib, inv.outcome
 
 
 def check(binary, outcome, log_path):
@@ -345,18 +377,15 @@ def main():
 
     logs = Path(args.logs)
     logs.mkdir(parents=True, exist_ok=True)
-    moto_port, runtime_port = free_port(), free_port()
+    moto_port = free_port()
     moto = start_moto(moto_port, logs / "moto.log")
-    server = ThreadingHTTPServer(("127.0.0.1", runtime_port), RuntimeApi)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         client = create_table(moto_port)
         events = {}
         if "assign" in args.functions:
             seed = http_event("POST", "/customers", body={"email": "first@example.com"})
             _, _, _, outcome = invoke(
-                target / "release" / "customers", "customers", seed, runtime_port, moto_port, logs / "seed.log"
+                target / "release" / "customers", "customers", seed, moto_port, logs / "seed.log"
             )
             answer = check("customers", outcome, logs / "seed.log")
             customer_id = json.loads(answer["body"])["id"]
@@ -376,7 +405,7 @@ def main():
             for run in range(args.runs):
                 log_path = logs / f"{binary}.log"
                 init, first, maxrss, outcome = invoke(
-                    binaries[binary], binary, events[binary], runtime_port, moto_port, log_path
+                    binaries[binary], binary, events[binary], moto_port, log_path
                 )
                 check(binary, outcome, log_path)
                 inits.append(init / 1e6)
@@ -388,13 +417,12 @@ def main():
 
             print(f"{binary:<10} {span(inits):>26} {span(firsts):>33} {max(rss):13.1f}", flush=True)
     finally:
-        server.shutdown()
         moto.terminate()
         try:
             moto.wait(10)
         except subprocess.TimeoutExpired:
             moto.kill()
-    print(f"({args.runs} runs each; x86_64 release binaries from {target / 'release'}; logs of the last run in {logs})")
+    print(f"({args.runs} runs each; {platform.machine()} release binaries from {target / 'release'}; logs of the last run in {logs})")
 
 
 if __name__ == "__main__":

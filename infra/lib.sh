@@ -102,3 +102,63 @@ moto_reset() {
         || die "moto is not answering on port $port"
     log "moto on port $port reset"
 }
+
+# A TCP port nobody listens on now, on loopback.
+free_port() {
+    "$VENV/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# private_stack_start NAME BIN_DIR: moto and BIN_DIR/local-api on free ports with a
+# fresh table, for scripts that must not disturb a running ./infra/dev.sh. Sets WORK (a
+# temporary folder holding both logs), MOTO, PORT, URL and TABLE_NAME; both processes
+# stop and WORK goes when the calling script exits.
+PRIVATE_PIDS=()
+private_stack_start() {
+    local name="$1" bin="$2"
+    WORK="$(mktemp -d "${TMPDIR:-/tmp}/$name.XXXXXX")"
+    trap private_stack_stop EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+
+    MOTO="$(free_port)"
+    "$VENV/bin/python" "$REPO_ROOT/infra/moto_server.py" -H 127.0.0.1 -p "$MOTO" \
+        >"$WORK/moto.log" 2>&1 </dev/null &
+    PRIVATE_PIDS+=("$!")
+    for _ in $(seq 1 150); do http_up "$MOTO" && break; sleep 0.1; done
+    http_up "$MOTO" || { tail -n 20 "$WORK/moto.log" >&2; die "moto did not start"; }
+
+    PORT="$(free_port)"
+    export LOCAL_API_PORT="$PORT"
+    export TABLE_NAME="$name-$$-$(date +%s)"
+    export DYNAMODB_ENDPOINT="http://127.0.0.1:$MOTO"
+    export CURSOR_SECRET="local-cursor-secret-0123456789"
+    export AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local
+    export AWS_EC2_METADATA_DISABLED=true
+    export LOCAL_STREAMS="${LOCAL_STREAMS:-on}"
+    export LOCAL_STREAM_CHECKPOINT="$WORK/streams"
+    export RUST_LOG="${RUST_LOG:-warn}"
+    "$bin/local-api" >"$WORK/local-api.log" 2>&1 </dev/null &
+    local api_pid=$!
+    PRIVATE_PIDS+=("$api_pid")
+    URL="http://127.0.0.1:$PORT"
+    for _ in $(seq 1 300); do
+        curl -sf -o /dev/null --max-time 1 "$URL/openapi.json" && break
+        kill -0 "$api_pid" 2>/dev/null || { tail -n 20 "$WORK/local-api.log" >&2; die "local-api exited"; }
+        sleep 0.1
+    done
+    curl -sf -o /dev/null --max-time 1 "$URL/openapi.json" || die "local-api did not start"
+}
+
+# Stops what private_stack_start started, newest first, and removes WORK.
+private_stack_stop() {
+    trap - EXIT INT TERM
+    local i pid
+    for ((i = ${#PRIVATE_PIDS[@]} - 1; i >= 0; i--)); do
+        pid="${PRIVATE_PIDS[$i]}"
+        if kill -0 "$pid" 2>/dev/null; then
+            kill "$pid" 2>/dev/null || true
+            wait "$pid" 2>/dev/null || true
+        fi
+    done
+    [ -z "${WORK:-}" ] || rm -rf "$WORK"
+}

@@ -41,53 +41,7 @@ else
 fi
 BIN="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/$PROFILE"
 
-free_port() {
-    "$VENV/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/load.XXXXXX")"
-MOTO_PID=""
-API_PID=""
-cleanup() {
-    trap - EXIT INT TERM
-    for pid in "$API_PID" "$MOTO_PID"; do
-        if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-            kill "$pid" 2>/dev/null || true
-            wait "$pid" 2>/dev/null || true
-        fi
-    done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-MOTO="$(free_port)"
-"$VENV/bin/python" "$REPO_ROOT/infra/moto_server.py" -H 127.0.0.1 -p "$MOTO" \
-    >"$WORK/moto.log" 2>&1 </dev/null &
-MOTO_PID=$!
-for _ in $(seq 1 150); do http_up "$MOTO" && break; sleep 0.1; done
-http_up "$MOTO" || { tail -n 20 "$WORK/moto.log" >&2; die "moto did not start"; }
-
-PORT="$(free_port)"
-export LOCAL_API_PORT="$PORT"
-export TABLE_NAME="load-$$-$(date +%s)"
-export DYNAMODB_ENDPOINT="http://127.0.0.1:$MOTO"
-export CURSOR_SECRET="local-cursor-secret-0123456789"
-export AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local
-export AWS_EC2_METADATA_DISABLED=true
-export LOCAL_STREAMS="${LOCAL_STREAMS:-on}"
-export LOCAL_STREAM_CHECKPOINT="$WORK/streams"
-export RUST_LOG="${RUST_LOG:-warn}"
-"$BIN/local-api" >"$WORK/local-api.log" 2>&1 </dev/null &
-API_PID=$!
-URL="http://127.0.0.1:$PORT"
-for _ in $(seq 1 300); do
-    curl -sf -o /dev/null --max-time 1 "$URL/openapi.json" && break
-    kill -0 "$API_PID" 2>/dev/null || { tail -n 20 "$WORK/local-api.log" >&2; die "local-api exited"; }
-    sleep 0.1
-done
-curl -sf -o /dev/null --max-time 1 "$URL/openapi.json" || die "local-api did not start"
+private_stack_start load "$BIN"
 log "moto on :$MOTO, local-api ($PROFILE) on :$PORT, table $TABLE_NAME, streams $LOCAL_STREAMS"
 
 TENANT="load-$$"

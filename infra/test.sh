@@ -51,4 +51,6 @@ if [ -f "$REPO_ROOT/rules/build-examples.sh" ]; then
 fi
 step "cargo build -p local-stack --bins" cargo build -p local-stack --bins
 step "cargo test --workspace" cargo test --workspace --no-fail-fast
+# API fuzzing, bounded for CI (about a minute); docs/reliability.md has the longer run.
+step "schemathesis (20 examples per operation)" env FUZZ_EXAMPLES=20 "$REPO_ROOT/infra/fuzz-api.sh"
 summary

@@ -15,11 +15,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use domain::rule::{MAX_FUEL, MAX_MEMORY_MIB, MAX_TIMEOUT_MS};
 use hostile_corpus::{Expect, corpus};
-use rule_engine::{
-    DEFAULT_MAX_MODULE_BYTES, EngineConfig, Limits, ModuleHash, Rule, RuleEngine, RunReport,
-};
+use rule_engine::{DEFAULT_MAX_MODULE_BYTES, Limits, ModuleHash, Rule, RuleEngine, RunReport};
 use serde_json::{Value, json};
 
 const RUNS: usize = 1_000;
@@ -93,17 +90,8 @@ struct Module {
 #[test]
 fn a_thousand_hostile_runs_keep_memory_bounded_and_others_working() {
     let engine = Arc::new(
-        // The functions' engine (`evaluation::Runner`): the product's tenant maxima.
-        RuleEngine::new(EngineConfig {
-            maxima: Limits {
-                fuel: MAX_FUEL,
-                memory_bytes: (MAX_MEMORY_MIB as usize) << 20,
-                timeout: Duration::from_millis(u64::from(MAX_TIMEOUT_MS)),
-                ..Limits::default()
-            },
-            ..EngineConfig::default()
-        })
-        .expect("engine"),
+        // The functions' engine: the product's tenant maxima.
+        RuleEngine::new(evaluation::engine_config()).expect("engine"),
     );
     let modules: Vec<Module> = corpus()
         .into_iter()

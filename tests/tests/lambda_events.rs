@@ -100,6 +100,15 @@ impl<'a> Event<'a> {
         self
     }
 
+    /// A binary body as an HTTP API sends it: base64, flagged `isBase64Encoded`. (HTTP
+    /// APIs have no binary media type setting; they encode any body that is not text.)
+    fn base64_bytes(mut self, content_type: &str, body: &[u8]) -> Self {
+        self.headers.push(("content-type", content_type.into()));
+        self.body = Some(STANDARD.encode(body));
+        self.base64 = true;
+        self
+    }
+
     /// The event JSON, shaped like the API Gateway documentation's example.
     fn to_json(&self) -> String {
         let domain = "abc123defg.execute-api.us-east-1.amazonaws.com";
@@ -359,6 +368,45 @@ async fn a_base64_encoded_body_is_decoded() {
         .send(&app, Function::Segments)
         .await
         .problem(400, "bad_request");
+}
+
+#[tokio::test]
+async fn a_wasm_module_arrives_base64_encoded_and_is_stored_byte_for_byte() {
+    let stack = Stack::get().await;
+    let app = app(stack).await;
+    let tenant = unique_tenant("evt-wasm");
+    Event::new("POST", "/fields", "/fields")
+        .tenant(&tenant)
+        .json(&json!({"name": "tier", "type": "enum", "values": ["AA", "A", "B"], "cluster": true}))
+        .send(&app, Function::Fields)
+        .await
+        .expect(201);
+    Event::new("PUT", "/rules/{name}", "/rules/tiering")
+        .tenant(&tenant)
+        .json(&json!({"outputs": ["tier"]}))
+        .send(&app, Function::Rules)
+        .await
+        .expect(201);
+
+    let wasm = common::example("tier-c");
+    let uploaded = Event::new("PUT", "/rules/{name}/module", "/rules/tiering/module")
+        .tenant(&tenant)
+        .base64_bytes("application/wasm", &wasm)
+        .send(&app, Function::Rules)
+        .await
+        .expect(201);
+    assert_eq!(uploaded.json["number"], 1, "{}", uploaded.json);
+    assert_eq!(uploaded.json["size"], wasm.len(), "{}", uploaded.json);
+
+    // The same bytes, not base64-decoded, would not be a module.
+    let mut undecoded = Event::new("PUT", "/rules/{name}/module", "/rules/tiering/module")
+        .tenant(&tenant)
+        .header("content-type", "application/wasm");
+    undecoded.body = Some(STANDARD.encode(&wasm));
+    undecoded
+        .send(&app, Function::Rules)
+        .await
+        .problem(422, "validation_failed");
 }
 
 #[tokio::test]

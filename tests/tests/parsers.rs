@@ -1,12 +1,14 @@
 //! Randomised property tests of the parsers that read untrusted text (issue 7): the rule
-//! output a tenant's module writes, the list-filter query strings and the page cursors.
-//! Every input must end in an answer (a parsed value or a clear refusal), never a
+//! output a tenant's module writes, the list-filter query strings, the page cursors and
+//! the CSV import files. Every input must end in an answer (a parsed value or a clear refusal), never a
 //! panic or a 5xx.
 //!
 //! The inputs come from a small seeded generator (xorshift), so a failure names the
 //! seed and case that reproduce it: mostly structure-aware (JSON documents with the
 //! right keys and wrong values, query strings with the real parameter names, real
-//! cursors with bytes flipped), plus raw random bytes.
+//! cursors with bytes flipped, CSV tables written with RFC 4180 quoting and then
+//! sometimes mangled), plus raw random bytes. Well-formed CSV files are checked cell by
+//! cell against the table they were written from.
 //!
 //! `PARSER_FUZZ_SEED` (default 7) and `PARSER_FUZZ_SCALE` (default 1; the number of
 //! cases is multiplied by it) allow longer runs:
@@ -17,7 +19,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use api_tests::{Client, Stack, unique_tenant};
+use api_tests::{Client, Method, Stack, unique_tenant};
 use chrono::Utc;
 use common::*;
 use domain::FieldDef;
@@ -657,4 +659,399 @@ async fn list_filters_and_cursors_answer_200_or_a_4xx_problem_never_a_5xx() {
     );
     assert!(statuses.get(&200).is_some_and(|n| *n > 0), "{statuses:?}");
     assert!(statuses.get(&400).is_some_and(|n| *n > 0), "{statuses:?}");
+}
+
+// ---------------------------------------------------------------------------------
+// CSV import: the domain's reader, then `POST /customers/import`
+
+/// The columns a generated header picks from: the core ones, the fields of [`fields`],
+/// and names the reader must refuse.
+const CSV_COLUMNS: &[&str] = &[
+    "id",
+    "email",
+    "first_name",
+    "last_name",
+    "document",
+    "phone",
+    "segment_id",
+    "tier",
+    "vip",
+    "count",
+    "score",
+    "since",
+    "code",
+    "notes",
+];
+
+/// A generated import file and what a correct reader makes of it.
+struct CsvCase {
+    bytes: Vec<u8>,
+    /// `None` when the file was mangled after encoding: only "no panic" is expected.
+    expected: Option<CsvExpectation>,
+}
+
+struct CsvExpectation {
+    header_is_valid: bool,
+    /// Per non-blank data row: the line it starts on and its cells as generated.
+    rows: Vec<(u64, Vec<String>)>,
+    columns: Vec<String>,
+}
+
+/// Line breaks as editors count them: `\r\n`, `\n` and a lone `\r`.
+fn line_breaks(text: &[u8]) -> u64 {
+    let mut breaks = 0;
+    for (i, byte) in text.iter().enumerate() {
+        match byte {
+            b'\n' => breaks += 1,
+            b'\r' if text.get(i + 1) != Some(&b'\n') => breaks += 1,
+            _ => {}
+        }
+    }
+    breaks
+}
+
+impl Gen {
+    /// A header: mostly known columns with an `id` or `email`, sometimes refused ones.
+    fn csv_header(&mut self) -> (Vec<String>, bool) {
+        let mut columns: Vec<String> = Vec::new();
+        for _ in 0..1 + self.below(6) {
+            let name = self.pick(CSV_COLUMNS).to_string();
+            if !columns.contains(&name) {
+                columns.push(name);
+            }
+        }
+        if !columns.iter().any(|c| c == "id" || c == "email") && self.chance(80) {
+            let at = self.below(columns.len() + 1);
+            columns.insert(at, self.pick(&["id", "email"]).to_string());
+        }
+        if self.chance(10) {
+            let refused = match self.below(3) {
+                0 => "ghost".to_string(),
+                1 => String::new(),
+                _ => columns[0].clone(),
+            };
+            let at = self.below(columns.len() + 1);
+            columns.insert(at, refused);
+        }
+        let valid = columns.iter().any(|c| c == "id" || c == "email")
+            && columns.iter().all(|c| CSV_COLUMNS.contains(&c.as_str()))
+            && columns
+                .iter()
+                .enumerate()
+                .all(|(i, c)| !columns[..i].contains(c));
+        (columns, valid)
+    }
+
+    /// A cell: real-looking values of every column kind, or the generator's odd text.
+    fn csv_cell(&mut self) -> String {
+        match self.below(6) {
+            0 => String::new(),
+            1 => format!("c{}", self.below(8)),
+            2 => format!("p{}@example.com", self.below(8)),
+            3 => self
+                .pick(&[
+                    "AA",
+                    "yes",
+                    "0",
+                    "12",
+                    "1.50",
+                    "2026-01-01",
+                    "  x  ",
+                    "a,b",
+                    "a;b",
+                ])
+                .to_string(),
+            _ => self.text(),
+        }
+    }
+
+    /// Writes the table as RFC 4180 CSV, quoting what needs it (and sometimes more).
+    fn csv_case(&mut self) -> CsvCase {
+        let (columns, header_is_valid) = self.csv_header();
+        // `;` is only recognisable from a header with two columns or more.
+        let separator = if columns.len() > 1 && self.chance(30) {
+            b';'
+        } else {
+            b','
+        };
+        let line_end: &[u8] = if self.chance(50) { b"\r\n" } else { b"\n" };
+        let mut bytes = Vec::new();
+        if self.chance(20) {
+            bytes.extend_from_slice(b"\xEF\xBB\xBF");
+        }
+        let write_record = |generator: &mut Gen, bytes: &mut Vec<u8>, cells: &[String]| {
+            for (i, cell) in cells.iter().enumerate() {
+                if i > 0 {
+                    bytes.push(separator);
+                }
+                let needs_quotes = cell
+                    .bytes()
+                    .any(|b| b == separator || matches!(b, b'"' | b'\r' | b'\n'));
+                if needs_quotes || generator.chance(10) {
+                    bytes.push(b'"');
+                    bytes.extend(cell.replace('"', "\"\"").bytes());
+                    bytes.push(b'"');
+                } else {
+                    bytes.extend(cell.bytes());
+                }
+            }
+            bytes.extend_from_slice(line_end);
+        };
+        let header_cells: Vec<String> = columns
+            .iter()
+            .map(|c| match self.below(4) {
+                0 => c.to_uppercase(),
+                1 => format!(" {c} "),
+                _ => c.clone(),
+            })
+            .collect();
+        write_record(self, &mut bytes, &header_cells);
+        let mut rows = Vec::new();
+        for _ in 0..self.below(50) {
+            let cells: Vec<String> = if self.chance(5) {
+                vec![String::new(); columns.len()]
+            } else {
+                columns.iter().map(|_| self.csv_cell()).collect()
+            };
+            let blank = cells.iter().all(|c| c.trim_ascii().is_empty());
+            let line = 1 + line_breaks(&bytes);
+            write_record(self, &mut bytes, &cells);
+            if !blank {
+                rows.push((line, cells));
+            }
+        }
+        if self.chance(25) {
+            let expected = None;
+            match self.below(5) {
+                0 => bytes = self.bytes(300),
+                1 if !bytes.is_empty() => bytes.truncate(self.below(bytes.len())),
+                2 if !bytes.is_empty() => {
+                    let at = self.below(bytes.len());
+                    bytes[at] = self.next() as u8;
+                }
+                3 => {
+                    let at = self.below(bytes.len() + 1);
+                    bytes.insert(at, b'"');
+                }
+                _ => {
+                    let at = self.below(bytes.len() + 1);
+                    bytes.splice(at..at, [0xFF, 0xFE, b'\r']);
+                }
+            }
+            return CsvCase { bytes, expected };
+        }
+        CsvCase {
+            bytes,
+            expected: Some(CsvExpectation {
+                header_is_valid,
+                rows,
+                columns,
+            }),
+        }
+    }
+}
+
+/// Checks what `read_csv` made of a well-formed file against the table it was written
+/// from: every non-blank row, on its line, with its cells.
+fn check_import_file(
+    case: usize,
+    expected: &CsvExpectation,
+    result: Result<domain::spreadsheet::ImportFile, domain::spreadsheet::ImportError>,
+    max_rows: usize,
+) {
+    use domain::spreadsheet::ImportError;
+    let file = match (result, expected.header_is_valid) {
+        (Err(ImportError::Header(violations)), false) => {
+            assert!(!violations.0.is_empty(), "case {case}");
+            return;
+        }
+        (Err(ImportError::TooManyRows { limit }), true) => {
+            assert_eq!(limit, max_rows, "case {case}");
+            assert!(expected.rows.len() > max_rows, "case {case}");
+            return;
+        }
+        (Ok(file), true) => file,
+        (other, valid) => panic!("case {case}: header valid {valid}, got {other:?}"),
+    };
+    assert_eq!(file.columns, expected.columns, "case {case}");
+    assert_eq!(file.rows.len(), expected.rows.len(), "case {case}");
+    let (mut ids, mut emails) = (Vec::new(), Vec::new());
+    for (row, (line, cells)) in file.rows.iter().zip(&expected.rows) {
+        assert_eq!(row.line, *line, "case {case}: {cells:?}");
+        let cell = |column: &str| {
+            let index = expected.columns.iter().position(|c| c == column)?;
+            Some(cells[index].trim()).filter(|c| !c.is_empty())
+        };
+        assert_eq!(row.id.as_deref(), cell("id"), "case {case}, line {line}");
+        assert_eq!(
+            row.email.as_deref(),
+            cell("email"),
+            "case {case}, line {line}"
+        );
+        let id_repeats = cell("id").is_some_and(|id| ids.contains(&id.to_string()));
+        let email_repeats =
+            cell("email").is_some_and(|email| emails.contains(&email.to_lowercase()));
+        ids.extend(cell("id").map(str::to_string));
+        emails.extend(cell("email").map(str::to_lowercase));
+        let patch = match &row.patch {
+            Err(errors) => {
+                assert!(
+                    id_repeats || email_repeats,
+                    "case {case}, line {line}: {errors:?}"
+                );
+                continue;
+            }
+            Ok(patch) => patch,
+        };
+        assert!(!id_repeats && !email_repeats, "case {case}, line {line}");
+        for (column, raw) in expected.columns.iter().zip(cells) {
+            let got = match patch.get(column) {
+                Some(value) => value,
+                None => &patch["fields"][column],
+            };
+            let trimmed = raw.trim();
+            if trimmed.is_empty() {
+                let absent_id = column == "id" && patch.get("id").is_none();
+                assert!(
+                    got.is_null() || absent_id,
+                    "case {case}, line {line}: {column}"
+                );
+            } else if CSV_COLUMNS[..7].contains(&column.as_str()) {
+                assert_eq!(got, &json!(trimmed), "case {case}, line {line}: {column}");
+            } else if matches!(column.as_str(), "code" | "notes" | "tier") {
+                // Text keeps its spaces; the field's validation decides the rest.
+                assert_eq!(got, &json!(raw), "case {case}, line {line}: {column}");
+            } else {
+                assert!(!got.is_null(), "case {case}, line {line}: {column}");
+            }
+        }
+    }
+}
+
+#[test]
+fn csv_files_of_any_shape_are_read_or_refused_without_panicking() {
+    use domain::spreadsheet::{ImportError, read_csv};
+    const MAX_ROWS: usize = 40;
+    let fields = fields();
+    let mut generator = Gen::new(3);
+    let files = 5_000 * scale();
+    let started = Instant::now();
+    let mut outcomes: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut rows_read = 0;
+    for case in 0..files {
+        let csv = generator.csv_case();
+        let result = read_csv(&csv.bytes, &fields, MAX_ROWS);
+        let outcome = match &result {
+            Ok(file) => {
+                assert!(file.rows.len() <= MAX_ROWS, "case {case}");
+                assert!(
+                    file.rows.windows(2).all(|w| w[0].line < w[1].line)
+                        && file.rows.iter().all(|r| r.line >= 2),
+                    "case {case}: lines out of order"
+                );
+                for row in &file.rows {
+                    match &row.patch {
+                        Ok(patch) => assert!(patch.is_object(), "case {case}"),
+                        Err(errors) => assert!(
+                            !errors.is_empty() && errors.iter().all(|e| !e.detail.is_empty()),
+                            "case {case}"
+                        ),
+                    }
+                }
+                rows_read += file.rows.len();
+                "read"
+            }
+            Err(ImportError::Unreadable(detail)) => {
+                assert!(!detail.is_empty(), "case {case}");
+                "unreadable"
+            }
+            Err(ImportError::Header(_)) => "bad header",
+            Err(ImportError::TooManyRows { .. }) => "too many rows",
+        };
+        *outcomes.entry(outcome).or_default() += 1;
+        if let Some(expected) = &csv.expected {
+            check_import_file(case, expected, result, MAX_ROWS);
+            *outcomes
+                .entry("well-formed, checked cell by cell")
+                .or_default() += 1;
+        }
+    }
+    println!(
+        "csv: {files} random files ({rows_read} rows) read in {:.2?}: {outcomes:?}; no panic",
+        started.elapsed()
+    );
+    for outcome in ["read", "unreadable", "bad header", "too many rows"] {
+        assert!(
+            outcomes.contains_key(outcome),
+            "never {outcome}: {outcomes:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn csv_imports_of_any_shape_answer_a_report_or_a_4xx_problem_never_a_5xx() {
+    use domain::spreadsheet::read_csv;
+    let stack = Stack::get().await;
+    let client = stack.client(&unique_tenant("fuzz-csv"));
+    listable_tenant(&client).await;
+    let fields = fields();
+    let mut generator = Gen::new(4);
+    let started = Instant::now();
+    let mut statuses: BTreeMap<u16, usize> = BTreeMap::new();
+    let imports = 150 * scale();
+    for case in 0..imports {
+        let csv = generator.csv_case();
+        // Mostly dry runs: the writes are the import tests' business, the parsing is ours.
+        let dry_run = generator.chance(70);
+        let query = if dry_run { "?dry_run=true" } else { "" };
+        let reply = send_raw(
+            &client,
+            Method::POST,
+            &format!("/customers/import{query}"),
+            Some("text/csv"),
+            csv.bytes.clone(),
+        )
+        .await;
+        let label = || format!("case {case}: {:?}", String::from_utf8_lossy(&csv.bytes));
+        assert!(
+            matches!(reply.status, 200 | 400 | 413 | 422),
+            "{}: {reply:#?}",
+            label()
+        );
+        *statuses.entry(reply.status).or_default() += 1;
+        if reply.status != 200 {
+            assert_eq!(
+                reply.header("content-type"),
+                Some("application/problem+json"),
+                "{}",
+                label()
+            );
+            continue;
+        }
+        // Every row the reader finds is accounted for once in the report.
+        let rows = read_csv(&csv.bytes, &fields, usize::MAX)
+            .unwrap_or_else(|e| panic!("{}: answered 200 but {e}", label()))
+            .rows
+            .len();
+        let report = &reply.json;
+        let counted: u64 = ["created", "updated", "unchanged"]
+            .iter()
+            .map(|key| report[key].as_u64().expect("count"))
+            .sum::<u64>()
+            + report["failed"].as_array().expect("failed").len() as u64;
+        if report["stopped_at_line"].is_null() {
+            assert_eq!(counted, rows as u64, "{}: {report}", label());
+        }
+        assert_eq!(report["dry_run"], json!(dry_run), "{}", label());
+    }
+    // The tenant's data still reads back whole.
+    client.get("/customers?limit=100").await.expect(200);
+    let export = client.get("/customers/export").await.expect(200);
+    assert!(export.text.starts_with("id,email,"), "{}", export.text);
+    println!(
+        "csv over HTTP: {imports} random imports in {:.2?}: statuses {statuses:?}",
+        started.elapsed()
+    );
+    assert!(statuses.get(&200).is_some_and(|n| *n > 0), "{statuses:?}");
+    assert!(statuses.get(&422).is_some_and(|n| *n > 0), "{statuses:?}");
 }

@@ -30,7 +30,7 @@ struct FieldInput {
     /// Allowed values; required for `enum`.
     values: Option<Vec<String>>,
     required: Option<bool>,
-    #[schema(value_type = Option<Object>)]
+    /// A value of the field's type (any JSON value in this schema).
     default: Option<Value>,
     /// Fixed at creation. Only string, integer, boolean and enum fields can be clusters.
     cluster: Option<bool>,
@@ -435,7 +435,7 @@ struct BackfillInput {
 #[allow(dead_code)]
 #[derive(ToSchema)]
 struct ClusterValue {
-    #[schema(value_type = Object)]
+    /// A string, integer or boolean, as the field's type.
     value: Value,
     /// The rule that set the value; `null` when a client did.
     source: Option<domain::ClusterSource>,
@@ -467,7 +467,7 @@ struct AnnualSalesReport {
 #[allow(dead_code)]
 #[derive(ToSchema)]
 struct ClusterCount {
-    #[schema(value_type = Object)]
+    /// A string, integer or boolean, as the field's type.
     value: Value,
     count: i64,
 }

@@ -11,5 +11,5 @@ mod tenant;
 pub mod backfill;
 pub mod stream;
 
-pub use runner::{EvaluationError, Runner, limits, raw_output};
+pub use runner::{EvaluationError, Runner, engine_config, limits, raw_output};
 pub use tenant::TenantRules;

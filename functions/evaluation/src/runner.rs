@@ -30,19 +30,23 @@ pub struct Runner {
     store: Store,
 }
 
-impl Runner {
-    pub fn new(store: Store) -> Result<Self, String> {
-        let maxima = Limits {
+/// The engine configuration of every function that runs rules: the tenant-wide maxima
+/// a rule's own limits are clamped to. Public so tests run modules under exactly these.
+pub fn engine_config() -> EngineConfig {
+    EngineConfig {
+        maxima: Limits {
             fuel: MAX_FUEL,
             memory_bytes: (MAX_MEMORY_MIB as usize) << 20,
             timeout: Duration::from_millis(u64::from(MAX_TIMEOUT_MS)),
             ..Limits::default()
-        };
-        let engine = RuleEngine::new(EngineConfig {
-            maxima,
-            ..EngineConfig::default()
-        })
-        .map_err(|err| err.to_string())?;
+        },
+        ..EngineConfig::default()
+    }
+}
+
+impl Runner {
+    pub fn new(store: Store) -> Result<Self, String> {
+        let engine = RuleEngine::new(engine_config()).map_err(|err| err.to_string())?;
         Ok(Self {
             engine: Arc::new(engine),
             store,

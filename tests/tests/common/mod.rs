@@ -354,3 +354,24 @@ pub async fn eventually(
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
+
+/// Calls the DynamoDB (Streams) JSON API of the local server directly.
+pub async fn aws_call(moto_url: &str, target: &str, body: Value) -> Value {
+    let reply = reqwest::Client::new()
+        .post(moto_url)
+        .header("x-amz-target", target)
+        .header("content-type", "application/x-amz-json-1.0")
+        .header(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/dynamodb/aws4_request, \
+             SignedHeaders=host, Signature=0",
+        )
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("the local DynamoDB server");
+    let status = reply.status();
+    let json: Value = reply.json().await.expect("a JSON answer");
+    assert!(status.is_success(), "{target}: {status} {json}");
+    json
+}
