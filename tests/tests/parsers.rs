@@ -26,6 +26,7 @@ use domain::FieldDef;
 use domain::field::FieldDraft;
 use domain::rule::{RawRuleOutput, RuleDraft, SegmentChoice, check_output};
 use domain::segment::SegmentDraft;
+use domain::spreadsheet::CORE_COLUMNS;
 use rule_engine::{DEFAULT_MAX_MODULE_BYTES, EngineConfig, Limits, ModuleHash, RuleEngine};
 use serde_json::{Map, Value, json};
 
@@ -664,24 +665,12 @@ async fn list_filters_and_cursors_answer_200_or_a_4xx_problem_never_a_5xx() {
 // ---------------------------------------------------------------------------------
 // CSV import: the domain's reader, then `POST /customers/import`
 
-/// The columns a generated header picks from: the core ones, the fields of [`fields`],
-/// and names the reader must refuse.
-const CSV_COLUMNS: &[&str] = &[
-    "id",
-    "email",
-    "first_name",
-    "last_name",
-    "document",
-    "phone",
-    "segment_id",
-    "tier",
-    "vip",
-    "count",
-    "score",
-    "since",
-    "code",
-    "notes",
-];
+/// The columns a generated header picks from: the core ones and the names of
+/// [`fields`] (refused names are added on top).
+fn csv_columns() -> Vec<&'static str> {
+    const FIELDS: [&str; 7] = ["tier", "vip", "count", "score", "since", "code", "notes"];
+    CORE_COLUMNS.iter().chain(&FIELDS).copied().collect()
+}
 
 /// A generated import file and what a correct reader makes of it.
 struct CsvCase {
@@ -715,7 +704,7 @@ impl Gen {
     fn csv_header(&mut self) -> (Vec<String>, bool) {
         let mut columns: Vec<String> = Vec::new();
         for _ in 0..1 + self.below(6) {
-            let name = self.pick(CSV_COLUMNS).to_string();
+            let name = self.pick(&csv_columns()).to_string();
             if !columns.contains(&name) {
                 columns.push(name);
             }
@@ -734,7 +723,7 @@ impl Gen {
             columns.insert(at, refused);
         }
         let valid = columns.iter().any(|c| c == "id" || c == "email")
-            && columns.iter().all(|c| CSV_COLUMNS.contains(&c.as_str()))
+            && columns.iter().all(|c| csv_columns().contains(&c.as_str()))
             && columns
                 .iter()
                 .enumerate()
@@ -916,7 +905,7 @@ fn check_import_file(
                     got.is_null() || absent_id,
                     "case {case}, line {line}: {column}"
                 );
-            } else if CSV_COLUMNS[..7].contains(&column.as_str()) {
+            } else if CORE_COLUMNS.contains(&column.as_str()) {
                 assert_eq!(got, &json!(trimmed), "case {case}, line {line}: {column}");
             } else if matches!(column.as_str(), "code" | "notes" | "tier") {
                 // Text keeps its spaces; the field's validation decides the rest.
