@@ -123,8 +123,13 @@ private_stack_start() {
     MOTO="$(free_port)"
     "$VENV/bin/python" "$REPO_ROOT/infra/moto_server.py" -H 127.0.0.1 -p "$MOTO" \
         >"$WORK/moto.log" 2>&1 </dev/null &
-    PRIVATE_PIDS+=("$!")
-    for _ in $(seq 1 150); do http_up "$MOTO" && break; sleep 0.1; done
+    local moto_pid=$!
+    PRIVATE_PIDS+=("$moto_pid")
+    for _ in $(seq 1 150); do
+        http_up "$MOTO" && break
+        kill -0 "$moto_pid" 2>/dev/null || break
+        sleep 0.1
+    done
     http_up "$MOTO" || { tail -n 20 "$WORK/moto.log" >&2; die "moto did not start"; }
 
     PORT="$(free_port)"
@@ -149,7 +154,16 @@ private_stack_start() {
     curl -sf -o /dev/null --max-time 1 "$URL/openapi.json" || die "local-api did not start"
 }
 
-# Stops what private_stack_start started, newest first, and removes WORK.
+# private_stack_errors: true (and prints the first lines) when the private local-api
+# logged an error.
+private_stack_errors() {
+    grep -q 'ERROR' "$WORK/local-api.log" || return 1
+    log "local-api logged errors:"
+    grep 'ERROR' "$WORK/local-api.log" | head -20 >&2
+}
+
+# Stops what private_stack_start started (and any pid a script adds to PRIVATE_PIDS),
+# newest first, and removes WORK.
 private_stack_stop() {
     trap - EXIT INT TERM
     local i pid

@@ -153,6 +153,7 @@ phase() {
     wrk -t"$THREADS" -c"$CONNECTIONS" -d"${MAX_SECONDS}s" --timeout 10s --latency \
         -s "$script" "$URL$path" -- "$per_thread" "$TOKEN" "$marks" >"$out" 2>&1 &
     local wrk_pid=$!
+    PRIVATE_PIDS+=("$wrk_pid") # stopped with the stack if the script is interrupted
     while kill -0 "$wrk_pid" 2>/dev/null; do
         if [ "$(find "$marks" -name 'done.*' | wc -l)" -ge "$THREADS" ]; then
             kill -INT "$wrk_pid" 2>/dev/null || true
@@ -195,10 +196,6 @@ if [ "$count" -lt $((SEED + POSTS)) ]; then
     FAILED=1
 fi
 log "total $((SECONDS - STARTED)) s; $(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg)"
-if grep -q '"level":"ERROR"\|ERROR' "$WORK/local-api.log"; then
-    log "local-api logged errors:"
-    grep 'ERROR' "$WORK/local-api.log" | head -5 >&2
-    FAILED=1
-fi
+private_stack_errors && FAILED=1
 [ "$FAILED" -eq 0 ] || die "load test failed"
 log "zero errors"

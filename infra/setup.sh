@@ -35,13 +35,7 @@ else
     log "created .venv with $(python3 --version)"
 fi
 
-installed="$("$VENV/bin/pip" show moto 2>/dev/null | sed -n 's/^Version: //p' || true)"
-if [ "$installed" = "$MOTO_VERSION" ] && [ -x "$VENV/bin/moto_server" ]; then
-    log "moto $MOTO_VERSION present"
-else
-    "$VENV/bin/pip" install -q --disable-pip-version-check "moto[server]==$MOTO_VERSION"
-    log "installed moto[server]==$MOTO_VERSION into .venv"
-fi
+pip_pin moto "$MOTO_VERSION" "moto[server]==$MOTO_VERSION"
 
 # cfn-lint for template.yaml, pinned so a new rule release cannot fail CI by surprise.
 pip_pin cfn-lint "$CFN_LINT_VERSION"

@@ -22,15 +22,6 @@ async fn segment_count(client: &Client, segment_id: &str) -> Value {
         .clone()
 }
 
-async fn member_count(client: &Client, field: &str) -> Value {
-    client
-        .get(&format!("/fields/{field}"))
-        .await
-        .expect(200)
-        .json["member_count"]
-        .clone()
-}
-
 /// The ids of a listing, walked whole in pages of 50.
 async fn listed(client: &Client, path: &str) -> Vec<String> {
     ids(&list_all(client, path, 50).await)

@@ -176,22 +176,10 @@ async fn a_stored_artifact_that_does_not_load_is_recompiled_from_the_module() {
     );
 
     // Overwrite every chunk of the compiled artifact with bytes of the same length.
-    let artifacts = aws_call(
-        &stack.moto_url,
-        "DynamoDB_20120810.Scan",
-        json!({
-            "TableName": stack.table,
-            "FilterExpression": "begins_with(pk, :blobs)",
-            "ExpressionAttributeValues": {":blobs": {"S": format!("T#{tenant}#BLOB#")}},
-        }),
-    )
-    .await;
+    let engine = base64::engine::general_purpose::STANDARD;
+    let stored = artifact_chunks(stack, &tenant).await;
     let mut corrupted = 0;
-    for item in artifacts["Items"].as_array().unwrap() {
-        if !item["pk"]["S"].as_str().unwrap().contains('@') {
-            continue; // the module itself, kept intact
-        }
-        let engine = base64::engine::general_purpose::STANDARD;
+    for item in &stored {
         let length = engine
             .decode(item["data"]["B"].as_str().unwrap())
             .unwrap()
@@ -206,7 +194,7 @@ async fn a_stored_artifact_that_does_not_load_is_recompiled_from_the_module() {
         .await;
         corrupted += 1;
     }
-    assert!(corrupted > 0, "no artifact chunks found: {artifacts}");
+    assert!(corrupted > 0, "no artifact chunks found");
 
     // A fresh process (no module cached) evaluates correctly all the same.
     let api = stack.spawn_api(&[]);
@@ -229,4 +217,37 @@ async fn a_stored_artifact_that_does_not_load_is_recompiled_from_the_module() {
         "the fallback was not taken:\n{}",
         api.log()
     );
+    // The recompiled artifact replaced the garbage, so the next cold start loads it.
+    let repaired = artifact_chunks(stack, &tenant).await;
+    assert_eq!(repaired.len(), stored.len());
+    for item in &repaired {
+        let data = engine.decode(item["data"]["B"].as_str().unwrap()).unwrap();
+        assert!(
+            data.iter().any(|b| *b != 0x5a),
+            "chunk still garbage: {}",
+            item["sk"]
+        );
+    }
+}
+
+/// The items of a tenant's compiled artifacts (`BLOB#<sha256>@<engine key>`), not the
+/// modules themselves.
+async fn artifact_chunks(stack: &Stack, tenant: &str) -> Vec<Value> {
+    let blobs = aws_call(
+        &stack.moto_url,
+        "DynamoDB_20120810.Scan",
+        json!({
+            "TableName": stack.table,
+            "FilterExpression": "begins_with(pk, :blobs)",
+            "ExpressionAttributeValues": {":blobs": {"S": format!("T#{tenant}#BLOB#")}},
+        }),
+    )
+    .await;
+    blobs["Items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|item| item["pk"]["S"].as_str().unwrap().contains('@'))
+        .cloned()
+        .collect()
 }

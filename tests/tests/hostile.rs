@@ -18,21 +18,7 @@ use serde_json::{Value, json};
 
 /// A well-behaved rule: `{"clusters": {"<field>": "<value>"}}`.
 fn control_module(field: &str, value: &str) -> Vec<u8> {
-    let output = format!(r#"{{"clusters": {{"{field}": "{value}"}}}}"#);
-    let data = output.replace('"', "\\\"");
-    wat::parse_str(format!(
-        r#"(module
-  (import "wasi_snapshot_preview1" "fd_write"
-    (func $fd_write (param i32 i32 i32 i32) (result i32)))
-  (memory (export "memory") 1)
-  (data (i32.const 64) "{data}")
-  (func (export "_start")
-    (i32.store (i32.const 0) (i32.const 64))
-    (i32.store (i32.const 4) (i32.const {len}))
-    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"#,
-        len = output.len()
-    ))
-    .expect("control module")
+    writes(&format!(r#"{{"clusters": {{"{field}": "{value}"}}}}"#))
 }
 
 #[track_caller]

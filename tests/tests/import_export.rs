@@ -390,15 +390,6 @@ async fn rows_update_by_id_or_else_by_email_and_unchanged_rows_write_nothing() {
     );
 }
 
-async fn member_count(client: &Client, field: &str) -> Value {
-    client
-        .get(&format!("/fields/{field}"))
-        .await
-        .expect(200)
-        .json["member_count"]
-        .clone()
-}
-
 #[tokio::test]
 async fn a_dry_run_reports_the_same_and_writes_nothing() {
     let stack = Stack::get().await;

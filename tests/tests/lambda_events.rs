@@ -397,6 +397,12 @@ async fn a_wasm_module_arrives_base64_encoded_and_is_stored_byte_for_byte() {
         .expect(201);
     assert_eq!(uploaded.json["number"], 1, "{}", uploaded.json);
     assert_eq!(uploaded.json["size"], wasm.len(), "{}", uploaded.json);
+    assert_eq!(
+        uploaded.json["sha256"],
+        rule_engine::ModuleHash::of(&wasm).to_string(),
+        "{}",
+        uploaded.json
+    );
 
     // The same bytes, not base64-decoded, would not be a module.
     let mut undecoded = Event::new("PUT", "/rules/{name}/module", "/rules/tiering/module")

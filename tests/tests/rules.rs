@@ -21,35 +21,6 @@ const DEFAULT_MEMORY_BYTES: u64 = 16 * 1024 * 1024;
 // ---------------------------------------------------------------------------------
 // Modules
 
-#[track_caller]
-fn wat(text: &str) -> Vec<u8> {
-    wat::parse_str(text).unwrap_or_else(|error| panic!("bad WAT: {error}\n{text}"))
-}
-
-/// A rule that writes `stdout` to fd 1 with one `fd_write` and returns.
-fn writes(stdout: &str) -> Vec<u8> {
-    let mut data = String::new();
-    for byte in stdout.bytes() {
-        if byte.is_ascii_graphic() && byte != b'"' && byte != b'\\' || byte == b' ' {
-            data.push(byte as char);
-        } else {
-            data.push_str(&format!("\\{byte:02x}"));
-        }
-    }
-    wat(&format!(
-        r#"(module
-  (import "wasi_snapshot_preview1" "fd_write"
-    (func $fd_write (param i32 i32 i32 i32) (result i32)))
-  (memory (export "memory") 1)
-  (data (i32.const 64) "{data}")
-  (func (export "_start")
-    (i32.store (i32.const 0) (i32.const 64))
-    (i32.store (i32.const 4) (i32.const {len}))
-    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"#,
-        len = stdout.len()
-    ))
-}
-
 const INFINITE_LOOP: &str = r#"(module
   (memory (export "memory") 1)
   (func (export "_start") (loop $forever (br $forever))))"#;

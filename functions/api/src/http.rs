@@ -1,7 +1,9 @@
 //! Request and response plumbing shared by every handler: body parsing with limits,
 //! query parameters, conditional requests (ETag / If-Match), paging and JSON replies.
 
-use lambda_http::http::header::{CONTENT_TYPE, ETAG, HeaderMap, HeaderValue, IF_MATCH, LOCATION};
+use lambda_http::http::header::{
+    CONTENT_TYPE, ETAG, HeaderMap, HeaderValue, IF_MATCH, LINK, LOCATION,
+};
 use lambda_http::http::{HeaderName, StatusCode};
 use lambda_http::{Body, Response};
 use serde::Serialize;
@@ -16,6 +18,8 @@ use crate::problem::ApiError;
 pub const MAX_JSON_BODY: usize = 256 * 1024;
 pub const DEFAULT_PAGE: usize = 50;
 pub const MAX_PAGE: usize = 100;
+/// The media type of every CSV answer.
+pub const CSV_UTF8: &str = "text/csv; charset=utf-8";
 
 /// One routed request: the verified tenant, path parameters, query, headers and body.
 #[derive(Clone)]
@@ -46,6 +50,19 @@ impl Call {
         let value = self.headers.get(CONTENT_TYPE)?.to_str().unwrap_or_default();
         let media = value.split(';').next().unwrap_or_default().trim();
         Some(media.to_ascii_lowercase())
+    }
+
+    /// The `charset` parameter of the `Content-Type`, unquoted and lower-cased (charset
+    /// names are case-insensitive); `None` when absent.
+    pub fn charset(&self) -> Option<String> {
+        let value = self.headers.get(CONTENT_TYPE)?.to_str().unwrap_or_default();
+        value
+            .to_ascii_lowercase()
+            .split(';')
+            .skip(1)
+            .filter_map(|p| p.split_once('='))
+            .find(|(name, _)| name.trim() == "charset")
+            .map(|(_, value)| value.trim().trim_matches('"').to_owned())
     }
 
     /// The body as JSON: 415 for another media type, 413 when too large, 400 when it
@@ -93,12 +110,17 @@ impl Call {
 
     /// `?limit=` within 1..=100 (default 50).
     pub fn limit(&self) -> Result<usize, ApiError> {
+        self.limit_within(DEFAULT_PAGE, MAX_PAGE)
+    }
+
+    /// `?limit=` within 1..=`max`, `default` when absent.
+    pub fn limit_within(&self, default: usize, max: usize) -> Result<usize, ApiError> {
         match self.query("limit") {
-            None => Ok(DEFAULT_PAGE),
+            None => Ok(default),
             Some(raw) => match raw.parse::<usize>() {
-                Ok(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
+                Ok(n) if (1..=max).contains(&n) => Ok(n),
                 _ => Err(ApiError::BadRequest(format!(
-                    "limit must be an integer from 1 to {MAX_PAGE}"
+                    "limit must be an integer from 1 to {max}"
                 ))),
             },
         }
@@ -160,7 +182,7 @@ impl Reply {
         })
     }
 
-    /// A non-JSON representation, e.g. `text/csv; charset=utf-8`.
+    /// A non-JSON representation, e.g. [`CSV_UTF8`].
     pub fn text(status: StatusCode, content_type: &'static str, text: String) -> Reply {
         Reply {
             status,
@@ -214,6 +236,20 @@ impl Reply {
     pub fn header(mut self, name: HeaderName, value: String) -> Reply {
         self.headers.push((name, value));
         self
+    }
+
+    /// With a `Link: <path?query>; rel="next"` header when a page follows: the request's
+    /// query with its `cursor` replaced by `next`.
+    pub fn next_link(self, path: &str, call: &Call, next: Option<String>) -> Reply {
+        let Some(next) = next else {
+            return self;
+        };
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        for (name, value) in call.query.iter().filter(|(name, _)| name != "cursor") {
+            query.append_pair(name, value);
+        }
+        query.append_pair("cursor", &next);
+        self.header(LINK, format!("<{path}?{}>; rel=\"next\"", query.finish()))
     }
 
     pub fn into_response(self) -> Response<Body> {

@@ -156,9 +156,7 @@ impl App {
         if call
             .headers
             .contains_key(lambda_http::http::header::IF_MATCH)
-            || !op.writes()
-            // An import retries each row itself; re-running the file would apply rows twice.
-            || op == Op::ImportCustomers
+            || !op.retries_on_conflict()
         {
             return self.dispatch(op, call).await;
         }

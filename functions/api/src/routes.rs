@@ -79,11 +79,14 @@ pub enum Op {
 }
 
 impl Op {
-    /// Whether the operation changes stored state (and so may lose a version race).
-    pub fn writes(self) -> bool {
+    /// Whether a request without `If-Match` that loses a version race is applied again
+    /// to the newer state: every write but the import, which retries each row itself
+    /// (re-running the file would apply rows twice). Reads never race.
+    pub fn retries_on_conflict(self) -> bool {
         !matches!(
             self,
-            Op::ListSegments
+            Op::ImportCustomers
+                | Op::ListSegments
                 | Op::GetSegment
                 | Op::ListFields
                 | Op::GetField
@@ -479,7 +482,8 @@ mod tests {
         assert_eq!((route.op, params.len()), (Op::ImportCustomers, 0));
         let (route, _) = find("GET", "/customers/export", Some(Function::Customers)).unwrap();
         assert_eq!(route.op, Op::ExportCustomers);
-        assert!(Op::ImportCustomers.writes());
-        assert!(!Op::ExportCustomers.writes());
+        assert!(!Op::ImportCustomers.retries_on_conflict());
+        assert!(!Op::ExportCustomers.retries_on_conflict());
+        assert!(Op::ReplaceCustomer.retries_on_conflict());
     }
 }

@@ -257,14 +257,8 @@ pub async fn test(app: &App, call: Call) -> Result<Reply, ApiError> {
     let customer = test_customer(app, &call, &body, &fields).await?;
     let sales = app
         .store
-        .sales_summaries(
-            &call.tenant,
-            std::slice::from_ref(&customer.id),
-            Utc::now().year(),
-        )
-        .await?
-        .remove(&customer.id)
-        .unwrap_or_default();
+        .sales_summary(&call.tenant, &customer.id, Utc::now().year())
+        .await?;
     let input = rule_input(&customer, &sales, &segments, &rule, number);
     let report = app
         .runner

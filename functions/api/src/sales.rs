@@ -5,13 +5,13 @@ use chrono::Utc;
 use domain::report;
 use domain::{SaleDraft, Violations};
 use lambda_http::http::StatusCode;
-use lambda_http::http::header::{ACCEPT, LINK, LOCATION};
+use lambda_http::http::header::{ACCEPT, LOCATION};
 use serde_json::json;
 use store::{CustomerFilter, PageKey, SaleRecorded};
 
 use crate::App;
 use crate::customers::{CLUSTER_PREFIX, cluster_filter, load};
-use crate::http::{Call, Reply};
+use crate::http::{CSV_UTF8, Call, Reply};
 use crate::problem::ApiError;
 
 /// Rows of one CSV answer: a spreadsheet-sized year fits in one response (well under
@@ -118,7 +118,7 @@ pub async fn annual_report(app: &App, call: Call) -> Result<Reply, ApiError> {
     report::rank(&mut totals);
 
     let limit = if csv {
-        page_limit(&call, MAX_CSV_ROWS)?
+        call.limit_within(MAX_CSV_ROWS, MAX_CSV_ROWS)?
     } else {
         call.limit()?
     };
@@ -152,28 +152,13 @@ fn answer(
             }),
         );
     }
-    let mut reply = Reply::text(
-        StatusCode::OK,
-        "text/csv; charset=utf-8",
-        report::to_csv(&rows),
-    );
-    if let Some(next) = next {
-        let mut query: Vec<(String, String)> = call
-            .query
-            .iter()
-            .filter(|(k, _)| k != "cursor")
-            .cloned()
-            .collect();
-        query.push(("cursor".into(), next));
-        let query = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(query)
-            .finish();
-        reply = reply.header(
-            LINK,
-            format!("</reports/annual-sales?{query}>; rel=\"next\""),
-        );
-    }
-    Ok(reply)
+    Ok(
+        Reply::text(StatusCode::OK, CSV_UTF8, report::to_csv(&rows)).next_link(
+            "/reports/annual-sales",
+            call,
+            next,
+        ),
+    )
 }
 
 /// CSV when `?format=csv` or when the client accepts `text/csv` (and not JSON first).
@@ -201,18 +186,6 @@ fn wants_csv(call: &Call) -> Result<bool, ApiError> {
     Ok(first == Some("text/csv"))
 }
 
-/// `?limit=` up to `max`, defaulting to it.
-fn page_limit(call: &Call, max: usize) -> Result<usize, ApiError> {
-    match call.query("limit") {
-        None => Ok(max),
-        Some(raw) => raw
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=max).contains(n))
-            .ok_or_else(|| ApiError::BadRequest(format!("limit must be from 1 to {max}"))),
-    }
-}
-
 /// `?segment=` or one `?cluster.<field>=<value>`, as in the customer listing.
 fn report_filter(call: &Call, fields: &[domain::FieldDef]) -> Result<CustomerFilter, ApiError> {
     let mut filters = call
@@ -235,7 +208,6 @@ fn report_filter(call: &Call, fields: &[domain::FieldDef]) -> Result<CustomerFil
 /// The report's currency: the one asked for, or the only one the tenant sold in that
 /// year; `None` when it sold nothing. Totals in different currencies are never added.
 async fn currency(app: &App, call: &Call, year: i32) -> Result<Option<String>, ApiError> {
-    let sold_in = app.store.sales_currencies(&call.tenant, year).await?;
     if let Some(asked) = call.query("currency") {
         let asked = asked.to_ascii_uppercase();
         if asked.len() != 3 || !asked.bytes().all(|b| b.is_ascii_alphabetic()) {
@@ -245,6 +217,7 @@ async fn currency(app: &App, call: &Call, year: i32) -> Result<Option<String>, A
         }
         return Ok(Some(asked));
     }
+    let sold_in = app.store.sales_currencies(&call.tenant, year).await?;
     match sold_in.as_slice() {
         [] => Ok(None),
         [only] => Ok(Some(only.clone())),

@@ -13,14 +13,14 @@ use domain::spreadsheet::{self, CellError, CsvExport, ImportError, ImportRow};
 use domain::{Customer, CustomerDraft, CustomerSchema, FieldDef, Segment, merge_patch};
 use futures_util::stream::{self, StreamExt};
 use lambda_http::http::StatusCode;
-use lambda_http::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE, LINK};
+use lambda_http::http::header::CONTENT_DISPOSITION;
 use serde::Serialize;
 use serde_json::{Value, json};
 use store::StoreError;
 
 use crate::App;
 use crate::customers::{CLUSTER_PREFIX, Selection, listing_scope, selection};
-use crate::http::{Call, Reply};
+use crate::http::{CSV_UTF8, Call, Reply};
 use crate::problem::ApiError;
 
 /// Import bodies above this are refused with 413: a synchronous Lambda invocation
@@ -216,25 +216,16 @@ pub async fn import(app: &App, call: Call) -> Result<Reply, ApiError> {
 /// `text/csv` (UTF-8) or no content type; anything else is 415. A spreadsheet's own
 /// format is named in the answer: save it as CSV.
 fn check_import_media_type(call: &Call) -> Result<(), ApiError> {
-    let Some(header) = call.headers.get(CONTENT_TYPE) else {
+    let Some(media) = call.media_type() else {
         return Ok(());
     };
-    let header = header.to_str().unwrap_or_default().to_ascii_lowercase();
-    let mut parts = header.split(';');
-    let media = parts.next().unwrap_or_default().trim();
-    match media {
-        CSV_MEDIA_TYPE => {
-            let charset = parts
-                .filter_map(|p| p.split_once('='))
-                .find(|(name, _)| name.trim() == "charset")
-                .map(|(_, value)| value.trim().trim_matches('"').to_owned());
-            match charset.as_deref() {
-                None | Some("utf-8") | Some("utf8") => Ok(()),
-                Some(other) => Err(ApiError::UnsupportedMediaType(format!(
-                    "only UTF-8 CSV is read, got charset `{other}`"
-                ))),
-            }
-        }
+    match media.as_str() {
+        CSV_MEDIA_TYPE => match call.charset().as_deref() {
+            None | Some("utf-8") | Some("utf8") => Ok(()),
+            Some(other) => Err(ApiError::UnsupportedMediaType(format!(
+                "only UTF-8 CSV is read, got charset `{other}`"
+            ))),
+        },
         XLSX_MEDIA_TYPE => Err(ApiError::UnsupportedMediaType(
             "xlsx workbooks are not read; save the sheet as CSV UTF-8 and send it as text/csv"
                 .into(),
@@ -483,17 +474,7 @@ impl Import<'_> {
 /// header with `rel="next"` continues.
 pub async fn export(app: &App, call: Call) -> Result<Reply, ApiError> {
     call.allow_query(&["segment", "email", "limit", "cursor"], &[CLUSTER_PREFIX])?;
-    let limit = match call.query("limit") {
-        None => MAX_EXPORT_ROWS,
-        Some(raw) => match raw.parse::<usize>() {
-            Ok(n) if (1..=MAX_EXPORT_ROWS).contains(&n) => n,
-            _ => {
-                return Err(ApiError::BadRequest(format!(
-                    "limit must be an integer from 1 to {MAX_EXPORT_ROWS}"
-                )));
-            }
-        },
-    };
+    let limit = call.limit_within(MAX_EXPORT_ROWS, MAX_EXPORT_ROWS)?;
     let fields = app.store.list_fields(&call.tenant).await?;
     let mut csv = CsvExport::new(&fields);
     let mut next_cursor = None;
@@ -542,20 +523,10 @@ pub async fn export(app: &App, call: Call) -> Result<Reply, ApiError> {
     }
     let text = String::from_utf8(csv.finish())
         .map_err(|err| ApiError::Internal(format!("export is not UTF-8: {err}")))?;
-    let mut reply = Reply::text(StatusCode::OK, "text/csv; charset=utf-8", text).header(
-        CONTENT_DISPOSITION,
-        "attachment; filename=\"customers.csv\"".into(),
-    );
-    if let Some(cursor) = next_cursor {
-        let mut query = form_urlencoded::Serializer::new(String::new());
-        for (name, value) in call.query.iter().filter(|(name, _)| name != "cursor") {
-            query.append_pair(name, value);
-        }
-        query.append_pair("cursor", &cursor);
-        reply = reply.header(
-            LINK,
-            format!("</customers/export?{}>; rel=\"next\"", query.finish()),
-        );
-    }
-    Ok(reply)
+    Ok(Reply::text(StatusCode::OK, CSV_UTF8, text)
+        .header(
+            CONTENT_DISPOSITION,
+            "attachment; filename=\"customers.csv\"".into(),
+        )
+        .next_link("/customers/export", &call, next_cursor))
 }

@@ -14,8 +14,6 @@ use crate::validation::{ObjectReader, Violations};
 /// Ten-thousandths: the finest amount a sale may carry.
 pub const AMOUNT_DECIMALS: usize = 4;
 const SCALE: i64 = 10_000;
-/// Amounts stay below a trillion, so even a century of monthly sums fits an `i64`.
-const MAX_UNITS: i64 = 1_000_000_000_000 * SCALE;
 
 /// Money as an integer count of ten-thousandths. Sums are exact integer additions,
 /// in this process and in DynamoDB's `ADD`, so no floating-point rounding ever
@@ -70,10 +68,8 @@ impl Amount {
         };
         let padded = format!("{fraction:0<4}");
         let fraction: i64 = padded.parse().map_err(|_| MESSAGE.to_string())?;
+        // Below a trillion (12 whole digits): even a century of monthly sums fits an i64.
         let units = whole * SCALE + fraction;
-        if units >= MAX_UNITS {
-            return Err("must be below 1,000,000,000,000".into());
-        }
         Ok(Amount(if negative { -units } else { units }))
     }
 

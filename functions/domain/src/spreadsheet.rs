@@ -8,8 +8,9 @@
 //! CRLF line ends and quotes only where needed, so what it writes reads back the same.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
@@ -31,8 +32,9 @@ pub const CORE_COLUMNS: [&str; 7] = [
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
-/// One problem of a row, addressed by its column when it has one.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+/// One problem of a row, addressed by its column when it has one. `Deserialize` too:
+/// clients of the API (the `import-customers` CLI) read it back from import reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct CellError {
     /// The header name of the column (a core column or a field's API name).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -134,17 +136,11 @@ pub fn read_csv(
     fields: &[FieldDef],
     max_rows: usize,
 ) -> Result<ImportFile, ImportError> {
-    let data = data.strip_prefix(BOM).unwrap_or(data);
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(detect_separator(data))
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(data);
-    let mut lines = LineCounter::new(data);
+    let mut reader = RecordReader::new(data);
     let mut record = csv::ByteRecord::new();
     let no_header =
         || ImportError::Unreadable("the file needs a header row naming its columns".into());
-    if !reader.read_byte_record(&mut record).map_err(unreadable)? {
+    if !reader.read_header(&mut record).map_err(unreadable)? {
         return Err(no_header());
     }
     let header: Vec<String> = record
@@ -156,40 +152,16 @@ pub fn read_csv(
         return Err(no_header());
     }
     let targets = read_header(&header, fields)?;
+    let mut keys = DuplicateKeys::new(&record);
 
     let mut rows = Vec::new();
-    let mut seen_ids: HashMap<String, u64> = HashMap::new();
-    let mut seen_emails: HashMap<String, u64> = HashMap::new();
-    while reader.read_byte_record(&mut record).map_err(unreadable)? {
-        if record.iter().all(|cell| cell.trim_ascii().is_empty()) {
-            continue;
-        }
+    while let Some(line) = reader.read_record(&mut record).map_err(unreadable)? {
         if rows.len() == max_rows {
             return Err(ImportError::TooManyRows { limit: max_rows });
         }
-        let start = record.position().map_or(0, |p| p.byte()) as usize;
-        let line = lines.line_of_record_at(start);
-        let mut row = read_row(line, &record, &header, &targets);
-        let mut duplicates = Vec::new();
-        if let Some(id) = &row.id
-            && let Some(first) = seen_ids.insert(id.clone(), line)
-        {
-            seen_ids.insert(id.clone(), first);
-            duplicates.push(CellError::new(
-                Some("id"),
-                format!("line {first} already has id `{id}`"),
-            ));
-        }
-        if let Some(email) = &row.email {
-            let key = email.to_lowercase();
-            if let Some(first) = seen_emails.insert(key.clone(), line) {
-                seen_emails.insert(key, first);
-                duplicates.push(CellError::new(
-                    Some("email"),
-                    format!("line {first} already has email `{email}`"),
-                ));
-            }
-        }
+        let (id, email) = keys.keys(&record);
+        let duplicates = keys.check(line, id.as_deref(), email.as_deref());
+        let mut row = read_row(line, (id, email), &record, &header, &targets);
         if !duplicates.is_empty() {
             row.patch = match row.patch {
                 Ok(_) => Err(duplicates),
@@ -254,22 +226,19 @@ fn read_header<'a>(
     violations.finish(targets).map_err(ImportError::Header)
 }
 
+/// `keys`: the row's id and email ([`DuplicateKeys::keys`]), which name the row in the
+/// report even when the rest cannot be read.
 fn read_row(
     line: u64,
+    (id, email): (Option<String>, Option<String>),
     record: &csv::ByteRecord,
     header: &[String],
     targets: &[Target],
 ) -> ImportRow {
-    // The id and email name the row in the report even when the rest cannot be read.
-    let named = |column: &str| {
-        let index = header.iter().position(|c| c == column)?;
-        let cell = std::str::from_utf8(record.get(index)?).ok()?.trim();
-        (!cell.is_empty()).then(|| cell.to_owned())
-    };
     let mut row = ImportRow {
         line,
-        id: named("id"),
-        email: named("email"),
+        id,
+        email,
         patch: Ok(Value::Null),
     };
     if record.len() != header.len() {
@@ -360,10 +329,68 @@ pub fn value_cell(value: &Value) -> String {
     }
 }
 
+/// The records of a CSV file read as [`read_csv`] reads them: the byte order mark
+/// stripped, the separator [`detect_separator`] picks, RFC 4180 quoting, rows of any
+/// length. Public so that clients that split a big file into imports (the
+/// `import-customers` CLI) read it, and number its lines, exactly as the server does.
+pub struct RecordReader<'a> {
+    reader: csv::Reader<&'a [u8]>,
+    lines: LineCounter<'a>,
+}
+
+impl<'a> RecordReader<'a> {
+    pub fn new(data: &'a [u8]) -> Self {
+        let data = data.strip_prefix(BOM).unwrap_or(data);
+        let reader = csv::ReaderBuilder::new()
+            .delimiter(detect_separator(data))
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(data);
+        Self {
+            reader,
+            lines: LineCounter::new(data),
+        }
+    }
+
+    /// Reads the first record (blank lines before it are skipped, as by the `csv`
+    /// crate) into `record`: the header. `false` when the file has none.
+    pub fn read_header(&mut self, record: &mut csv::ByteRecord) -> Result<bool, csv::Error> {
+        self.reader.read_byte_record(record)
+    }
+
+    /// Reads the next data record into `record` and returns the 1-based line of the
+    /// file where it starts (the header's first line is 1); `None` at the end. Rows
+    /// whose cells are all blank (as spreadsheets leave at the end of a sheet) are
+    /// skipped. Call [`RecordReader::read_header`] first.
+    pub fn read_record(&mut self, record: &mut csv::ByteRecord) -> Result<Option<u64>, csv::Error> {
+        while self.reader.read_byte_record(record)? {
+            if record.iter().all(|cell| cell.trim_ascii().is_empty()) {
+                continue;
+            }
+            let start = record.position().map_or(0, |p| p.byte());
+            let start = usize::try_from(start).unwrap_or(usize::MAX);
+            return Ok(Some(self.lines.line_of_record_at(start)));
+        }
+        Ok(None)
+    }
+}
+
+/// Line ends in `bytes` as the import counts them: `\r\n`, `\n` and a lone `\r` each
+/// end a line. Public so that clients writing a file again count its lines alike.
+pub fn count_line_ends(bytes: &[u8]) -> u64 {
+    let mut lines = 0;
+    for (index, &byte) in bytes.iter().enumerate() {
+        if byte == b'\n' || (byte == b'\r' && bytes.get(index + 1) != Some(&b'\n')) {
+            lines += 1;
+        }
+    }
+    lines
+}
+
 /// Maps byte offsets of records to 1-based line numbers. The CSV reader's own line
 /// count is off after blank lines, so lines are counted here: a record starts at the
 /// first byte after its offset that is not a line break (blank lines before it are
-/// skipped by the reader), and `\r\n`, `\n` and a lone `\r` each end a line.
+/// skipped by the reader), and lines end as [`count_line_ends`] says.
 struct LineCounter<'a> {
     data: &'a [u8],
     offset: usize,
@@ -385,16 +412,86 @@ impl<'a> LineCounter<'a> {
         while start < self.data.len() && matches!(self.data[start], b'\r' | b'\n') {
             start += 1;
         }
+        // `start` is never between a `\r` and its `\n`, so counting the slice alone
+        // counts as counting the whole file.
         let start = start.max(self.offset);
-        for i in self.offset..start {
-            match self.data[i] {
-                b'\n' => self.line += 1,
-                b'\r' if self.data.get(i + 1) != Some(&b'\n') => self.line += 1,
-                _ => {}
-            }
-        }
+        self.line += count_line_ends(&self.data[self.offset..start]);
         self.offset = start;
         self.line
+    }
+}
+
+/// Finds rows that name an id, or an email in any letter case, that an earlier row of
+/// the file already names; the server fails such rows. Public so that a client that
+/// splits a file into several imports (the `import-customers` CLI) fails them as the
+/// server would if it saw the whole file, with the same words.
+#[derive(Debug, Clone, Default)]
+pub struct DuplicateKeys {
+    id_column: Option<usize>,
+    email_column: Option<usize>,
+    /// Each id and email (lower-cased) so far, with the first line that names it.
+    ids: HashMap<String, u64>,
+    emails: HashMap<String, u64>,
+}
+
+impl DuplicateKeys {
+    /// For a file with this header: the `id` and `email` columns are the first whose
+    /// names, trimmed and lower-cased, are `id` and `email`.
+    pub fn new(header: &csv::ByteRecord) -> Self {
+        let position = |name: &str| {
+            header.iter().position(|cell| {
+                std::str::from_utf8(cell).is_ok_and(|c| c.trim().to_lowercase() == name)
+            })
+        };
+        Self {
+            id_column: position("id"),
+            email_column: position("email"),
+            ..Self::default()
+        }
+    }
+
+    /// The record's id and email cells, trimmed, when present, UTF-8 and not empty.
+    pub fn keys(&self, record: &csv::ByteRecord) -> (Option<String>, Option<String>) {
+        let cell = |column: Option<usize>| {
+            let text = std::str::from_utf8(record.get(column?)?).ok()?.trim();
+            (!text.is_empty()).then(|| text.to_owned())
+        };
+        (cell(self.id_column), cell(self.email_column))
+    }
+
+    /// Records the row at `line` naming `id` and `email` (as [`DuplicateKeys::keys`]
+    /// reads them); an error for each that an earlier line already names (which stays
+    /// the first).
+    pub fn check(&mut self, line: u64, id: Option<&str>, email: Option<&str>) -> Vec<CellError> {
+        let mut errors = Vec::new();
+        if let Some(id) = id
+            && let Some(first) = first_line(&mut self.ids, id.to_owned(), line)
+        {
+            errors.push(CellError::new(
+                Some("id"),
+                format!("line {first} already has id `{id}`"),
+            ));
+        }
+        if let Some(email) = email
+            && let Some(first) = first_line(&mut self.emails, email.to_lowercase(), line)
+        {
+            errors.push(CellError::new(
+                Some("email"),
+                format!("line {first} already has email `{email}`"),
+            ));
+        }
+        errors
+    }
+}
+
+/// Records `line` for `key` unless an earlier line has it; that line if one does.
+fn first_line(seen: &mut HashMap<String, u64>, key: String, line: u64) -> Option<u64> {
+    match seen.entry(key) {
+        Entry::Occupied(first) => Some(*first.get()),
+        Entry::Vacant(slot) => {
+            slot.insert(line);
+            None
+        }
     }
 }
 
@@ -653,6 +750,76 @@ mod tests {
                 CellError::new(Some("email"), "line 2 already has email `A@B.CO`"),
             ])
         );
+    }
+
+    #[test]
+    fn the_csv_readers_own_line_count_is_not_used() {
+        // Why `LineCounter` exists: after a blank line, `Position::line()` names the
+        // blank line, not the record's.
+        let data = b"email\n\na@x.io\n";
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(&data[..]);
+        let mut record = csv::ByteRecord::new();
+        reader.read_byte_record(&mut record).unwrap();
+        reader.read_byte_record(&mut record).unwrap();
+        let position = record.position().unwrap().clone();
+        let mut lines = LineCounter::new(data);
+        assert_eq!(lines.line_of_record_at(position.byte() as usize), 3);
+        assert_eq!(
+            position.line(),
+            2,
+            "the csv crate counts lines like the server now"
+        );
+    }
+
+    #[test]
+    fn the_record_reader_skips_blank_rows_and_numbers_lines() {
+        let data = b"\xEF\xBB\xBF\r\nid,email\r\n\r\n1,\"a\r\nb\"\r\n,\r\n2,x\r3,y";
+        let mut reader = RecordReader::new(data);
+        let mut record = csv::ByteRecord::new();
+        assert!(reader.read_header(&mut record).unwrap());
+        assert_eq!(&record, vec!["id", "email"]);
+        let mut lines = Vec::new();
+        while let Some(line) = reader.read_record(&mut record).unwrap() {
+            lines.push((line, record.get(0).unwrap().to_vec()));
+        }
+        assert_eq!(
+            lines,
+            [(4, b"1".to_vec()), (7, b"2".to_vec()), (8, b"3".to_vec())]
+        );
+        assert!(
+            !RecordReader::new(b"\xEF\xBB\xBF\n\n")
+                .read_header(&mut record)
+                .unwrap()
+        );
+        assert_eq!(count_line_ends(b"a\r\nb\rc\n\n"), 4);
+    }
+
+    #[test]
+    fn duplicate_keys_name_the_first_line() {
+        let header = csv::ByteRecord::from(vec![" Email ", "x", "ID", "id"]);
+        let mut keys = DuplicateKeys::new(&header);
+        let row = csv::ByteRecord::from(vec![" ann@x.io ", "", "c-1", "other"]);
+        assert_eq!(
+            keys.keys(&row),
+            (Some("c-1".to_owned()), Some("ann@x.io".to_owned()))
+        );
+        assert_eq!(keys.check(2, Some("c-1"), Some("ann@x.io")), []);
+        assert_eq!(keys.check(3, Some("C-1"), None), []);
+        assert_eq!(
+            keys.check(4, Some("c-1"), Some("ANN@x.io")),
+            [
+                CellError::new(Some("id"), "line 2 already has id `c-1`"),
+                CellError::new(Some("email"), "line 2 already has email `ANN@x.io`"),
+            ]
+        );
+        assert_eq!(
+            keys.check(5, Some("C-1"), None),
+            [CellError::new(Some("id"), "line 3 already has id `C-1`")]
+        );
+        let blank = csv::ByteRecord::from(vec![&b"  "[..], b"", b"\xFF"]);
+        assert_eq!(DuplicateKeys::new(&header).keys(&blank), (None, None));
     }
 
     #[test]

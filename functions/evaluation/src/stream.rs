@@ -27,9 +27,6 @@ use crate::backfill::{self, StepOutcome};
 use crate::runner::{EvaluationError, Runner};
 use crate::tenant::TenantRules;
 
-/// The `kind` of the items that hold a customer's yearly sales totals.
-const SALES_TOTALS: &str = "sales_totals";
-
 /// Records per invocation, as declared on the event source mapping in `template.yaml`.
 pub const BATCH_SIZE: usize = 100;
 /// Retries of a failing record before it goes to the on-failure destination.
@@ -57,7 +54,7 @@ pub fn filter_patterns() -> Vec<Value> {
         }),
         json!({
             "eventName": ["INSERT", "MODIFY"],
-            "dynamodb": { "NewImage": { "kind": { "S": [SALES_TOTALS] } } }
+            "dynamodb": { "NewImage": { "kind": { "S": [keys::SALES_TOTALS_KIND] } } }
         }),
     ]
 }
@@ -161,10 +158,8 @@ impl Assigner {
         let sales = self
             .runner
             .store()
-            .sales_summaries(&tenant, std::slice::from_ref(&customer.id), now.year())
-            .await?
-            .remove(&customer.id)
-            .unwrap_or_default();
+            .sales_summary(&tenant, &customer.id, now.year())
+            .await?;
         let plan = plan(&self.runner, rules, &customer, &sales, now).await?;
         let outcome = match &plan.write {
             None => Outcome::Unchanged,
@@ -225,7 +220,7 @@ fn sale_recorded(record: &EventRecord) -> Option<(String, String)> {
         (
             Some(serde_dynamo::AttributeValue::S(kind)),
             Some(serde_dynamo::AttributeValue::S(id)),
-        ) if kind == SALES_TOTALS => Some((tenant.to_owned(), id.clone())),
+        ) if kind == keys::SALES_TOTALS_KIND => Some((tenant.to_owned(), id.clone())),
         _ => None,
     }
 }

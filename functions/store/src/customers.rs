@@ -103,19 +103,12 @@ impl Store {
         limit: usize,
         start: Option<PageKey>,
     ) -> StoreResult<Page<Customer>> {
-        let index = filter.partition(tenant);
-        match filter {
-            CustomerFilter::All => {
-                let page = self
-                    .query_page(&index, CUSTOMER, limit, start, &|_| true)
-                    .await?;
-                return page.decode();
-            }
-            CustomerFilter::Segment(_) | CustomerFilter::Cluster { .. } => {}
-        }
         let page = self
-            .query_page(&index, CUSTOMER, limit, start, &|_| true)
+            .query_page(&filter.partition(tenant), CUSTOMER, limit, start, &|_| true)
             .await?;
+        if matches!(filter, CustomerFilter::All) {
+            return page.decode();
+        }
         let sort_keys: Vec<String> = page
             .items
             .iter()

@@ -64,6 +64,15 @@ pub fn sales_year(tenant: &str, year: i32) -> String {
     format!("T#{tenant}#SALES_YEAR#{year:04}")
 }
 
+/// The sort key, in the tenant's partition, of the set of currencies sold in `year`.
+pub fn year_currencies(year: i32) -> String {
+    format!("{SALES_YEAR}{year:04}")
+}
+
+/// The `kind` attribute of the items that hold a customer's yearly sales totals: the
+/// stream filter of the assign function matches it (a recorded sale re-evaluates rules).
+pub const SALES_TOTALS_KIND: &str = "sales_totals";
+
 /// The sort key of a customer's totals in a [`sales_year`] partition.
 pub fn year_totals(customer_id: &str, currency: &str) -> String {
     format!("{CUSTOMER}{customer_id}#{currency}")

@@ -10,9 +10,9 @@ use std::collections::{BTreeSet, HashMap};
 use aws_sdk_dynamodb::types::AttributeValue;
 use domain::{Amount, Sale, SalesSummary, YearTotals};
 
-use crate::keys::{self, CUSTOMER, SALE, SALE_REF, SALES_YEAR, sk};
+use crate::keys::{self, CUSTOMER, SALE, SALE_REF, sk};
 use crate::write::{Item, OnFail, entity_item, key, n};
-use crate::{CustomerFilter, Page, PageKey, Store, StoreError, StoreResult};
+use crate::{CustomerFilter, Page, PageKey, Store, StoreError, StoreResult, error};
 
 /// What recording a sale did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +59,7 @@ impl Store {
     /// Records a sale of an existing customer exactly once per reference.
     pub async fn record_sale(&self, tenant: &str, sale: &Sale) -> StoreResult<SaleRecorded> {
         let sales = keys::sales(tenant, &sale.customer_id);
+        let sales_partition = sales.clone();
         let mut tx = self.tx();
         // A customer deleted since the handler read it: the retry answers 404.
         tx.check(
@@ -105,28 +106,34 @@ impl Store {
                 ),
                 (":year".into(), n(i64::from(year))),
                 (":currency".into(), AttributeValue::S(sale.currency.clone())),
-                (":kind".into(), AttributeValue::S("sales_totals".into())),
+                (
+                    ":kind".into(),
+                    AttributeValue::S(keys::SALES_TOTALS_KIND.into()),
+                ),
             ]),
             OnFail::Never,
         )?;
-        tx.update(
-            key(keys::tenant(tenant), sk(SALES_YEAR, &format!("{year:04}"))),
-            "ADD #currencies :currency",
-            HashMap::from([("#currencies".into(), "currencies".into())]),
-            Item::from([(
-                ":currency".into(),
+        // The year's currency set is one item for the whole tenant: written outside the
+        // transaction, because concurrent transactions on one item cancel each other and
+        // every sale of the year would touch it. A sale that then fails leaves its
+        // currency listed with no totals behind it, which reads as no sales.
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::tenant(tenant), keys::year_currencies(year))))
+            .update_expression("ADD currencies :currency")
+            .expression_attribute_values(
+                ":currency",
                 AttributeValue::Ss(vec![sale.currency.clone()]),
-            )]),
-            OnFail::Never,
-        )?;
+            )
+            .send()
+            .await
+            .map_err(error::from_sdk)?;
         match self.commit(tx).await {
             Ok(()) => Ok(SaleRecorded::Created),
             Err(StoreError::Duplicate(_)) => {
                 let existing: Option<Sale> = self
-                    .get_item(
-                        keys::sales(tenant, &sale.customer_id),
-                        sk(SALE_REF, &sale.reference),
-                    )
+                    .get_item(sales_partition, sk(SALE_REF, &sale.reference))
                     .await?;
                 existing
                     .map(SaleRecorded::AlreadyRecorded)
@@ -169,7 +176,7 @@ impl Store {
             currencies: BTreeSet<String>,
         }
         let found: Option<Currencies> = self
-            .get_item(keys::tenant(tenant), sk(SALES_YEAR, &format!("{year:04}")))
+            .get_item(keys::tenant(tenant), keys::year_currencies(year))
             .await?;
         Ok(found
             .map(|c| c.currencies.into_iter().collect())
@@ -216,6 +223,23 @@ impl Store {
         items.iter().map(totals_from_item).collect()
     }
 
+    /// What the rules see of one customer's sales as of `year`: [`Self::sales_summaries`]
+    /// for one id. (Not a Query of the customer's totals: moto, the local DynamoDB, scans
+    /// the whole table for every Query, and the stream calls this once per record.)
+    pub async fn sales_summary(
+        &self,
+        tenant: &str,
+        customer_id: &str,
+        year: i32,
+    ) -> StoreResult<SalesSummary> {
+        let id = customer_id.to_owned();
+        Ok(self
+            .sales_summaries(tenant, std::slice::from_ref(&id), year)
+            .await?
+            .remove(&id)
+            .unwrap_or_default())
+    }
+
     /// What the rules see of each customer's sales as of `year` (this and last year).
     /// A few reads whatever the number of customers: the year's currencies, then the
     /// totals items in batches.
@@ -234,17 +258,17 @@ impl Store {
                 );
             }
         }
-        let mut by_customer: HashMap<&str, Vec<YearTotals>> = HashMap::new();
-        for t in &totals {
+        let mut by_customer: HashMap<String, Vec<YearTotals>> = HashMap::new();
+        for t in totals {
             by_customer
-                .entry(t.customer_id.as_str())
+                .entry(t.customer_id.clone())
                 .or_default()
-                .push(t.clone());
+                .push(t);
         }
         Ok(customer_ids
             .iter()
             .map(|id| {
-                let mine = by_customer.get(id.as_str()).map(Vec::as_slice);
+                let mine = by_customer.get(id).map(Vec::as_slice);
                 (
                     id.clone(),
                     SalesSummary::from_totals(year, mine.unwrap_or_default()),

@@ -29,13 +29,8 @@ pub struct FailedRow {
     pub errors: Vec<CellError>,
 }
 
-/// One problem of a row.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct CellError {
-    #[serde(default)]
-    pub column: Option<String>,
-    pub detail: String,
-}
+/// One problem of a row: the server's own type.
+pub use domain::spreadsheet::CellError;
 
 /// The whole file's outcome so far.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -13,20 +13,18 @@
 //! [`Request`] keeps where each of its rows starts in its body; together they turn a
 //! reported line into the file's line.
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 use std::fmt;
 use std::ops::Range;
 
-use crate::report::{CellError, FailedRow};
+use domain::spreadsheet::{DuplicateKeys, RecordReader, count_line_ends as count_lines};
+
+use crate::report::FailedRow;
 
 /// Most bytes per request body. The API refuses bodies over 6,000,000 bytes; this leaves
 /// room to spare.
 pub const MAX_REQUEST_BYTES: usize = 5_000_000;
 /// Most rows per request: the API refuses more.
 pub const MAX_REQUEST_ROWS: usize = 10_000;
-
-const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Why a file cannot be split.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,15 +94,9 @@ pub struct File {
 impl File {
     /// Reads a whole file.
     pub fn parse(data: &[u8]) -> Result<File, SplitError> {
-        let data = data.strip_prefix(BOM).unwrap_or(data);
-        let mut reader = csv::ReaderBuilder::new()
-            .delimiter(domain::spreadsheet::detect_separator(data))
-            .has_headers(false)
-            .flexible(true)
-            .from_reader(data);
-        let mut lines = LineCounter::new(data);
+        let mut reader = RecordReader::new(data);
         let mut record = csv::ByteRecord::new();
-        if !reader.read_byte_record(&mut record)? {
+        if !reader.read_header(&mut record)? {
             return Err(SplitError::NoHeader);
         }
         // Quoted throughout, so that `detect_separator` finds `,` in every request
@@ -115,23 +107,19 @@ impl File {
         header_writer.write_byte_record(&record)?;
         let header = into_bytes(header_writer)?;
         let header_lines = count_lines(&header);
-        let keys = KeyColumns::of(&record);
+        let mut seen = DuplicateKeys::new(&record);
 
         let mut writer = csv::WriterBuilder::new()
             .flexible(true)
             .from_writer(Vec::new());
         let mut rows = Vec::new();
         let mut duplicates = Vec::new();
-        let mut seen = Seen::default();
         let mut written = 0;
-        while reader.read_byte_record(&mut record)? {
-            if record.iter().all(|cell| cell.trim_ascii().is_empty()) {
-                continue;
-            }
-            let start = record.position().map_or(0, |p| p.byte());
-            let line = lines.line_at(usize::try_from(start).unwrap_or(usize::MAX));
-            if let Some(failed) = seen.check(line, &keys, &record) {
-                duplicates.push(failed);
+        while let Some(line) = reader.read_record(&mut record)? {
+            let (id, email) = seen.keys(&record);
+            let errors = seen.check(line, id.as_deref(), email.as_deref());
+            if !errors.is_empty() {
+                duplicates.push(FailedRow { line, id, errors });
                 continue;
             }
             writer.write_byte_record(&record)?;
@@ -268,130 +256,10 @@ fn into_bytes(writer: csv::Writer<Vec<u8>>) -> Result<Vec<u8>, SplitError> {
         .map_err(|err| SplitError::Csv(err.error().to_string()))
 }
 
-/// Line ends in `bytes` as the server counts them: `\r\n`, `\n` and a lone `\r`.
-fn count_lines(bytes: &[u8]) -> u64 {
-    let mut lines = 0;
-    for (index, &byte) in bytes.iter().enumerate() {
-        if byte == b'\n' || (byte == b'\r' && bytes.get(index + 1) != Some(&b'\n')) {
-            lines += 1;
-        }
-    }
-    lines
-}
-
-/// The line of the file where each record starts. `Position::line()` of the `csv` crate
-/// counts a blank line before a record as part of the record, so lines are counted
-/// from byte offsets instead: the record starts at the first byte of its offset that is
-/// not a line end (the reader skips blank lines before it).
-struct LineCounter<'a> {
-    data: &'a [u8],
-    /// Bytes counted so far, and the line after them.
-    counted: usize,
-    line: u64,
-}
-
-impl<'a> LineCounter<'a> {
-    fn new(data: &'a [u8]) -> Self {
-        Self {
-            data,
-            counted: 0,
-            line: 1,
-        }
-    }
-
-    /// Offsets must come in increasing order.
-    fn line_at(&mut self, offset: usize) -> u64 {
-        let skipped = self
-            .data
-            .get(offset..)
-            .unwrap_or_default()
-            .iter()
-            .take_while(|b| matches!(b, b'\r' | b'\n'))
-            .count();
-        let start = (offset.min(self.data.len()) + skipped).max(self.counted);
-        self.line += count_lines(&self.data[self.counted..start]);
-        self.counted = start;
-        self.line
-    }
-}
-
-/// Where the `id` and `email` columns are, as the server finds them (names trimmed,
-/// any letter case).
-struct KeyColumns {
-    id: Option<usize>,
-    email: Option<usize>,
-}
-
-impl KeyColumns {
-    fn of(header: &csv::ByteRecord) -> Self {
-        let position = |name: &str| {
-            header.iter().position(|cell| {
-                std::str::from_utf8(cell).is_ok_and(|c| c.trim().eq_ignore_ascii_case(name))
-            })
-        };
-        Self {
-            id: position("id"),
-            email: position("email"),
-        }
-    }
-}
-
-/// The ids and emails (lower-cased) of the file so far, each with the first line that
-/// names it.
-#[derive(Default)]
-struct Seen {
-    ids: HashMap<String, u64>,
-    emails: HashMap<String, u64>,
-}
-
-impl Seen {
-    /// Records the row's id and email; a failed row when an earlier row names either.
-    fn check(
-        &mut self,
-        line: u64,
-        keys: &KeyColumns,
-        record: &csv::ByteRecord,
-    ) -> Option<FailedRow> {
-        let cell = |column: Option<usize>| {
-            let text = std::str::from_utf8(record.get(column?)?).ok()?.trim();
-            (!text.is_empty()).then(|| text.to_owned())
-        };
-        let (id, email) = (cell(keys.id), cell(keys.email));
-        let mut errors = Vec::new();
-        if let Some(id) = &id
-            && let Some(first) = first_line(&mut self.ids, id.clone(), line)
-        {
-            errors.push(CellError {
-                column: Some("id".into()),
-                detail: format!("line {first} already has id `{id}`"),
-            });
-        }
-        if let Some(email) = &email
-            && let Some(first) = first_line(&mut self.emails, email.to_lowercase(), line)
-        {
-            errors.push(CellError {
-                column: Some("email".into()),
-                detail: format!("line {first} already has email `{email}`"),
-            });
-        }
-        (!errors.is_empty()).then_some(FailedRow { line, id, errors })
-    }
-}
-
-/// Records `line` for `key` unless an earlier line has it; that line if one does.
-fn first_line(seen: &mut HashMap<String, u64>, key: String, line: u64) -> Option<u64> {
-    match seen.entry(key) {
-        Entry::Occupied(first) => Some(*first.get()),
-        Entry::Vacant(slot) => {
-            slot.insert(line);
-            None
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::CellError;
 
     fn text(bytes: &[u8]) -> &str {
         std::str::from_utf8(bytes).expect("UTF-8")
@@ -602,27 +470,6 @@ mod tests {
         assert_eq!(
             File::parse(b"\xEF\xBB\xBF\r\n\n").unwrap_err(),
             SplitError::NoHeader
-        );
-    }
-
-    #[test]
-    fn the_csv_readers_own_line_count_is_not_used() {
-        // Why `LineCounter` exists: after a blank line, `Position::line()` names the
-        // blank line, not the record's.
-        let data = b"email\n\na@x.io\n";
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .from_reader(&data[..]);
-        let mut record = csv::ByteRecord::new();
-        reader.read_byte_record(&mut record).unwrap();
-        reader.read_byte_record(&mut record).unwrap();
-        let position = record.position().unwrap().clone();
-        let mut lines = LineCounter::new(data);
-        assert_eq!(lines.line_at(position.byte() as usize), 3);
-        assert_eq!(
-            position.line(),
-            2,
-            "the csv crate counts lines like the server now"
         );
     }
 }

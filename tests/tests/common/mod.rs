@@ -375,3 +375,43 @@ pub async fn aws_call(moto_url: &str, target: &str, body: Value) -> Value {
     assert!(status.is_success(), "{target}: {status} {json}");
     json
 }
+
+/// A cluster field's `member_count`: how many customers have a value in it.
+pub async fn member_count(client: &Client, field: &str) -> Value {
+    client
+        .get(&format!("/fields/{field}"))
+        .await
+        .expect(200)
+        .json["member_count"]
+        .clone()
+}
+
+/// A module from WAT text; panics with the text when it does not parse.
+#[track_caller]
+pub fn wat(text: &str) -> Vec<u8> {
+    wat::parse_str(text).unwrap_or_else(|error| panic!("bad WAT: {error}\n{text}"))
+}
+
+/// A rule that writes `stdout` to fd 1 with one `fd_write` and returns.
+pub fn writes(stdout: &str) -> Vec<u8> {
+    let mut data = String::new();
+    for byte in stdout.bytes() {
+        if byte.is_ascii_graphic() && byte != b'"' && byte != b'\\' || byte == b' ' {
+            data.push(byte as char);
+        } else {
+            data.push_str(&format!("\\{byte:02x}"));
+        }
+    }
+    wat(&format!(
+        r#"(module
+  (import "wasi_snapshot_preview1" "fd_write"
+    (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 64) "{data}")
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 64))
+    (i32.store (i32.const 4) (i32.const {len}))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"#,
+        len = stdout.len()
+    ))
+}
