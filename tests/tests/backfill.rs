@@ -16,6 +16,9 @@ use api_tests::{Client, Stack, unique_tenant};
 use common::*;
 use serde_json::{Value, json};
 
+/// How long the counters of a backfill over thousands of customers may take to catch up.
+const SETTLE_MANY: Duration = Duration::from_secs(120);
+
 /// Held by the two tests that backfill hundreds of customers: the one moto serves every
 /// request one at a time, so together they would take as long, and each would need
 /// twice its time limit.
@@ -304,10 +307,22 @@ async fn a_backfill_over_thousands_of_customers_completes_with_exact_counts() {
         assert_eq!(customer["written_by"], "rules", "{customer}");
     }
 
-    // So do the indexes and counters.
+    // So do the indexes and counters. The counters are kept from the stream: they reach
+    // the total, and stay there once the stream is drained (nothing counted twice).
     for field in ["tier", "distributor"] {
-        let reply = client.get(&format!("/fields/{field}")).await.expect(200);
-        assert_eq!(reply.json["member_count"], CUSTOMERS, "{}", reply.text);
+        let path = format!("/fields/{field}");
+        wait_for_count_within(
+            &client,
+            &path,
+            "/member_count",
+            CUSTOMERS as i64,
+            SETTLE_MANY,
+        )
+        .await;
+    }
+    drain_stream(&stack.client(&unique_tenant("bf-many-sentinel-2"))).await;
+    for field in ["tier", "distributor"] {
+        assert_eq!(member_count(&client, field).await, CUSTOMERS, "{field}");
     }
     let mut seen = BTreeSet::new();
     for (tier, count) in &expected.tiers {
@@ -436,6 +451,8 @@ async fn a_dry_run_reports_what_would_change_and_writes_nothing() {
     let clusters = client.get("/customers/bad/clusters").await.expect(200).json;
     assert_eq!(clusters["rule_errors"], json!([]), "{clusters}");
     assert_eq!(clusters["clusters"], json!({}), "{clusters}");
+    // The counters are kept from the stream: once it is drained, they show every write.
+    drain_stream(&stack.client(&unique_tenant("bf-dry-sentinel"))).await;
     for field in ["tier", "distributor"] {
         let reply = client.get(&format!("/fields/{field}")).await.expect(200);
         assert_eq!(reply.json["member_count"], 0, "{}", reply.text);
@@ -679,8 +696,18 @@ async fn killing_the_server_mid_backfill_finishes_without_double_counting() {
         assert_eq!(customer["fields"]["tier"], tier, "{customer}");
         assert_eq!(customer["fields"]["distributor"], distributor, "{customer}");
     }
-    let tier = client.get("/fields/tier").await.expect(200).json;
-    assert_eq!(tier["member_count"], CUSTOMERS, "{tier}");
+    // Counted once each, however often the stream delivered them: the counter reaches
+    // the total, and stays there once the stream is drained.
+    wait_for_count_within(
+        &client,
+        "/fields/tier",
+        "/member_count",
+        CUSTOMERS as i64,
+        SETTLE_MANY,
+    )
+    .await;
+    drain_stream(&api.client(&unique_tenant("bf-kill-sentinel-2"))).await;
+    assert_eq!(member_count(&client, "tier").await, CUSTOMERS);
     assert!(
         !dir.0.join("on-failure.jsonl").exists(),
         "records were given up on: {}",

@@ -106,8 +106,8 @@ async fn create_with_every_property_and_a_client_id() {
     let read = customer(&client, "cust-001.A_b").await;
     assert_entity(&read, 200, 1);
     assert_eq!(read.json, reply.json);
-    assert_eq!(segment_count(&client, &segment).await, 1);
-    assert_eq!(member_count(&client, "tier").await, 1);
+    wait_for_segment_count(&client, &segment, 1).await;
+    wait_for_member_count(&client, "tier", 1).await;
 
     // The longest id is 64 characters.
     let long = format!("A{}", "9".repeat(63));
@@ -344,7 +344,7 @@ async fn the_segment_must_exist_and_be_active() {
         .patch("/customers/c1", &json!({ "segment_id": inactive }))
         .await;
     assert_eq!(pointers(&reply), set(&["/segment_id"]));
-    assert_eq!(segment_count(&client, &active).await, 1);
+    wait_for_segment_count(&client, &active, 1).await;
     assert_eq!(segment_count(&client, &inactive).await, 0);
     let read = customer(&client, "c1").await;
     assert_entity(&read, 200, 1);
@@ -436,6 +436,9 @@ async fn failed_creates_leave_nothing_behind() {
         &json!({ "id": "base", "email": "taken@example.com", "segment_id": segment, "fields": { "tier": "A" } }),
     )
     .await;
+    // The counts, kept from the stream, catch up with the base customer first.
+    wait_for_segment_count(&client, &segment, 1).await;
+    wait_for_member_count(&client, "tier", 1).await;
 
     let unchanged = |client: &Client| {
         let client = client.clone();
@@ -535,6 +538,7 @@ async fn put_creates_then_replaces_whole() {
     assert_eq!(reply.json["id"], "p1");
     let created = reply.json;
     assert_eq!(listed(&client, "/customers?cluster.tier=A").await, ["p1"]);
+    wait_for_member_count(&client, "tier", 1).await;
 
     // A full replacement: what is not sent is gone.
     let reply = client
@@ -554,7 +558,7 @@ async fn put_creates_then_replaces_whole() {
             .await
             .is_empty()
     );
-    assert_eq!(member_count(&client, "tier").await, 0);
+    wait_for_member_count(&client, "tier", 0).await;
 
     // Conditional replacement.
     let reply = send_json(
@@ -658,6 +662,8 @@ async fn patch_merges_into_the_current_customer() {
         }),
     )
     .await;
+    wait_for_segment_count(&client, &segment, 1).await;
+    wait_for_member_count(&client, "tier", 1).await;
 
     let reply = client
         .patch("/customers/m1", &json!({ "first_name": "Anna" }))
@@ -693,7 +699,7 @@ async fn patch_merges_into_the_current_customer() {
     assert!(reply.json.get("last_name").is_none(), "{}", reply.text);
     assert_eq!(reply.json["fields"], json!({ "note": "n" }));
     assert_eq!(reply.json["first_name"], "Anna");
-    assert_eq!(member_count(&client, "tier").await, 0);
+    wait_for_member_count(&client, "tier", 0).await;
 
     let reply = client
         .patch("/customers/m1", &json!({ "fields": { "tier": "AA" } }))
@@ -706,7 +712,7 @@ async fn patch_merges_into_the_current_customer() {
         .await;
     assert_entity(&reply, 200, 5);
     assert!(reply.json.get("segment_id").is_none(), "{}", reply.text);
-    assert_eq!(segment_count(&client, &segment).await, 0);
+    wait_for_segment_count(&client, &segment, 0).await;
 
     // Invalid results are 422 and change nothing.
     let before = customer(&client, "m1").await.expect(200).json;
@@ -778,8 +784,8 @@ async fn delete_removes_the_customer_from_every_listing_and_count() {
         )
         .await;
     }
-    assert_eq!(segment_count(&client, &segment).await, 2);
-    assert_eq!(member_count(&client, "tier").await, 2);
+    wait_for_segment_count(&client, &segment, 2).await;
+    wait_for_member_count(&client, "tier", 2).await;
 
     let reply = delete_with(&client, "/customers/d1", &[("if-match", "\"2\"")]).await;
     assert_problem(&reply, 412, "precondition_failed");
@@ -806,8 +812,8 @@ async fn delete_removes_the_customer_from_every_listing_and_count() {
     assert_eq!(listed(&client, "/customers?cluster.tier=A").await, ["d2"]);
     let (found, _) = page(&client, "/customers?email=d1%40example.com").await;
     assert!(found.is_empty(), "{found:?}");
-    assert_eq!(segment_count(&client, &segment).await, 1);
-    assert_eq!(member_count(&client, "tier").await, 1);
+    wait_for_segment_count(&client, &segment, 1).await;
+    wait_for_member_count(&client, "tier", 1).await;
 
     // The email is free for a new customer, and the id for a new create.
     let reply = client
@@ -1098,6 +1104,8 @@ async fn indexes_and_counts_follow_every_write() {
         &json!({ "id": "y", "email": "y@example.com", "segment_id": s1, "fields": { "tier": "A" } }),
     )
     .await;
+    wait_for_segment_count(&client, &s1, 2).await;
+    wait_for_member_count(&client, "tier", 2).await;
 
     // tier A -> AA.
     client
@@ -1113,8 +1121,8 @@ async fn indexes_and_counts_follow_every_write() {
         .patch("/customers/x", &json!({ "segment_id": s2 }))
         .await;
     assert_entity(&reply, 200, 3);
-    assert_eq!(segment_count(&client, &s1).await, 1);
-    assert_eq!(segment_count(&client, &s2).await, 1);
+    wait_for_segment_count(&client, &s1, 1).await;
+    wait_for_segment_count(&client, &s2, 1).await;
     assert_eq!(
         listed(&client, &format!("/customers?segment={s1}")).await,
         ["y"]
@@ -1139,13 +1147,13 @@ async fn indexes_and_counts_follow_every_write() {
         .put("/customers/y", &json!({ "email": "y@example.com" }))
         .await;
     assert_entity(&reply, 200, 2);
-    assert_eq!(segment_count(&client, &s1).await, 0);
+    wait_for_segment_count(&client, &s1, 0).await;
     assert!(
         listed(&client, "/customers?cluster.tier=A")
             .await
             .is_empty()
     );
-    assert_eq!(member_count(&client, "tier").await, 1);
+    wait_for_member_count(&client, "tier", 1).await;
     // A PUT that puts them back, elsewhere.
     let reply = client
         .put(
@@ -1154,16 +1162,16 @@ async fn indexes_and_counts_follow_every_write() {
         )
         .await;
     assert_entity(&reply, 200, 3);
-    assert_eq!(segment_count(&client, &s2).await, 2);
+    wait_for_segment_count(&client, &s2, 2).await;
     assert_eq!(listed(&client, "/customers?cluster.tier=B").await, ["y"]);
-    assert_eq!(member_count(&client, "tier").await, 2);
+    wait_for_member_count(&client, "tier", 2).await;
 
     // DELETE clears everything.
     for id in ["x", "y"] {
         assert_eq!(client.delete(&format!("/customers/{id}")).await.status, 204);
     }
-    assert_eq!(segment_count(&client, &s2).await, 0);
-    assert_eq!(member_count(&client, "tier").await, 0);
+    wait_for_segment_count(&client, &s2, 0).await;
+    wait_for_member_count(&client, "tier", 0).await;
     for path in [
         "/customers".to_string(),
         format!("/customers?segment={s2}"),

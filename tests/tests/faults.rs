@@ -1,14 +1,23 @@
-//! Faults: the DynamoDB-API server going away mid-request, and a stored rule artifact
-//! that no longer loads. A private `local-api` reaches the shared local DynamoDB server
-//! through a TCP relay the test can cut, so the other tests never see the fault.
+//! Faults: the DynamoDB-API server going away mid-request, a stored rule artifact that
+//! no longer loads, and DynamoDB's transaction conflicts. A private `local-api` reaches
+//! the shared local DynamoDB server through a TCP relay the test can cut, so the other
+//! tests never see the fault; the conflicts are provoked on a private table.
 
 mod common;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use api_tests::{Stack, unique_tenant};
+use aws_sdk_dynamodb::config::retry::RetryConfig;
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, Put,
+    ScalarAttributeType, TransactWriteItem,
+};
 use base64::Engine;
 use common::*;
 use serde_json::{Value, json};
@@ -250,4 +259,263 @@ async fn artifact_chunks(stack: &Stack, tenant: &str) -> Vec<Value> {
         .filter(|item| item["pk"]["S"].as_str().unwrap().contains('@'))
         .cloned()
         .collect()
+}
+
+// ---------------------------------------------------------------------------------
+// Transaction conflicts (infra/moto_server.py emulates DynamoDB's)
+
+/// How long the private table's transactions stay in flight: long enough for a few
+/// requests to be sent while one is, however loaded the machine.
+const IN_FLIGHT_MS: u64 = 1500;
+const CONFLICT_MESSAGE: &str = "Transaction is ongoing for the item";
+
+/// While a TransactWriteItems is in flight, a transaction touching one of its items is
+/// cancelled with `TransactionConflict` for that action, and a single write on one of
+/// its items fails with `TransactionConflictException`: the SDK reads both back with
+/// DynamoDB's codes, so the store's handling of them can be tested locally.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_to_the_items_of_a_transaction_in_flight_are_refused_as_on_dynamodb() {
+    let stack = Stack::get().await;
+    let dynamo = dynamo_client(stack).await;
+    let table = format!("{}-{}", stack.table, unique_tenant("conflicts"));
+    create_table(&dynamo, &table).await;
+    set_latency(stack, json!({"table": table, "transact": IN_FLIGHT_MS})).await;
+
+    // A = [Put x, Put y], in flight for IN_FLIGHT_MS.
+    let a = tokio::spawn({
+        let (dynamo, table) = (dynamo.clone(), table.clone());
+        async move {
+            let started = Instant::now();
+            let result = dynamo
+                .transact_write_items()
+                .transact_items(put(&table, "x", "A"))
+                .transact_items(put(&table, "y", "A"))
+                .send()
+                .await;
+            (result, started.elapsed())
+        }
+    });
+
+    // A holds its items once a single write on x is refused. The probe's condition
+    // never holds, so before A claims x it fails that way and writes nothing.
+    let started = Instant::now();
+    loop {
+        let probe = dynamo
+            .put_item()
+            .table_name(&table)
+            .set_item(Some(item("x", "probe")))
+            .condition_expression("attribute_exists(#never)")
+            .expression_attribute_names("#never", "never")
+            .send()
+            .await
+            .expect_err("the probe's condition never holds");
+        let probe = probe.into_service_error();
+        if probe.is_transaction_conflict_exception() {
+            break;
+        }
+        assert!(probe.is_conditional_check_failed_exception(), "{probe:?}");
+        assert!(
+            !a.is_finished(),
+            "A finished before a write saw it in flight"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "A never got in flight"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
+    // A single write on an item of A: TransactionConflictException, HTTP 400.
+    let err = dynamo
+        .put_item()
+        .table_name(&table)
+        .set_item(Some(item("x", "single")))
+        .send()
+        .await
+        .expect_err("x is A's");
+    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(400));
+    let err = err.into_service_error();
+    assert!(err.is_transaction_conflict_exception(), "{err:?}");
+    assert_eq!(err.code(), Some("TransactionConflictException"));
+    assert_eq!(err.message(), Some(CONFLICT_MESSAGE));
+    let err = dynamo
+        .update_item()
+        .table_name(&table)
+        .key("pk", AttributeValue::S("y".into()))
+        .key("sk", AttributeValue::S("item".into()))
+        .update_expression("SET written_by = :by")
+        .expression_attribute_values(":by", AttributeValue::S("update".into()))
+        .send()
+        .await
+        .expect_err("y is A's")
+        .into_service_error();
+    assert!(err.is_transaction_conflict_exception(), "{err:?}");
+    assert_eq!(err.code(), Some("TransactionConflictException"));
+
+    // B = [Put z, Put y]: cancelled, the reasons in B's order.
+    let err = dynamo
+        .transact_write_items()
+        .transact_items(put(&table, "z", "B"))
+        .transact_items(put(&table, "y", "B"))
+        .send()
+        .await
+        .expect_err("y is A's");
+    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(400));
+    let err = err.into_service_error();
+    assert_eq!(err.code(), Some("TransactionCanceledException"));
+    assert_eq!(
+        err.message(),
+        Some(
+            "Transaction cancelled, please refer cancellation reasons for specific reasons \
+             [None, TransactionConflict]"
+        )
+    );
+    let TransactWriteItemsError::TransactionCanceledException(cancelled) = &err else {
+        panic!("not a TransactionCanceledException: {err:?}");
+    };
+    let reasons: Vec<_> = cancelled
+        .cancellation_reasons()
+        .iter()
+        .map(|r| (r.code(), r.message()))
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            (Some("None"), None),
+            (Some("TransactionConflict"), Some(CONFLICT_MESSAGE))
+        ]
+    );
+
+    // A was unaffected, and what was refused wrote nothing.
+    let (result, took) = a.await.expect("the task of A");
+    result.expect("A commits");
+    assert!(
+        took >= Duration::from_millis(IN_FLIGHT_MS),
+        "A took {took:?}"
+    );
+    assert_eq!(written_by(&dynamo, &table, "x").await.as_deref(), Some("A"));
+    assert_eq!(written_by(&dynamo, &table, "y").await.as_deref(), Some("A"));
+    assert_eq!(written_by(&dynamo, &table, "z").await, None);
+
+    // Claims end with A: the items take writes again.
+    dynamo
+        .put_item()
+        .table_name(&table)
+        .set_item(Some(item("x", "after")))
+        .send()
+        .await
+        .expect("x is free again");
+    clear_latency(stack, &table).await;
+    dynamo
+        .delete_table()
+        .table_name(&table)
+        .send()
+        .await
+        .expect("delete the private table");
+}
+
+/// An SDK client of the local DynamoDB server, configured as the store's, without
+/// retries so that every error is the server's first answer.
+async fn dynamo_client(stack: &Stack) -> aws_sdk_dynamodb::Client {
+    let config = store::StoreConfig {
+        table_name: stack.table.clone(),
+        endpoint_url: Some(stack.moto_url.clone()),
+    }
+    .sdk_config()
+    .await;
+    let config = aws_sdk_dynamodb::config::Builder::from(&config)
+        .retry_config(RetryConfig::disabled())
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
+}
+
+async fn create_table(dynamo: &aws_sdk_dynamodb::Client, table: &str) {
+    let attribute = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .unwrap()
+    };
+    let key = |name: &str, key_type| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(key_type)
+            .build()
+            .unwrap()
+    };
+    dynamo
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attribute("pk"))
+        .attribute_definitions(attribute("sk"))
+        .key_schema(key("pk", KeyType::Hash))
+        .key_schema(key("sk", KeyType::Range))
+        .send()
+        .await
+        .expect("create the private table");
+}
+
+/// The item `id` (key `pk = id, sk = item`), marked as written by `by`.
+fn item(id: &str, by: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        ("pk".to_owned(), AttributeValue::S(id.to_owned())),
+        ("sk".to_owned(), AttributeValue::S("item".to_owned())),
+        ("written_by".to_owned(), AttributeValue::S(by.to_owned())),
+    ])
+}
+
+fn put(table: &str, id: &str, by: &str) -> TransactWriteItem {
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item(id, by)))
+        .build()
+        .unwrap();
+    TransactWriteItem::builder().put(put).build()
+}
+
+/// Who wrote the item `id`, if it exists.
+async fn written_by(dynamo: &aws_sdk_dynamodb::Client, table: &str, id: &str) -> Option<String> {
+    let output = dynamo
+        .get_item()
+        .table_name(table)
+        .key("pk", AttributeValue::S(id.to_owned()))
+        .key("sk", AttributeValue::S("item".to_owned()))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("GetItem");
+    let item = output.item?;
+    Some(item["written_by"].as_s().expect("a string").clone())
+}
+
+/// Sets a latency with the local DynamoDB server's control endpoint.
+async fn set_latency(stack: &Stack, setting: Value) {
+    let reply = reqwest::Client::new()
+        .post(format!("{}/_emulation/latency", stack.moto_url))
+        .json(&setting)
+        .send()
+        .await
+        .expect("the local DynamoDB server");
+    assert!(
+        reply.status().is_success(),
+        "{}",
+        reply.text().await.unwrap_or_default()
+    );
+}
+
+/// Gives `table` the server's global latency again.
+async fn clear_latency(stack: &Stack, table: &str) {
+    let reply = reqwest::Client::new()
+        .delete(format!("{}/_emulation/latency", stack.moto_url))
+        .query(&[("table", table)])
+        .send()
+        .await
+        .expect("the local DynamoDB server");
+    assert!(
+        reply.status().is_success(),
+        "{}",
+        reply.text().await.unwrap_or_default()
+    );
 }

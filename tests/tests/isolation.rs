@@ -564,6 +564,18 @@ async fn populate_a(stack: &Stack, tenant: &str) -> TenantA {
         )
         .await;
     }
+    // The counts, kept from the stream, settle before the first snapshot.
+    wait_for_segment_count(&a, &segment, 2).await;
+    wait_for_member_count(&a, "tier", 2).await;
+    wait_for_member_count(&a, "distributor", 2).await;
+    wait_for_cluster_values(
+        &a,
+        &[
+            ("tier", json!([{"value": "AA", "count": 2}])),
+            ("distributor", json!([{"value": true, "count": 2}])),
+        ],
+    )
+    .await;
     let sale_reference = format!("A-INV-{tag}-1");
     for (customer, reference, date, amount) in [
         (&customer, sale_reference.clone(), "02-01", "1234.50"),

@@ -572,6 +572,11 @@ async fn fields_and_customers_through_their_functions() {
         .collect();
     assert_eq!(pointers, ["/email", "/fields/tier"]);
 
+    // The counts are kept from the stream (the stack polls this table's): wait for them
+    // over HTTP, then read them through the events.
+    let http = stack.client(&tenant);
+    common::wait_for_segment_count(&http, &segment_id, 1).await;
+    common::wait_for_member_count(&http, "tier", 1).await;
     let segment_read = Event::new("GET", "/segments/{id}", format!("/segments/{segment_id}"))
         .tenant(&tenant)
         .send(&app, Function::Segments)
@@ -600,6 +605,7 @@ async fn fields_and_customers_through_their_functions() {
         .send(&app, Function::Customers)
         .await
         .problem(404, "not_found");
+    common::wait_for_member_count(&http, "tier", 0).await;
     let field = Event::new("GET", "/fields/{name}", "/fields/tier")
         .tenant(&tenant)
         .send(&app, Function::Fields)

@@ -29,6 +29,9 @@ async fn populate(a: &Client) -> Owned {
                  "segment_id": segment, "fields": { "tier": "AA", "vat": "V1" } }),
     )
     .await;
+    // The counts, kept from the stream, settle before any snapshot of A's resources.
+    wait_for_segment_count(a, &segment, 1).await;
+    wait_for_member_count(a, "tier", 1).await;
     Owned {
         segment,
         customer: "shared-id".into(),
@@ -182,17 +185,8 @@ async fn uniqueness_is_per_tenant() {
     assert_problem(&reply, 400, "bad_request");
 
     // Counts are per tenant.
-    assert_eq!(
-        b.get(&format!("/segments/{b_segment}"))
-            .await
-            .expect(200)
-            .json["customer_count"],
-        1
-    );
-    assert_eq!(
-        b.get("/fields/tier").await.expect(200).json["member_count"],
-        1
-    );
+    wait_for_segment_count(&b, &b_segment, 1).await;
+    wait_for_member_count(&b, "tier", 1).await;
     assert_eq!(snapshot(&a, &owned).await, before);
 
     // Deleting B's copies leaves A's alone.

@@ -1,6 +1,6 @@
 //! `/clusters`: who is in which cluster, for promotions and campaigns. A cluster is a
-//! cluster field's value; counts come from counters kept in the same transaction as
-//! every membership change, so they are exact under concurrent writes.
+//! cluster field's value; counts are kept from the table's stream (`store::counts`):
+//! exact once the stream has caught up, a second or so behind the writes.
 
 use std::collections::BTreeMap;
 

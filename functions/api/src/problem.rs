@@ -129,6 +129,10 @@ impl From<StoreError> for ApiError {
             },
             StoreError::Invalid(violations) => Self::Validation(violations),
             StoreError::InvalidCursor => Self::BadRequest("invalid cursor".into()),
+            StoreError::Conflict(detail) => Self::Conflict {
+                detail,
+                extra: None,
+            },
             StoreError::Unavailable(message) => Self::Unavailable(message),
             StoreError::Internal(message) => Self::Internal(message),
         }

@@ -1,9 +1,10 @@
 //! `POST /customers/import` and `GET /customers/export`: customers as spreadsheet rows.
 //! Reading and writing CSV is the domain's (`domain::spreadsheet`); this module matches
 //! rows with stored customers, validates them like `PUT`/`PATCH`, and writes each
-//! customer with its own transaction.
+//! customer with its own transaction, a few rows at once.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -37,10 +38,16 @@ pub const MAX_EXPORT_ROWS: usize = 10_000;
 const EXPORT_BYTES: usize = 4_000_000;
 /// Customers per store page while exporting (a filtered page is one BatchGetItem).
 const STORE_PAGE: usize = 100;
-/// Rows read ahead together; their writes then go one at a time, in file order, so rows
-/// of one segment do not contend for its counter.
-const CHUNK: usize = 50;
-const READS_IN_FLIGHT: usize = 8;
+/// Rows read, decided and written together: a batch's reads go first, then its rows are
+/// decided in file order, then its writes go [`ROWS_IN_FLIGHT`] at a time. A batch ends
+/// early before a row naming an id or an email an earlier row of the batch names, so
+/// such rows are read and written one after the other, in file order, never at once.
+const CHUNK: usize = 64;
+/// Reads (a row's customers, a segment) in flight at once.
+const READS_IN_FLIGHT: usize = 16;
+/// Row writes in flight at once. Each row writes only its own customer's items, and the
+/// rows of a batch name different customers, so they do not contend.
+const ROWS_IN_FLIGHT: usize = 16;
 /// Attempts at a row whose customer changes between read and write.
 const ROW_ATTEMPTS: usize = 4;
 /// After this long an import writes no further row and reports where it stopped (the
@@ -112,9 +119,8 @@ struct Import<'a> {
     app: &'a App,
     tenant: &'a str,
     fields: &'a [FieldDef],
-    segments: HashMap<String, Option<Segment>>,
-    /// Customers an earlier row of the file already imports, with that row's line.
-    claimed: HashMap<String, u64>,
+    /// Segments read so far (each once, give or take a race between two rows).
+    segments: Mutex<HashMap<String, Option<Segment>>>,
 }
 
 /// `POST /customers/import[?dry_run=true]` with a CSV body: upserts every valid row and
@@ -142,21 +148,25 @@ pub async fn import(app: &App, call: Call) -> Result<Reply, ApiError> {
                 ApiError::TooMuchContent(too_many.to_string())
             }
         })?;
-    let mut import = Import {
+    let import = Import {
         app,
         tenant: &call.tenant,
         fields: &fields,
-        segments: HashMap::new(),
-        claimed: HashMap::new(),
+        segments: Mutex::new(HashMap::new()),
     };
     let mut report = ImportReport {
         dry_run,
         ..ImportReport::default()
     };
+    // Customers an earlier row of the file already imports, with that row's line.
+    let mut claimed: HashMap<String, u64> = HashMap::new();
     // Every request writes at least one row before the budget can stop it, so an
     // import re-posted from `stopped_at_line` always makes progress.
     let mut wrote_any = false;
-    'rows: for chunk in file.rows.chunks(CHUNK) {
+    let mut rest = &file.rows[..];
+    'rows: while !rest.is_empty() {
+        let (chunk, after) = rest.split_at(batch_len(rest));
+        rest = after;
         if wrote_any && Instant::now() >= deadline {
             report.stopped_at_line = Some(chunk[0].line);
             break;
@@ -171,10 +181,11 @@ pub async fn import(app: &App, call: Call) -> Result<Reply, ApiError> {
             .await;
         let lookups = lookups.into_iter().collect::<Result<Vec<_>, _>>()?;
         import.load_segments(chunk, &lookups).await?;
+        let mut decisions = Vec::with_capacity(chunk.len());
         for (row, found) in chunk.iter().zip(lookups) {
             let mut decision = import.decide(row, found).await?;
             if let Some(target) = decision.target()
-                && let Some(first) = import.claimed.get(target)
+                && let Some(first) = claimed.get(target)
             {
                 decision = Decision::Failed {
                     id: Some(target.to_owned()),
@@ -185,18 +196,42 @@ pub async fn import(app: &App, call: Call) -> Result<Reply, ApiError> {
                 };
             }
             if let Some(target) = decision.target() {
-                import.claimed.insert(target.to_owned(), row.line);
+                claimed.insert(target.to_owned(), row.line);
             }
-            let writes = matches!(decision, Decision::Create(_) | Decision::Update { .. });
-            if writes && !dry_run && wrote_any && Instant::now() >= deadline {
+            decisions.push(decision);
+        }
+        // The writes, in file order as far as the budget goes: once a row finds the budget
+        // spent, neither it nor any row after it is written (`None`).
+        let mut stopped = false;
+        let writes: Vec<_> = chunk
+            .iter()
+            .zip(decisions)
+            .map(|(row, decision)| {
+                let writes = matches!(decision, Decision::Create(_) | Decision::Update { .. });
+                if writes && !dry_run && !stopped && wrote_any && Instant::now() >= deadline {
+                    stopped = true;
+                }
+                let go = writes && !dry_run && !stopped;
+                wrote_any |= go;
+                let skip = stopped;
+                let import = &import;
+                async move {
+                    match () {
+                        () if skip => Ok(None),
+                        () if go => import.write(row, decision).await.map(Some),
+                        () => Ok(Some(decision)),
+                    }
+                }
+            })
+            .collect();
+        let outcomes: Vec<Result<Option<Decision>, ApiError>> = stream::iter(writes)
+            .buffered(ROWS_IN_FLIGHT)
+            .collect()
+            .await;
+        for (row, outcome) in chunk.iter().zip(outcomes) {
+            let Some(decision) = outcome? else {
                 report.stopped_at_line = Some(row.line);
                 break 'rows;
-            }
-            let decision = if writes && !dry_run {
-                wrote_any = true;
-                import.write(row, decision).await?
-            } else {
-                decision
             };
             match decision {
                 Decision::Failed { id, errors } => report.failed.push(FailedRow {
@@ -234,6 +269,28 @@ fn check_import_media_type(call: &Call) -> Result<(), ApiError> {
             "expected text/csv, got `{other}`"
         ))),
     }
+}
+
+/// How many of `rows` (at least one) go in the next batch: at most [`CHUNK`], ending
+/// before the first row that names an id or an email (in any case) an earlier row of
+/// the batch names.
+fn batch_len(rows: &[ImportRow]) -> usize {
+    let mut keys = HashSet::new();
+    let mut len = 0;
+    for row in rows.iter().take(CHUNK) {
+        let id = row.id.as_ref().map(|id| format!("id:{id}"));
+        let email = row
+            .email
+            .as_ref()
+            .map(|email| format!("email:{}", email.trim().to_lowercase()));
+        let row_keys: Vec<String> = id.into_iter().chain(email).collect();
+        if len > 0 && row_keys.iter().any(|key| keys.contains(key)) {
+            break;
+        }
+        keys.extend(row_keys);
+        len += 1;
+    }
+    len
 }
 
 fn time_budget() -> Duration {
@@ -286,11 +343,7 @@ async fn lookup(app: &App, tenant: &str, row: &ImportRow) -> Result<Lookup, ApiE
 
 impl Import<'_> {
     /// Reads the segments the rows of a chunk name (once per import).
-    async fn load_segments(
-        &mut self,
-        chunk: &[ImportRow],
-        lookups: &[Lookup],
-    ) -> Result<(), ApiError> {
+    async fn load_segments(&self, chunk: &[ImportRow], lookups: &[Lookup]) -> Result<(), ApiError> {
         let mut wanted = HashSet::new();
         for (row, found) in chunk.iter().zip(lookups) {
             let named = match &row.patch {
@@ -302,7 +355,7 @@ impl Import<'_> {
             };
             if let Some(id) = named
                 && is_valid_entity_id(&id)
-                && !self.segments.contains_key(&id)
+                && !self.cached_segments().contains_key(&id)
             {
                 wanted.insert(id);
             }
@@ -319,26 +372,32 @@ impl Import<'_> {
             .buffered(READS_IN_FLIGHT)
             .collect()
             .await;
-        for entry in loaded {
-            let (id, segment) = entry?;
-            self.segments.insert(id, segment);
-        }
+        let loaded = loaded.into_iter().collect::<Result<Vec<_>, _>>()?;
+        self.cached_segments().extend(loaded);
         Ok(())
     }
 
-    async fn segment(&mut self, id: &str) -> Result<Option<Segment>, ApiError> {
-        if let Some(segment) = self.segments.get(id) {
+    /// The segment cache, held only between awaits.
+    fn cached_segments(&self) -> std::sync::MutexGuard<'_, HashMap<String, Option<Segment>>> {
+        self.segments
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    async fn segment(&self, id: &str) -> Result<Option<Segment>, ApiError> {
+        if let Some(segment) = self.cached_segments().get(id) {
             return Ok(segment.clone());
         }
         let segment = self.app.store.get_segment(self.tenant, id).await?;
-        self.segments.insert(id.to_owned(), segment.clone());
+        self.cached_segments()
+            .insert(id.to_owned(), segment.clone());
         Ok(segment)
     }
 
     /// Validates a row like a PATCH of the customer it matches (a POST when it matches
     /// none): the row's columns replace the customer's values, an empty cell removes one,
     /// columns the file lacks keep theirs; then the whole customer is validated.
-    async fn decide(&mut self, row: &ImportRow, found: Lookup) -> Result<Decision, ApiError> {
+    async fn decide(&self, row: &ImportRow, found: Lookup) -> Result<Decision, ApiError> {
         let patch = match &row.patch {
             Ok(patch) => patch,
             Err(errors) => {
@@ -413,11 +472,7 @@ impl Import<'_> {
 
     /// Writes a row's customer in its own transaction. When the customer changed since
     /// it was read, the row is read and decided again (a few times), never the file.
-    async fn write(
-        &mut self,
-        row: &ImportRow,
-        mut decision: Decision,
-    ) -> Result<Decision, ApiError> {
+    async fn write(&self, row: &ImportRow, mut decision: Decision) -> Result<Decision, ApiError> {
         for attempt in 1..=ROW_ATTEMPTS {
             let result = match &decision {
                 Decision::Create(customer) => {

@@ -67,6 +67,9 @@ pub enum WrittenBy {
     Api,
     /// The tenant's rules, through the assign function.
     Rules,
+    /// The service itself, taking a customer out of a segment or cluster field that was
+    /// deleted while the customer's write was in flight (see `store::counts`).
+    System,
 }
 
 /// Provenance of a cluster value set by a rule.
@@ -344,6 +347,47 @@ impl Customer {
 
     /// The index key of this customer's value for a cluster field, if it holds one
     /// written under this very definition.
+    /// The customer without what no longer exists: a segment that was deleted
+    /// (`segment_exists` is false) and values of fields that were deleted or re-created.
+    /// `None` when nothing dangles. Such a customer is left behind by a write that was
+    /// validated just before the segment or field was deleted and landed just after.
+    pub fn without_dangling(
+        &self,
+        definitions: &[FieldDef],
+        segment_exists: bool,
+        now: DateTime<Utc>,
+    ) -> Option<Customer> {
+        let mut next = self.clone();
+        if !segment_exists {
+            next.segment_id = None;
+        }
+        next.fields.retain(|name, _| {
+            definitions
+                .iter()
+                .any(|d| &d.name == name && holds_value_of(&self.field_stamps, d))
+        });
+        let kept = |name: &String| next.fields.contains_key(name);
+        next.field_stamps = self
+            .field_stamps
+            .iter()
+            .filter(|(name, _)| kept(name))
+            .map(|(name, stamp)| (name.clone(), *stamp))
+            .collect();
+        next.cluster_sources = self
+            .cluster_sources
+            .iter()
+            .filter(|(name, _)| kept(name))
+            .map(|(name, source)| (name.clone(), source.clone()))
+            .collect();
+        if next.segment_id == self.segment_id && next.fields.len() == self.fields.len() {
+            return None;
+        }
+        next.version = self.version + 1;
+        next.updated_at = now;
+        next.written_by = WrittenBy::System;
+        Some(next)
+    }
+
     pub fn cluster_value_key(&self, definition: &FieldDef) -> Option<String> {
         if !definition.cluster || !holds_value_of(&self.field_stamps, definition) {
             return None;

@@ -11,14 +11,37 @@
 //! - at-least-once delivery is harmless: a replayed record is either stale (skipped)
 //!   or evaluates to what is already stored (nothing written);
 //! - a failing rule is recorded on the customer and reported as a batch item failure,
-//!   without stopping the other records.
+//!   without stopping the other customers' records.
+//!
+//! A batch is handled customer by customer, many customers at once:
+//! - its records are grouped by customer ([`group_records`]): a sales-totals record joins
+//!   the group of the customer it names, a backfill job's records are a group of their
+//!   own; a group keeps its records in stream order and processes them one after the
+//!   other, while up to [`CONCURRENT_GROUPS`] groups run at once;
+//! - what is the same for the whole batch is read once per tenant, before any group runs
+//!   (tenants at once, up to [`CONCURRENT_TENANTS`]): its rules, fields and segments,
+//!   the sales summaries of all its customers in the batch (one batch read, which reads
+//!   the year's currency sets once), and the stored customers whose sales changed (one
+//!   batch read);
+//! - a group stops at its first failed record: that record is reported, the group's
+//!   later records are not processed (the event source delivers them again, since it
+//!   retries from the lowest failed sequence number).
+//!
+//! Beside the rules, every customer record of the batch (by any writer) moves the
+//! membership counts, once per tenant ([`crate::counting`]: a read of the ledgers and
+//! one transaction per 100 actions, concurrent with the evaluation, so off its path).
+//!
+//! So a batch of [`BATCH_SIZE`] records of distinct customers of one tenant, with warm
+//! modules, waits on 2 rounds of reads and then `BATCH_SIZE / CONCURRENT_GROUPS` = 5
+//! rounds of write-backs: 7 sequential rounds of DynamoDB calls.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use chrono::{DateTime, Datelike, Utc};
 use domain::{BackfillJob, Customer, JobState, SalesSummary, WrittenBy};
+use futures_util::{StreamExt, stream};
 use serde_json::{Value, json};
 use store::{StoreError, keys};
 use tracing::Instrument;
@@ -31,19 +54,28 @@ use crate::tenant::TenantRules;
 pub const BATCH_SIZE: usize = 100;
 /// Retries of a failing record before it goes to the on-failure destination.
 pub const MAXIMUM_RETRY_ATTEMPTS: u32 = 2;
+/// Record groups (customers, backfill jobs) processed at once within a batch. A batch of
+/// [`BATCH_SIZE`] customers then takes `BATCH_SIZE / CONCURRENT_GROUPS` rounds of
+/// write-backs after its 2 rounds of reads: 7 rounds, under the 8 allowed, leaving one
+/// for a per-batch step.
+pub const CONCURRENT_GROUPS: usize = 20;
+/// Tenants whose per-batch reads run at once.
+pub const CONCURRENT_TENANTS: usize = 16;
 
-/// The event-source filter of `template.yaml`: customer items inserted or modified by
-/// the API (membership items share the `CUSTOMER#` sort key prefix but carry no
-/// `written_by`, so they never match), backfill jobs that are still running, and a
-/// customer's yearly sales totals (a recorded sale re-evaluates the customer).
+/// The event-source filter of `template.yaml`: every write of a customer item, by any
+/// writer, created, changed or deleted (the counts follow them all; membership rows
+/// carry no `kind`, so they never match), backfill jobs that are still running, and a
+/// customer's yearly sales totals (a recorded sale re-evaluates the customer). Which
+/// customer writes the rules evaluate is decided in code ([`api_write`]).
 pub fn filter_patterns() -> Vec<Value> {
     vec![
         json!({
             "eventName": ["INSERT", "MODIFY"],
-            "dynamodb": {
-                "Keys": { "sk": { "S": [{ "prefix": keys::CUSTOMER }] } },
-                "NewImage": { "written_by": { "S": ["api"] } }
-            }
+            "dynamodb": { "NewImage": { "kind": { "S": ["customer"] } } }
+        }),
+        json!({
+            "eventName": ["REMOVE"],
+            "dynamodb": { "OldImage": { "kind": { "S": ["customer"] } } }
         }),
         json!({
             "eventName": ["INSERT", "MODIFY"],
@@ -84,7 +116,123 @@ enum RecordError {
     Store(#[from] StoreError),
     #[error("{count} rule(s) failed; recorded on the customer")]
     RulesFailed { count: usize },
+    #[error("reading the tenant's rules or sales for the batch failed: {0}")]
+    TenantBatch(String),
 }
+
+/// What the records of a group are about.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum GroupKey {
+    /// A customer's writes and sales totals: its id.
+    Customer(String),
+    /// A backfill job's steps: the job item's sort key.
+    Job(String),
+}
+
+/// What one record asks for, decoded once.
+#[derive(Debug)]
+enum Work {
+    /// Evaluate this customer image, written by the API.
+    Evaluate(Box<Customer>),
+    /// The customer's sales totals changed: evaluate the customer as stored.
+    SaleRecorded { customer_id: String },
+    /// Run the job's next step.
+    Backfill(Box<BackfillJob>),
+    /// The image cannot be decoded: the record fails.
+    Broken(String),
+}
+
+/// Records of one customer (or one backfill job) of one tenant, in batch order.
+#[derive(Debug)]
+struct Group<'a> {
+    tenant: String,
+    key: GroupKey,
+    /// Each record with its position in the batch.
+    records: Vec<(usize, &'a EventRecord, Work)>,
+}
+
+/// A batch's records by customer and job, groups in the order of their first record;
+/// records that ask for nothing are in no group.
+#[derive(Debug, Default)]
+struct Grouped<'a> {
+    groups: Vec<Group<'a>>,
+    ignored: Vec<&'a EventRecord>,
+}
+
+/// Groups a batch's records by what they are about: the customer of an API write or of
+/// a sales-totals change (by tenant and customer id), or the backfill job (by tenant and
+/// job key). Each group keeps its records in batch order.
+fn group_records(records: &[EventRecord]) -> Grouped<'_> {
+    let mut grouped = Grouped::default();
+    let mut index: HashMap<(String, GroupKey), usize> = HashMap::new();
+    for (position, record) in records.iter().enumerate() {
+        let Some((tenant, key, work)) = classify(record) else {
+            grouped.ignored.push(record);
+            continue;
+        };
+        let slot = *index
+            .entry((tenant.clone(), key.clone()))
+            .or_insert_with(|| {
+                grouped.groups.push(Group {
+                    tenant,
+                    key,
+                    records: Vec::new(),
+                });
+                grouped.groups.len() - 1
+            });
+        grouped.groups[slot].records.push((position, record, work));
+    }
+    grouped
+}
+
+/// The tenant, group and work of a record; `None` when it asks for nothing.
+fn classify(record: &EventRecord) -> Option<(String, GroupKey, Work)> {
+    let job_key = || GroupKey::Job(key_of(record, keys::SK).to_owned());
+    match running_job(record) {
+        Ok(Some((tenant, job))) => return Some((tenant, job_key(), Work::Backfill(job.into()))),
+        Ok(None) => {}
+        Err(reason) => {
+            // Only a job item's image fails to decode as a job: its key names the tenant.
+            let tenant = keys::parse_tenant_key(key_of(record, keys::PK))?;
+            return Some((tenant.to_owned(), job_key(), Work::Broken(reason)));
+        }
+    }
+    if let Some((tenant, customer_id)) = sale_recorded(record) {
+        let key = GroupKey::Customer(customer_id.clone());
+        return Some((tenant, key, Work::SaleRecorded { customer_id }));
+    }
+    let written = api_write(record);
+    let (pk, sk) = (key_of(record, keys::PK), key_of(record, keys::SK));
+    // `api_write` decodes only customer items, whose key names the tenant and customer.
+    let (tenant, id) = keys::parse_customer_key(pk, sk)?;
+    let key = GroupKey::Customer(id.to_owned());
+    match written {
+        Ok(Some((_, customer))) => Some((tenant.to_owned(), key, Work::Evaluate(customer.into()))),
+        Ok(None) => None,
+        Err(reason) => Some((tenant.to_owned(), key, Work::Broken(reason))),
+    }
+}
+
+/// The batch's customers of one tenant, and what must be read for them.
+#[derive(Debug, Default)]
+struct TenantNeeds<'a> {
+    /// Every customer evaluated: their sales summaries are read.
+    customers: BTreeSet<&'a str>,
+    /// Customers whose sales changed: they are read as stored.
+    sold: BTreeSet<&'a str>,
+    /// A customer image to load the rule modules with before the groups run.
+    sample: Option<&'a Customer>,
+}
+
+/// What is the same for all of a tenant's records in the batch.
+struct TenantBatch {
+    rules: TenantRules,
+    sales: HashMap<String, SalesSummary>,
+    /// The customers of sales-totals records, as stored when the batch began.
+    stored: HashMap<String, Customer>,
+}
+
+type TenantBatches = HashMap<String, Result<TenantBatch, RecordError>>;
 
 /// The warm state of the assign function.
 #[derive(Clone)]
@@ -97,80 +245,210 @@ impl Assigner {
         Self { runner }
     }
 
-    /// Handles one batch; the response names every record that failed, so the event
-    /// source retries from the first of them and sends repeat failures on.
+    /// Handles one batch; the response names the first failed record of every customer
+    /// (and job) that had one, so the event source retries from the lowest of them and
+    /// sends repeat failures on.
     pub async fn handle(&self, event: Event) -> DynamoDbEventResponse {
-        let mut tenants: HashMap<String, TenantRules> = HashMap::new();
-        let mut response = DynamoDbEventResponse::default();
-        for record in &event.records {
-            let sequence = record.change.sequence_number.clone();
-            // Every partition key starts with `T#<tenant>`: the record's logs name it.
-            let tenant = key_of(record, keys::PK)
-                .strip_prefix("T#")
-                .and_then(|rest| rest.split('#').next())
-                .unwrap_or_default();
-            let span = tracing::info_span!("record", tenant);
-            let processed = self
-                .process(record, &mut tenants)
-                .instrument(span.clone())
-                .await;
-            // No await below: the guard ends with this iteration.
-            let _in_record = span.enter();
-            match processed {
-                Ok(outcome) => tracing::debug!(?sequence, ?outcome, "record done"),
-                Err(err) => {
-                    tracing::warn!(?sequence, error = %err, "record failed");
-                    let mut failure = DynamoDbBatchItemFailure::default();
-                    failure.item_identifier = sequence;
-                    response.batch_item_failures.push(failure);
-                }
+        let now = Utc::now();
+        let Grouped { groups, ignored } = group_records(&event.records);
+        for record in ignored {
+            let _in_record = record_span(record).entered();
+            let sequence = &record.change.sequence_number;
+            tracing::debug!(?sequence, outcome = ?Outcome::Ignored, "record done");
+        }
+
+        // Counting sees every customer record (by any writer); it runs beside the
+        // rules, which only see the API's writes: neither depends on the other.
+        let counting = crate::counting::count_batch(self.runner.store(), &event.records);
+        let evaluating = async {
+            let tenants = self.load_tenants(&groups, now).await;
+            stream::iter(&groups)
+                .map(|group| self.run_group(group, &tenants, now))
+                .buffer_unordered(CONCURRENT_GROUPS)
+                .filter_map(std::future::ready)
+                .collect::<Vec<usize>>()
+                .await
+        };
+        let (counting_failures, mut failed) = tokio::join!(counting, evaluating);
+        for failure in counting_failures {
+            tracing::warn!(tenant = failure.tenant, error = %failure.error, "counting failed");
+            if let Some(position) = event
+                .records
+                .iter()
+                .position(|r| r.change.sequence_number == failure.first_sequence)
+            {
+                failed.push(position);
             }
+        }
+        failed.sort_unstable();
+        failed.dedup();
+        let mut response = DynamoDbEventResponse::default();
+        for position in failed {
+            let mut failure = DynamoDbBatchItemFailure::default();
+            failure.item_identifier = event.records[position].change.sequence_number.clone();
+            response.batch_item_failures.push(failure);
         }
         response
     }
 
+    /// Reads, per tenant with customers in the batch, what all its records share.
+    async fn load_tenants(&self, groups: &[Group<'_>], now: DateTime<Utc>) -> TenantBatches {
+        let mut needs: HashMap<&str, TenantNeeds> = HashMap::new();
+        for group in groups {
+            for (_, _, work) in &group.records {
+                let tenant = needs.entry(group.tenant.as_str()).or_default();
+                match work {
+                    Work::Evaluate(customer) => {
+                        tenant.customers.insert(&customer.id);
+                        tenant.sample.get_or_insert(customer);
+                    }
+                    Work::SaleRecorded { customer_id } => {
+                        tenant.customers.insert(customer_id);
+                        tenant.sold.insert(customer_id);
+                    }
+                    Work::Backfill(_) | Work::Broken(_) => {}
+                }
+            }
+        }
+        needs.retain(|_, needs| !needs.customers.is_empty());
+        stream::iter(needs)
+            .map(|(tenant, needs)| async move {
+                let span = tracing::info_span!("tenant batch", tenant);
+                let loaded = self
+                    .load_tenant(tenant, &needs, now)
+                    .instrument(span.clone())
+                    .await;
+                if let Err(err) = &loaded {
+                    let _in_tenant = span.enter();
+                    tracing::warn!(error = %err, "the tenant's batch reads failed");
+                }
+                (tenant.to_owned(), loaded)
+            })
+            .buffer_unordered(CONCURRENT_TENANTS)
+            .collect()
+            .await
+    }
+
+    /// One tenant's rules, its customers' sales summaries and the stored customers whose
+    /// sales changed, read at once; then the rule modules loaded if they are not yet.
+    async fn load_tenant(
+        &self,
+        tenant: &str,
+        needs: &TenantNeeds<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<TenantBatch, RecordError> {
+        let store = self.runner.store();
+        let owned = |ids: &BTreeSet<&str>| ids.iter().map(|id| (*id).to_owned()).collect();
+        let (customers, sold): (Vec<String>, Vec<String>) =
+            (owned(&needs.customers), owned(&needs.sold));
+        let (rules, sales, stored) = tokio::try_join!(
+            async { Ok::<_, RecordError>(TenantRules::load(store, tenant).await?) },
+            async {
+                Ok(store
+                    .sales_summaries(tenant, &customers, now.year())
+                    .await?)
+            },
+            async {
+                if sold.is_empty() {
+                    return Ok(Vec::new());
+                }
+                Ok(store.get_customers(tenant, &sold).await?)
+            },
+        )?;
+        let stored: HashMap<String, Customer> =
+            stored.into_iter().map(|c| (c.id.clone(), c)).collect();
+        // One customer needs no warming: its own evaluation loads the modules.
+        if needs.customers.len() > 1
+            && let Some(sample) = needs.sample.or_else(|| stored.values().next())
+        {
+            let summary = sales.get(&sample.id).cloned().unwrap_or_default();
+            rules.warm(&self.runner, sample, &summary).await;
+        }
+        Ok(TenantBatch {
+            rules,
+            sales,
+            stored,
+        })
+    }
+
+    /// Processes a group's records in order, stopping at the first that fails; returns
+    /// that record's position in the batch.
+    async fn run_group(
+        &self,
+        group: &Group<'_>,
+        tenants: &TenantBatches,
+        now: DateTime<Utc>,
+    ) -> Option<usize> {
+        // The customer as this group last wrote it back, newer than the stored one.
+        let mut written: Option<Customer> = None;
+        for (done, (position, record, work)) in group.records.iter().enumerate() {
+            let span = record_span(record);
+            let processed = self
+                .process(&group.tenant, work, tenants, &mut written, now)
+                .instrument(span.clone())
+                .await;
+            // No await below: the guard ends with this iteration.
+            let _in_record = span.enter();
+            let sequence = &record.change.sequence_number;
+            match processed {
+                Ok(outcome) => tracing::debug!(?sequence, ?outcome, "record done"),
+                Err(err) => {
+                    let left = group.records.len() - done - 1;
+                    // The group's later records are redelivered with the retry.
+                    tracing::warn!(?sequence, group = ?group.key, error = %err, left, "record failed");
+                    return Some(*position);
+                }
+            }
+        }
+        None
+    }
+
     async fn process(
         &self,
-        record: &EventRecord,
-        tenants: &mut HashMap<String, TenantRules>,
+        tenant: &str,
+        work: &Work,
+        tenants: &TenantBatches,
+        written: &mut Option<Customer>,
+        now: DateTime<Utc>,
     ) -> Result<Outcome, RecordError> {
-        if let Some((tenant, job)) = running_job(record).map_err(RecordError::Image)? {
-            let outcome = backfill::step(&self.runner, &tenant, &job).await?;
-            return Ok(Outcome::Backfill(outcome));
-        }
-        let (tenant, customer) = if let Some((tenant, id)) = sale_recorded(record) {
-            match self.runner.store().get_customer(&tenant, &id).await? {
-                Some(customer) => (tenant, customer),
-                None => return Ok(Outcome::Ignored),
+        // A sales-totals record evaluates the customer as it is now: as this group last
+        // wrote it back, else as read when the batch began.
+        let current: Customer;
+        let customer = match work {
+            Work::Broken(reason) => return Err(RecordError::Image(reason.clone())),
+            Work::Backfill(job) => {
+                let outcome = backfill::step(&self.runner, tenant, job).await?;
+                return Ok(Outcome::Backfill(outcome));
             }
-        } else {
-            match api_write(record).map_err(RecordError::Image)? {
-                Some(found) => found,
-                None => return Ok(Outcome::Ignored),
+            Work::Evaluate(customer) => customer.as_ref(),
+            Work::SaleRecorded { customer_id } => {
+                let batch = tenant_batch(tenants, tenant)?;
+                match written.as_ref().or_else(|| batch.stored.get(customer_id)) {
+                    Some(customer) => {
+                        current = customer.clone();
+                        &current
+                    }
+                    None => return Ok(Outcome::Ignored),
+                }
             }
         };
-        if !tenants.contains_key(&tenant) {
-            let rules = TenantRules::load(self.runner.store(), &tenant).await?;
-            tenants.insert(tenant.clone(), rules);
-        }
-        let rules = &tenants[&tenant];
-        let now = Utc::now();
-        let sales = self
-            .runner
-            .store()
-            .sales_summary(&tenant, &customer.id, now.year())
-            .await?;
-        let plan = plan(&self.runner, rules, &customer, &sales, now).await?;
-        let outcome = match &plan.write {
+        let batch = tenant_batch(tenants, tenant)?;
+        let rules = &batch.rules;
+        let sales = batch.sales.get(&customer.id).cloned().unwrap_or_default();
+        let plan = plan(&self.runner, rules, customer, &sales, now).await?;
+        let outcome = match plan.write {
             None => Outcome::Unchanged,
             Some(next) => {
-                let written = self
+                let saved = self
                     .runner
                     .store()
-                    .save_customer(&rules.tenant, Some(&customer), next, &rules.fields)
+                    .save_customer(&rules.tenant, Some(customer), &next, &rules.fields)
                     .await;
-                match written {
-                    Ok(()) => Outcome::Written,
+                match saved {
+                    Ok(()) => {
+                        *written = Some(next);
+                        Outcome::Written
+                    }
                     Err(StoreError::VersionMismatch) => return Ok(Outcome::Stale),
                     Err(err) => return Err(err.into()),
                 }
@@ -183,6 +461,28 @@ impl Assigner {
         }
         Ok(outcome)
     }
+}
+
+/// The batch reads of the record's tenant, or why they failed.
+fn tenant_batch<'a>(
+    tenants: &'a TenantBatches,
+    tenant: &str,
+) -> Result<&'a TenantBatch, RecordError> {
+    match tenants.get(tenant) {
+        Some(Ok(batch)) => Ok(batch),
+        Some(Err(err)) => Err(RecordError::TenantBatch(err.to_string())),
+        None => Err(RecordError::TenantBatch("not read".into())),
+    }
+}
+
+/// The span of one record's logs: every partition key starts with `T#<tenant>`, so the
+/// record's logs name the tenant.
+fn record_span(record: &EventRecord) -> tracing::Span {
+    let tenant = key_of(record, keys::PK)
+        .strip_prefix("T#")
+        .and_then(|rest| rest.split('#').next())
+        .unwrap_or_default();
+    tracing::info_span!("record", tenant)
 }
 
 /// The `S` value of a key attribute of the record, or "".
@@ -265,4 +565,173 @@ pub async fn plan(
         write: customer.assigned(&evaluation, &rules.fields, now),
         failed_rules: evaluation.failures.len(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::{CustomerDraft, CustomerSchema};
+    use store::{Store, StoreConfig};
+
+    fn record(event_name: &str, pk: &str, sk: &str, image: Value, sequence: usize) -> EventRecord {
+        let mut record = EventRecord::default();
+        record.event_name = event_name.into();
+        record.change.keys = serde_dynamo::to_item(json!({ "pk": pk, "sk": sk })).unwrap();
+        record.change.new_image = serde_dynamo::to_item(image).unwrap();
+        record.change.sequence_number = Some(format!("{sequence:021}"));
+        record
+    }
+
+    fn customer(id: &str, version: u64, by: WrittenBy) -> Value {
+        let schema = CustomerSchema {
+            fields: &[],
+            segment: None,
+            current_segment_id: None,
+        };
+        let mut customer = CustomerDraft::parse(&json!({ "email": format!("{id}@x.io") }), &schema)
+            .unwrap()
+            .into_customer(id.into(), Utc::now());
+        customer.version = version;
+        customer.written_by = by;
+        serde_json::to_value(customer).unwrap()
+    }
+
+    /// A customer item's record, in the batch at `sequence`.
+    fn write(tenant: &str, id: &str, version: u64, by: WrittenBy, sequence: usize) -> EventRecord {
+        let sk = format!("CUSTOMER#{id}");
+        let image = customer(id, version, by);
+        record("MODIFY", &format!("T#{tenant}"), &sk, image, sequence)
+    }
+
+    fn sale(tenant: &str, id: &str, sequence: usize) -> EventRecord {
+        let image = json!({ "kind": keys::SALES_TOTALS_KIND, "customer_id": id, "total": 5 });
+        let pk = keys::sales_year(tenant, 2026);
+        record(
+            "MODIFY",
+            &pk,
+            &keys::year_totals(id, "EUR"),
+            image,
+            sequence,
+        )
+    }
+
+    fn job(tenant: &str, id: &str, sequence: usize) -> EventRecord {
+        let job = BackfillJob::new(id.into(), "tiering", 1, false, Utc::now());
+        let sk = format!("BACKFILL#tiering#{id}");
+        let image = serde_json::to_value(job).unwrap();
+        record("INSERT", &format!("T#{tenant}"), &sk, image, sequence)
+    }
+
+    /// Each group as (tenant, key, the batch positions of its records).
+    fn shape(grouped: &Grouped) -> Vec<(String, GroupKey, Vec<usize>)> {
+        grouped
+            .groups
+            .iter()
+            .map(|g| {
+                let positions = g.records.iter().map(|(p, _, _)| *p).collect();
+                (g.tenant.clone(), g.key.clone(), positions)
+            })
+            .collect()
+    }
+
+    fn customer_key(id: &str) -> GroupKey {
+        GroupKey::Customer(id.into())
+    }
+
+    #[test]
+    fn records_group_by_customer_in_batch_order_and_sales_join_their_customer() {
+        let membership = keys::cluster_members("acme", "tier", "AA");
+        let records = vec![
+            write("acme", "c1", 1, WrittenBy::Api, 0),
+            write("acme", "c2", 1, WrittenBy::Api, 1),
+            sale("acme", "c1", 2),
+            write("acme", "c1", 2, WrittenBy::Api, 3),
+            // The rules' own write, a membership item, a removal: nothing to do.
+            write("acme", "c1", 3, WrittenBy::Rules, 4),
+            record("INSERT", &membership, "CUSTOMER#c1", json!({}), 5),
+            record("REMOVE", "T#acme", "CUSTOMER#c2", json!({}), 6),
+            // The same customer id in another tenant is another customer.
+            write("other", "c1", 1, WrittenBy::Api, 7),
+            job("acme", "j1", 8),
+            sale("acme", "c3", 9),
+            job("acme", "j1", 10),
+            // An image that is not a customer still belongs to its customer.
+            record(
+                "MODIFY",
+                "T#acme",
+                "CUSTOMER#c2",
+                json!({ "written_by": "api" }),
+                11,
+            ),
+            job("acme", "j2", 12),
+        ];
+        let grouped = group_records(&records);
+        let job_key = |id: &str| GroupKey::Job(format!("BACKFILL#tiering#{id}"));
+        assert_eq!(
+            shape(&grouped),
+            [
+                ("acme".into(), customer_key("c1"), vec![0, 2, 3]),
+                ("acme".into(), customer_key("c2"), vec![1, 11]),
+                ("other".into(), customer_key("c1"), vec![7]),
+                ("acme".into(), job_key("j1"), vec![8, 10]),
+                ("acme".into(), customer_key("c3"), vec![9]),
+                ("acme".into(), job_key("j2"), vec![12]),
+            ]
+        );
+        let ignored: Vec<_> = grouped
+            .ignored
+            .iter()
+            .map(|r| r.change.sequence_number.clone().unwrap())
+            .collect();
+        assert_eq!(ignored, [4, 5, 6].map(|i| format!("{i:021}")));
+
+        let c1 = &grouped.groups[0].records;
+        assert!(matches!(&c1[0].2, Work::Evaluate(c) if c.version == 1));
+        assert!(matches!(&c1[1].2, Work::SaleRecorded { customer_id } if customer_id == "c1"));
+        assert!(matches!(&c1[2].2, Work::Evaluate(c) if c.version == 2));
+        assert!(matches!(&grouped.groups[1].records[1].2, Work::Broken(_)));
+        assert!(matches!(&grouped.groups[3].records[0].2, Work::Backfill(j) if j.id == "j1"));
+    }
+
+    /// Records that fail before any read (undecodable images), against an unreachable
+    /// table: each group reports its first failure, and the counting, which cannot reach
+    /// the table, reports the tenant's first customer record (the retry starts there).
+    #[tokio::test]
+    async fn each_group_reports_its_first_failure_only() {
+        let store = Store::connect(&StoreConfig {
+            table_name: "unit".into(),
+            endpoint_url: Some("http://127.0.0.1:9".into()),
+        })
+        .await;
+        let assigner = Assigner::new(Runner::new(store).unwrap());
+        let broken = |id: &str, sequence| {
+            let sk = format!("CUSTOMER#{id}");
+            record(
+                "MODIFY",
+                "T#acme",
+                &sk,
+                json!({ "written_by": "api" }),
+                sequence,
+            )
+        };
+        let broken_job = record("INSERT", "T#acme", "BACKFILL#r#j", json!({ "x": 1 }), 5);
+        let mut event = Event::default();
+        event.records = vec![
+            write("acme", "c9", 2, WrittenBy::Rules, 0),
+            broken("c1", 1),
+            broken("c2", 2),
+            broken("c1", 3),
+            broken("c2", 4),
+            broken_job,
+            broken("c3", 6),
+        ];
+        let failures: Vec<_> = assigner
+            .handle(event)
+            .await
+            .batch_item_failures
+            .into_iter()
+            .map(|f| f.item_identifier.unwrap())
+            .collect();
+        assert_eq!(failures, [0, 1, 2, 5, 6].map(|i| format!("{i:021}")));
+    }
 }

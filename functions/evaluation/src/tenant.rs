@@ -1,10 +1,13 @@
 //! One tenant's rule set, read once per stream batch rather than once per record.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 use domain::rule::{Rule, RuleVersion, check_output, rule_input};
 use domain::{Customer, Evaluation, FieldDef, RuleFailure, SalesSummary, Segment};
-use rule_engine::RunError;
-use store::Store;
+use futures_util::future::{join_all, try_join_all};
+use rule_engine::{ModuleHash, RunError};
+use store::{Store, StoreError};
 
 use crate::runner::{EvaluationError, Runner, raw_output};
 
@@ -19,33 +22,47 @@ pub struct TenantRules {
 }
 
 impl TenantRules {
+    /// Two rounds of reads: the rules, fields and segments at once, then the active
+    /// version of every enabled rule at once.
     pub async fn load(store: &Store, tenant: &str) -> Result<Self, EvaluationError> {
-        let mut enabled: Vec<Rule> = store
-            .list_rules(tenant)
-            .await?
-            .into_iter()
-            .filter(|rule| rule.enabled)
-            .collect();
-        enabled.sort_by(|a, b| (a.priority, &a.name).cmp(&(b.priority, &b.name)));
-        let mut rules = Vec::with_capacity(enabled.len());
-        for rule in enabled {
-            let Some(number) = rule.active_version() else {
-                continue;
-            };
-            match store.get_rule_version(tenant, &rule.name, number).await? {
-                Some(version) => rules.push((rule, version)),
-                None => tracing::warn!(rule = rule.name, number, "active version is missing"),
+        let rules = async {
+            let mut enabled: Vec<Rule> = store
+                .list_rules(tenant)
+                .await?
+                .into_iter()
+                .filter(|rule| rule.enabled)
+                .collect();
+            enabled.sort_by(|a, b| (a.priority, &a.name).cmp(&(b.priority, &b.name)));
+            // In priority order: `try_join_all` keeps the order it is given.
+            let versions = try_join_all(enabled.into_iter().filter_map(|rule| {
+                let number = rule.active_version()?;
+                Some(async move {
+                    let version = store.get_rule_version(tenant, &rule.name, number).await?;
+                    Ok::<_, StoreError>((rule, number, version))
+                })
+            }))
+            .await?;
+            let mut rules = Vec::with_capacity(versions.len());
+            for (rule, number, version) in versions {
+                match version {
+                    Some(version) => rules.push((rule, version)),
+                    None => tracing::warn!(rule = rule.name, number, "active version is missing"),
+                }
             }
-        }
+            Ok::<_, StoreError>(rules)
+        };
+        let (rules, fields, segments) =
+            tokio::try_join!(rules, store.list_fields(tenant), store.all_segments(tenant))?;
         Ok(Self {
             tenant: tenant.to_owned(),
             rules,
-            fields: store.list_fields(tenant).await?,
-            segments: store.all_segments(tenant).await?,
+            fields,
+            segments,
         })
     }
 
     /// Only one rule at one module version, enabled or not: what a dry run evaluates.
+    /// One round of reads.
     pub async fn load_one(
         store: &Store,
         tenant: &str,
@@ -53,17 +70,51 @@ impl TenantRules {
         number: u32,
     ) -> Result<Self, EvaluationError> {
         let missing = || EvaluationError::Internal(format!("rule `{rule}` v{number} is gone"));
-        let rule = store.get_rule(tenant, rule).await?.ok_or_else(missing)?;
-        let version = store
-            .get_rule_version(tenant, &rule.name, number)
-            .await?
-            .ok_or_else(missing)?;
+        let (found, version, fields, segments) = tokio::try_join!(
+            store.get_rule(tenant, rule),
+            store.get_rule_version(tenant, rule, number),
+            store.list_fields(tenant),
+            store.all_segments(tenant)
+        )?;
         Ok(Self {
             tenant: tenant.to_owned(),
-            rules: vec![(rule, version)],
-            fields: store.list_fields(tenant).await?,
-            segments: store.all_segments(tenant).await?,
+            rules: vec![(found.ok_or_else(missing)?, version.ok_or_else(missing)?)],
+            fields,
+            segments,
         })
+    }
+
+    /// Loads every rule module the engine has not cached yet, all at once, by running
+    /// each rule once on `customer` and discarding the outcome: evaluations started
+    /// concurrently afterwards then find their modules cached instead of each fetching
+    /// (or recompiling) them. Failures are left to those evaluations to report.
+    pub async fn warm(&self, runner: &Runner, customer: &Customer, sales: &SalesSummary) {
+        let mut modules = HashSet::new();
+        let cold: Vec<_> = self
+            .rules
+            .iter()
+            .filter(|(_, version)| {
+                let cached = version
+                    .sha256
+                    .parse::<ModuleHash>()
+                    .is_ok_and(|hash| runner.engine().cached(&hash).is_some());
+                // One run per module, even when several rules share it.
+                !cached && modules.insert(version.sha256.as_str())
+            })
+            .collect();
+        if cold.is_empty() {
+            return;
+        }
+        let seen = customer.clone().visible(&self.fields);
+        join_all(cold.into_iter().map(|(rule, version)| {
+            let input = rule_input(&seen, sales, &self.segments, rule, version.number);
+            async move {
+                if let Err(err) = runner.evaluate(&self.tenant, rule, version, &input).await {
+                    tracing::debug!(rule = rule.name, error = %err, "warming the module failed");
+                }
+            }
+        }))
+        .await;
     }
 
     /// Runs every rule on the customer in priority order. Each rule sees the customer

@@ -1,11 +1,10 @@
 use aws_sdk_dynamodb::types::AttributeValue;
-use domain::{Customer, FieldDef, Violations};
+use domain::{Customer, FieldDef};
 
-use crate::fields::{FIELD_COUNT, field_key};
-use std::collections::HashMap;
+use std::collections::BTreeSet;
 
+use crate::counts::{MEMBERSHIPS, Membership, decode_memberships, encode_memberships, stamp_of};
 use crate::keys::{self, CLUSTER_COUNT, CUSTOMER, EMAIL, sk};
-use crate::segments::{SEGMENT_COUNT, segment_key};
 use crate::write::{Item, OnFail, Tx, entity_item, key, n};
 use crate::{Page, PageKey, Store, StoreResult};
 
@@ -32,13 +31,17 @@ impl CustomerFilter {
     }
 }
 
-fn customer_item(tenant: &str, customer: &Customer) -> StoreResult<Item> {
-    entity_item(
+/// The customer's item, carrying the memberships it is counted in (see [`crate::counts`]).
+fn customer_item(tenant: &str, customer: &Customer, fields: &[FieldDef]) -> StoreResult<Item> {
+    let mut item = entity_item(
         keys::tenant(tenant),
         sk(CUSTOMER, &customer.id),
         "customer",
         customer,
-    )
+    )?;
+    let memberships = memberships_of(customer, fields);
+    item.insert(MEMBERSHIPS.into(), encode_memberships(&memberships));
+    Ok(item)
 }
 
 fn email_guard(tenant: &str, email_key: &str) -> Item {
@@ -53,15 +56,6 @@ fn membership(partition: String, customer_id: &str) -> Item {
         AttributeValue::S(customer_id.to_owned()),
     );
     item
-}
-
-fn cluster_partition(
-    tenant: &str,
-    field: &FieldDef,
-    customer: Option<&Customer>,
-) -> Option<String> {
-    let value_key = customer?.cluster_value_key(field)?;
-    Some(keys::cluster_members(tenant, &field.name, &value_key))
 }
 
 impl Store {
@@ -121,8 +115,8 @@ impl Store {
     }
 
     /// Writes a customer (created when `previous` is `None`, else replacing it at its
-    /// version) together with its email guard, segment and cluster memberships and their
-    /// counters, in one transaction. `fields` are the tenant's current definitions.
+    /// version) together with its email guard and membership rows, in one transaction
+    /// of the customer's own items. `fields` are the tenant's current definitions.
     pub async fn save_customer(
         &self,
         tenant: &str,
@@ -130,16 +124,29 @@ impl Store {
         customer: &Customer,
         fields: &[FieldDef],
     ) -> StoreResult<()> {
+        let before = previous.map(|p| (p, memberships_of(p, fields)));
+        self.write_customer(tenant, before, customer, fields).await
+    }
+
+    /// [`Store::save_customer`] from the memberships `previous` holds rows for.
+    async fn write_customer(
+        &self,
+        tenant: &str,
+        previous: Option<(&Customer, Vec<Membership>)>,
+        customer: &Customer,
+        fields: &[FieldDef],
+    ) -> StoreResult<()> {
         let mut tx = self.tx();
-        let item = customer_item(tenant, customer)?;
-        match previous {
+        let item = customer_item(tenant, customer, fields)?;
+        match &previous {
             None => tx.create(
                 item,
                 OnFail::AlreadyExists(format!("customer `{}`", customer.id)),
             )?,
-            Some(previous) => tx.replace(item, previous.version)?,
+            Some((previous, _)) => tx.replace(item, previous.version)?,
         }
-        move_indexes(&mut tx, tenant, previous, Some(customer), fields)?;
+        let after = (customer, memberships_of(customer, fields));
+        move_indexes(&mut tx, tenant, previous, Some(after))?;
         self.commit(tx).await
     }
 
@@ -159,30 +166,44 @@ impl Store {
             )),
             OnFail::VersionMismatch,
         )?;
-        move_indexes(&mut tx, tenant, Some(customer), None, fields)?;
+        let before = (customer, memberships_of(customer, fields));
+        move_indexes(&mut tx, tenant, Some(before), None)?;
         self.commit(tx).await
     }
 }
 
-/// Adds the steps that move a customer's guard, memberships and counters from what
-/// `before` needed to what `after` needs. Unchanged parts cost nothing.
+/// The membership partition that holds a customer's row for `membership`.
+fn partition_of(tenant: &str, membership: &Membership) -> String {
+    match membership {
+        Membership::Segment(id) => keys::segment_members(tenant, id),
+        Membership::Cluster {
+            field, value_key, ..
+        } => keys::cluster_members(tenant, field, value_key),
+    }
+}
+
+/// Adds the steps that move a customer's email guard and membership rows from what
+/// `before` held to what `after` needs. Every item is the customer's own: counts are
+/// kept from the stream ([`crate::counts`]), so no two customers' writes share an item.
+/// Unchanged parts cost nothing.
 fn move_indexes(
     tx: &mut Tx,
     tenant: &str,
-    before: Option<&Customer>,
-    after: Option<&Customer>,
-    fields: &[FieldDef],
+    before: Option<(&Customer, Vec<Membership>)>,
+    after: Option<(&Customer, Vec<Membership>)>,
 ) -> StoreResult<()> {
-    let id = before.or(after).map(|c| c.id.as_str()).unwrap_or_default();
+    let old: Option<&Customer> = before.as_ref().map(|(c, _)| *c);
+    let new: Option<&Customer> = after.as_ref().map(|(c, _)| *c);
+    let id = old.or(new).map(|c| c.id.as_str()).unwrap_or_default();
 
-    let old_email = before.map(Customer::email_key);
-    let new_email = after.map(Customer::email_key);
+    let old_email = old.map(Customer::email_key);
+    let new_email = new.map(Customer::email_key);
     if old_email != new_email {
         if let Some(old) = &old_email {
             tx.delete(email_guard(tenant, old), None, OnFail::Never)?;
         }
-        if let (Some(new), Some(customer)) = (&new_email, after) {
-            let mut guard = email_guard(tenant, new);
+        if let (Some(new_key), Some(customer)) = (&new_email, new) {
+            let mut guard = email_guard(tenant, new_key);
             guard.insert("customer_id".into(), AttributeValue::S(id.to_owned()));
             tx.create(
                 guard,
@@ -194,116 +215,37 @@ fn move_indexes(
         }
     }
 
-    let old_segment = before.and_then(|c| c.segment_id.as_deref());
-    let new_segment = after.and_then(|c| c.segment_id.as_deref());
-    if old_segment != new_segment {
-        if let Some(old) = old_segment {
-            tx.delete(
-                membership(keys::segment_members(tenant, old), id),
-                None,
-                OnFail::Never,
-            )?;
-            tx.add(
-                segment_key(tenant, old),
-                SEGMENT_COUNT,
-                -1,
-                None,
-                OnFail::Never,
-            )?;
-        }
-        if let Some(new) = new_segment {
-            tx.put(membership(keys::segment_members(tenant, new), id))?;
-            // Counting and checking in one step: the segment must still exist and be active.
-            tx.add(
-                segment_key(tenant, new),
-                SEGMENT_COUNT,
-                1,
-                Some((
-                    "attribute_exists(pk) AND #status = :active",
-                    Item::from([(":active".to_owned(), AttributeValue::S("active".into()))]),
-                )),
-                OnFail::Invalid(Violations::one(
-                    "/segment_id",
-                    format!("segment `{new}` was deactivated or deleted meanwhile"),
-                )),
-            )?;
-        }
+    let rows = |side: Option<(&Customer, Vec<Membership>)>| -> BTreeSet<String> {
+        side.map(|(_, m)| m.iter().map(|m| partition_of(tenant, m)).collect())
+            .unwrap_or_default()
+    };
+    let (old_rows, new_rows) = (rows(before), rows(after));
+    for gone in old_rows.difference(&new_rows) {
+        tx.delete(membership(gone.clone(), id), None, OnFail::Never)?;
     }
-
-    for field in fields.iter().filter(|f| f.cluster) {
-        let old = cluster_partition(tenant, field, before);
-        let new = cluster_partition(tenant, field, after);
-        if old == new {
-            continue;
-        }
-        if let Some(old) = &old {
-            tx.delete(membership(old.clone(), id), None, OnFail::Never)?;
-        }
-        if let Some(new) = new.clone() {
-            tx.put(membership(new, id))?;
-        }
-        let values = |c: Option<&Customer>| c.and_then(|c| c.cluster_value_key(field));
-        if let Some(old) = values(before) {
-            count_cluster_value(tx, tenant, &field.name, &old, -1)?;
-        }
-        if let Some(new) = values(after) {
-            count_cluster_value(tx, tenant, &field.name, &new, 1)?;
-        }
-        let delta = i64::from(new.is_some()) - i64::from(old.is_some());
-        if delta > 0 {
-            tx.add(
-                field_key(tenant, &field.name),
-                FIELD_COUNT,
-                delta,
-                Some(("attribute_exists(pk)", Item::new())),
-                OnFail::Invalid(Violations::one(
-                    format!("/fields/{}", field.name),
-                    "the field was deleted meanwhile",
-                )),
-            )?;
-        } else if delta < 0 {
-            tx.add(
-                field_key(tenant, &field.name),
-                FIELD_COUNT,
-                delta,
-                None,
-                OnFail::Never,
-            )?;
-        }
+    for added in new_rows.difference(&old_rows) {
+        tx.put(membership(added.clone(), id))?;
     }
     Ok(())
 }
 
-/// Moves the per-value member counter of a cluster field (what `GET /clusters` lists)
-/// in the same transaction as the membership itself, so counts never drift.
-fn count_cluster_value(
-    tx: &mut Tx,
-    tenant: &str,
-    field: &str,
-    value_key: &str,
-    delta: i64,
-) -> StoreResult<()> {
-    tx.update(
-        key(keys::tenant(tenant), cluster_count_sk(field, value_key)),
-        "ADD #count :delta SET #field = :field, #value = :value, #kind = :kind",
-        HashMap::from([
-            ("#count".into(), "count".into()),
-            ("#field".into(), "field".into()),
-            ("#value".into(), "value".into()),
-            ("#kind".into(), "kind".into()),
-        ]),
-        Item::from([
-            (":delta".into(), n(delta)),
-            (":field".into(), AttributeValue::S(field.to_owned())),
-            (":value".into(), AttributeValue::S(value_key.to_owned())),
-            (":kind".into(), AttributeValue::S("cluster_count".into())),
-        ]),
-        OnFail::Never,
-    )
-}
-
-fn cluster_count_sk(field: &str, value_key: &str) -> String {
-    format!("{CLUSTER_COUNT}{field}#{value_key}")
+/// What a customer is counted in, as stored on its item for the stream's counting.
+pub(crate) fn memberships_of(customer: &Customer, fields: &[FieldDef]) -> Vec<Membership> {
+    let mut out: Vec<Membership> = customer
+        .segment_id
+        .iter()
+        .map(|id| Membership::Segment(id.clone()))
+        .collect();
+    for field in fields.iter().filter(|f| f.cluster) {
+        if let Some(value_key) = customer.cluster_value_key(field) {
+            out.push(Membership::Cluster {
+                field: field.name.clone(),
+                stamp: stamp_of(field),
+                value_key,
+            });
+        }
+    }
+    out
 }
 
 /// How many customers hold one value of a cluster field.
@@ -321,5 +263,78 @@ impl Store {
         let counts: Vec<ClusterValueCount> =
             self.query_all(&keys::tenant(tenant), CLUSTER_COUNT).await?;
         Ok(counts.into_iter().filter(|c| c.count > 0).collect())
+    }
+}
+
+/// Repairs of one customer that keep racing its other writers before giving up.
+const REPAIR_ATTEMPTS: u32 = 5;
+
+impl Store {
+    /// Takes customers out of segments and cluster fields that no longer exist (a write
+    /// validated just before the deletion and landed just after): the deleting request
+    /// sweeps the members it can see, and the stream's counting reports the others.
+    /// Returns how many customers were rewritten.
+    pub async fn repair_customers(&self, tenant: &str, ids: &[String]) -> StoreResult<usize> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let fields = self.list_fields(tenant).await?;
+        let segments: std::collections::HashSet<String> = self
+            .all_segments(tenant)
+            .await?
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
+        let mut repaired = 0;
+        for id in ids {
+            for attempt in 1..=REPAIR_ATTEMPTS {
+                let Some(item) = self.get_raw(keys::tenant(tenant), sk(CUSTOMER, id)).await? else {
+                    break;
+                };
+                let held = decode_memberships(item.get(MEMBERSHIPS));
+                let current: Customer = serde_dynamo::aws_sdk_dynamodb_1::from_item(item)?;
+                let segment_exists = current
+                    .segment_id
+                    .as_ref()
+                    .is_none_or(|s| segments.contains(s));
+                let Some(next) =
+                    current.without_dangling(&fields, segment_exists, chrono::Utc::now())
+                else {
+                    break;
+                };
+                let before = Some((&current, held.into_iter().collect()));
+                match self.write_customer(tenant, before, &next, &fields).await {
+                    Ok(()) => {
+                        repaired += 1;
+                        break;
+                    }
+                    Err(crate::StoreError::VersionMismatch | crate::StoreError::Conflict(_))
+                        if attempt < REPAIR_ATTEMPTS =>
+                    {
+                        continue;
+                    }
+                    Err(err) => return Err(err),
+                }
+            }
+        }
+        Ok(repaired)
+    }
+
+    /// The ids of every customer with a row in a membership partition.
+    pub(crate) async fn member_ids(&self, partition: &str) -> StoreResult<Vec<String>> {
+        Ok(self
+            .query_all_items(partition, CUSTOMER, &|_| true)
+            .await?
+            .into_iter()
+            .filter_map(|item| Some(item.get("customer_id")?.as_s().ok()?.clone()))
+            .collect())
+    }
+
+    /// Whether any customer has a row in a membership partition (one small read).
+    pub(crate) async fn has_members(&self, partition: &str) -> StoreResult<bool> {
+        let page = self
+            .query_page(partition, CUSTOMER, 1, None, &|_| true)
+            .await?;
+        Ok(!page.items.is_empty())
     }
 }

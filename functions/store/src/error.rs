@@ -1,4 +1,4 @@
-use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use domain::Violations;
 
 /// Why a store call failed, in terms the API can answer with a status code.
@@ -21,6 +21,11 @@ pub enum StoreError {
     Invalid(Violations),
     #[error("the cursor does not belong to this listing")]
     InvalidCursor,
+    /// Another request was writing the same item at the same moment and kept winning
+    /// through every retry (DynamoDB's `TransactionConflict`). Not an outage: the
+    /// client may retry at once.
+    #[error("{0}")]
+    Conflict(String),
     /// DynamoDB could not be reached or kept refusing; safe to retry.
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
@@ -30,27 +35,49 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// Connection problems and timeouts are retryable; everything else is a bug or a
-/// misconfiguration and must be loud.
+/// The error codes DynamoDB answers when a table or an account is over its throughput:
+/// the SDK already retried them, so what reaches us is an outage for the caller.
+const THROTTLING_CODES: &[&str] = &[
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+];
+
+/// The code of a single-item write refused because a transaction holds the item.
+pub(crate) const TRANSACTION_CONFLICT: &str = "TransactionConflictException";
+
+/// Connection problems, timeouts and throttling are retryable outages; a write that
+/// collided with a transaction on the same item is a conflict; everything else is a
+/// bug or a misconfiguration and must be loud.
 pub(crate) fn from_sdk<E, R>(err: SdkError<E, R>) -> StoreError
 where
-    E: std::error::Error + Send + Sync + 'static,
+    E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
     match &err {
         SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
             StoreError::Unavailable(display_chain(&err))
         }
-        SdkError::ServiceError(service) if is_throttling(service.err()) => {
-            StoreError::Unavailable(display_chain(&err))
-        }
+        SdkError::ServiceError(service) => match service.err().code() {
+            Some(code) if THROTTLING_CODES.contains(&code) => {
+                StoreError::Unavailable(display_chain(&err))
+            }
+            Some(TRANSACTION_CONFLICT) => StoreError::Conflict(CONFLICT_DETAIL.into()),
+            _ => StoreError::Internal(display_chain(&err)),
+        },
         _ => StoreError::Internal(display_chain(&err)),
     }
 }
 
-fn is_throttling(err: &(dyn std::error::Error + 'static)) -> bool {
-    let text = err.to_string();
-    text.contains("Throughput") || text.contains("Throttl") || text.contains("RequestLimit")
+/// What a client is told when its write kept colliding with another write of the same item.
+pub(crate) const CONFLICT_DETAIL: &str =
+    "another request was changing the same customer or entity at the same moment; retry";
+
+/// A full-jitter exponential backoff before retry `attempt` (1, 2, ...): a random wait
+/// in `[0, base * 2^attempt)`, so clients that collided do not retry in lockstep.
+pub(crate) fn backoff(attempt: u32, base_ms: u64) -> std::time::Duration {
+    let ceiling = base_ms.saturating_mul(1 << attempt.min(6));
+    std::time::Duration::from_millis(fastrand::u64(0..ceiling.max(1)))
 }
 
 pub(crate) fn display_chain(err: &(dyn std::error::Error + 'static)) -> String {

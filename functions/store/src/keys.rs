@@ -16,6 +16,7 @@
 //! | backfill job         | `T#<t>`                               | `BACKFILL#<rule>#<job id>` |
 //! | rule output guard    | `T#<t>`                               | `RULE_OUTPUT#<field>` or `RULE_OUTPUT#@segment` |
 //! | cluster value count  | `T#<t>`                               | `CLUSTER_COUNT#<field>#<value>` |
+//! | counting ledger      | `T#<t>`                               | `COUNTED#<customer id>` |
 //! | sale                 | `T#<t>#SALES#<customer id>`           | `SALE#<yyyy-mm-dd>#<reference>` |
 //! | sale reference guard | `T#<t>#SALES#<customer id>`           | `SALE_REF#<reference>` |
 //! | yearly sales totals  | `T#<t>#SALES_YEAR#<yyyy>`             | `CUSTOMER#<id>#<currency>` |
@@ -24,6 +25,11 @@
 //!
 //! Tenant ids, entity ids and field names cannot contain `#` (see `domain::ids`), and the
 //! cluster value is always the last component, so every key parses one way only.
+//!
+//! Layout version 2 (docs/performance.md): a customer's write touches only the
+//! customer, its email guard and its membership rows; the counts (`customer_count` on
+//! the segment, `member_count` on the field, the cluster value counts) and the ledgers
+//! are written by the stream's counting alone (see [`crate::counts`]).
 
 pub const PK: &str = "pk";
 pub const SK: &str = "sk";

@@ -1,8 +1,10 @@
 //! The only crate that knows DynamoDB. It persists the domain types in one table whose
-//! keys are all tenant-scoped (see [`keys`]), keeps uniqueness guards, membership
-//! indexes and counters in the same transaction as the entity they describe, and
-//! pages every listing with a Query, never a Scan.
+//! keys are all tenant-scoped (see [`keys`]), keeps uniqueness guards and membership
+//! rows in the same transaction as the entity they describe, counts memberships from
+//! the stream ([`counts`]) so that no two customers' writes share an item, and pages
+//! every listing with a Query, never a Scan.
 
+pub mod counts;
 mod customers;
 mod error;
 mod fields;
@@ -22,6 +24,7 @@ use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
+pub use counts::CountedWrite;
 pub use customers::{ClusterValueCount, CustomerFilter};
 pub use error::{StoreError, StoreResult};
 pub use sales::SaleRecorded;
@@ -126,6 +129,18 @@ impl Store {
         pk: String,
         sk: String,
     ) -> StoreResult<Option<T>> {
+        match self.get_raw(pk, sk).await? {
+            Some(item) => Ok(Some(serde_dynamo::aws_sdk_dynamodb_1::from_item(item)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Reads one item by key, undecoded (strongly consistent).
+    async fn get_raw(
+        &self,
+        pk: String,
+        sk: String,
+    ) -> StoreResult<Option<HashMap<String, AttributeValue>>> {
         let output = self
             .client
             .get_item()
@@ -136,10 +151,20 @@ impl Store {
             .send()
             .await
             .map_err(error::from_sdk)?;
-        match output.item {
-            Some(item) => Ok(Some(serde_dynamo::aws_sdk_dynamodb_1::from_item(item)?)),
-            None => Ok(None),
-        }
+        Ok(output.item)
+    }
+
+    /// Deletes one item by key, whether or not it exists.
+    async fn delete_item(&self, pk: String, sk: String) -> StoreResult<()> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key(keys::PK, AttributeValue::S(pk))
+            .key(keys::SK, AttributeValue::S(sk))
+            .send()
+            .await
+            .map_err(error::from_sdk)?;
+        Ok(())
     }
 
     /// One page of the items of `pk` whose sort key starts with `prefix`, in key order.
@@ -253,7 +278,7 @@ impl Store {
             let mut attempt = 0u32;
             while let Some(request_items) = pending.take().filter(|r| !r.is_empty()) {
                 if attempt > 0 {
-                    tokio::time::sleep(Duration::from_millis(20 << attempt.min(5))).await;
+                    tokio::time::sleep(crate::error::backoff(attempt, 20)).await;
                 }
                 attempt += 1;
                 let output = self

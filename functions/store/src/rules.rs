@@ -1,5 +1,4 @@
 use std::collections::HashMap;
-use std::time::Duration;
 
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
@@ -203,7 +202,7 @@ impl Store {
                     ));
                 }
                 if attempt > 0 {
-                    tokio::time::sleep(Duration::from_millis(20 << attempt.min(5))).await;
+                    tokio::time::sleep(crate::error::backoff(attempt, 20)).await;
                 }
                 attempt += 1;
                 let output = self

@@ -6,9 +6,11 @@
 //! amount in its month with `ADD`, an atomic counter that concurrent sales cannot lose.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use domain::{Amount, Sale, SalesSummary, YearTotals};
+use tracing::Instrument;
 
 use crate::keys::{self, CUSTOMER, SALE, SALE_REF, sk};
 use crate::write::{Item, OnFail, entity_item, key, n};
@@ -225,7 +227,8 @@ impl Store {
 
     /// What the rules see of one customer's sales as of `year`: [`Self::sales_summaries`]
     /// for one id. (Not a Query of the customer's totals: moto, the local DynamoDB, scans
-    /// the whole table for every Query, and the stream calls this once per record.)
+    /// the whole table for every Query.) The stream reads a batch's customers together
+    /// with [`Self::sales_summaries`] instead.
     pub async fn sales_summary(
         &self,
         tenant: &str,
@@ -241,22 +244,36 @@ impl Store {
     }
 
     /// What the rules see of each customer's sales as of `year` (this and last year).
-    /// A few reads whatever the number of customers: the year's currencies, then the
-    /// totals items in batches.
+    /// Two rounds of reads whatever the number of customers (up to 100; more take one
+    /// more round per hundred): both years' currency sets at once, then the totals items
+    /// of every (year, currency) at once, each a batch read.
     pub async fn sales_summaries(
         &self,
         tenant: &str,
         customer_ids: &[String],
         year: i32,
     ) -> StoreResult<HashMap<String, SalesSummary>> {
-        let mut totals = Vec::new();
-        for year in [year - 1, year] {
-            for currency in self.sales_currencies(tenant, year).await? {
-                totals.extend(
-                    self.year_totals_of(tenant, year, &currency, customer_ids)
-                        .await?,
+        let (last_year, this_year) = tokio::try_join!(
+            self.sales_currencies(tenant, year - 1),
+            self.sales_currencies(tenant, year),
+        )?;
+        let ids: Arc<[String]> = customer_ids.into();
+        let mut reads = tokio::task::JoinSet::new();
+        for (year, currencies) in [(year - 1, last_year), (year, this_year)] {
+            for currency in currencies {
+                let (store, tenant, ids) = (self.clone(), tenant.to_owned(), ids.clone());
+                reads.spawn(
+                    async move { store.year_totals_of(&tenant, year, &currency, &ids).await }
+                        .in_current_span(),
                 );
             }
+        }
+        // Dropping the set (an error, or the caller giving up) aborts the other reads.
+        let mut totals = Vec::new();
+        while let Some(read) = reads.join_next().await {
+            let read =
+                read.map_err(|err| StoreError::Internal(format!("sales totals read: {err}")))?;
+            totals.extend(read?);
         }
         let mut by_customer: HashMap<String, Vec<YearTotals>> = HashMap::new();
         for t in totals {

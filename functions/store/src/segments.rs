@@ -3,7 +3,7 @@ use domain::{Segment, SegmentStatus};
 
 use crate::keys::{self, SEGMENT, SEGMENT_NAME, sk};
 use crate::write::{Item, OnFail, Tx, entity_item, key, n};
-use crate::{Page, PageKey, Store, StoreResult};
+use crate::{Page, PageKey, Store, StoreError, StoreResult};
 
 const COUNT: &str = "customer_count";
 
@@ -92,24 +92,33 @@ impl Store {
     }
 
     /// Deletes a segment that no customer is in and that is still at its read version.
+    ///
+    /// No customer write touches the segment item, so "no customer is in it" is read
+    /// from its membership rows: any row refuses the delete. A customer write validated
+    /// just before the delete may still land just after it; the delete sweeps the rows
+    /// it finds once the segment is gone, and the stream's counting repairs any later one.
     pub async fn delete_segment(&self, tenant: &str, segment: &Segment) -> StoreResult<()> {
+        let members = keys::segment_members(tenant, &segment.id);
+        if self.has_members(&members).await? {
+            return Err(StoreError::InUse {
+                what: format!("segment `{}`", segment.name),
+                count: segment.customer_count.max(1),
+            });
+        }
         let mut tx = self.tx();
         tx.delete(
             key(keys::tenant(tenant), sk(SEGMENT, &segment.id)),
             Some((
-                "version = :expected AND (attribute_not_exists(customer_count) OR customer_count = :zero)",
-                Item::from([
-                    (":expected".to_owned(), n(segment.version as i64)),
-                    (":zero".to_owned(), n(0)),
-                ]),
+                "version = :expected",
+                Item::from([(":expected".to_owned(), n(segment.version as i64))]),
             )),
-            OnFail::InUse {
-                what: format!("segment `{}`", segment.name),
-                count_attribute: COUNT,
-            },
+            OnFail::VersionMismatch,
         )?;
         tx.delete(name_guard(tenant, &segment.name_key()), None, OnFail::Never)?;
-        self.commit(tx).await
+        self.commit(tx).await?;
+        let stragglers = self.member_ids(&members).await?;
+        self.repair_customers(tenant, &stragglers).await?;
+        Ok(())
     }
 }
 

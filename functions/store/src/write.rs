@@ -3,18 +3,15 @@
 //! nothing is half-written.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, Put, ReturnValuesOnConditionCheckFailure,
-    TransactWriteItem, Update,
+    AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem, Update,
 };
-use domain::Violations;
 use serde::Serialize;
 
-use crate::error::{StoreError, StoreResult, from_sdk};
+use crate::error::{CONFLICT_DETAIL, StoreError, StoreResult, backoff, from_sdk};
 use crate::{Store, keys};
 
 pub(crate) type Item = HashMap<String, AttributeValue>;
@@ -26,12 +23,6 @@ pub(crate) enum OnFail {
     AlreadyExists(String),
     Duplicate(String),
     VersionMismatch,
-    /// The item's `count_attribute` is not zero.
-    InUse {
-        what: String,
-        count_attribute: &'static str,
-    },
-    Invalid(Violations),
 }
 
 struct Step {
@@ -187,45 +178,12 @@ impl Tx<'_> {
         if let Some((expression, values)) = condition {
             delete = delete
                 .condition_expression(expression)
-                .set_expression_attribute_values(Some(values))
-                .return_values_on_condition_check_failure(
-                    ReturnValuesOnConditionCheckFailure::AllOld,
-                );
+                .set_expression_attribute_values(Some(values));
         }
         self.push(
             TransactWriteItem::builder().delete(delete.build()?).build(),
             on_fail,
         );
-        Ok(())
-    }
-
-    /// Adds `delta` to a counter attribute; with `condition`, only if it holds.
-    pub fn add(
-        &mut self,
-        key: Item,
-        attribute: &str,
-        delta: i64,
-        condition: Option<(&str, Item)>,
-        on_fail: OnFail,
-    ) -> StoreResult<()> {
-        let mut values = Item::from([(":delta".to_owned(), n(delta))]);
-        let mut update = Update::builder()
-            .table_name(self.table)
-            .set_key(Some(key))
-            .update_expression("ADD #counter :delta")
-            .expression_attribute_names("#counter", attribute);
-        if let Some((expression, extra)) = condition {
-            values.extend(extra);
-            update = update.condition_expression(expression);
-            // DynamoDB rejects unused placeholders, so name `status` only when used.
-            if expression.contains("#status") {
-                update = update.expression_attribute_names("#status", "status");
-            }
-        }
-        let update = update
-            .set_expression_attribute_values(Some(values))
-            .build()?;
-        self.push(TransactWriteItem::builder().update(update).build(), on_fail);
         Ok(())
     }
 
@@ -274,9 +232,20 @@ impl Tx<'_> {
     }
 }
 
+/// Why DynamoDB cancelled one attempt of a transaction.
+pub(crate) enum Cancelled {
+    /// These steps' conditions failed (their indexes; never empty).
+    Conditions(Vec<usize>),
+    /// Another transaction or write held one of the items (`TransactionConflict`).
+    Conflict,
+}
+
+/// Attempts of a transaction that keeps colliding before the caller is told so.
+const CONFLICT_ATTEMPTS: u32 = 6;
+/// The base of the jittered backoff between those attempts (waits up to 20, 40, 80... ms).
+const CONFLICT_BACKOFF_MS: u64 = 10;
+
 impl Store {
-    /// Runs the steps as one transaction. Conflicts with concurrent transactions on the
-    /// same items are retried a few times; a failed condition maps to its step's meaning.
     pub(crate) fn tx(&self) -> Tx<'_> {
         Tx {
             table: &self.table,
@@ -284,41 +253,74 @@ impl Store {
         }
     }
 
+    /// Runs the steps as one transaction. A collision with a concurrent write of the
+    /// same item is retried with jittered backoff and, if it keeps losing, is a
+    /// [`StoreError::Conflict`]; a failed condition maps to its step's meaning.
     pub(crate) async fn commit(&self, tx: Tx<'_>) -> StoreResult<()> {
         let steps = tx.steps;
         let items: Vec<TransactWriteItem> = steps.iter().map(|s| s.item.clone()).collect();
         let mut attempt = 0;
         loop {
-            let result = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items.clone()))
-                .send()
-                .await;
-            let err = match result {
-                Ok(_) => return Ok(()),
-                Err(err) => err,
-            };
-            let Some(reasons) = cancellation_reasons(&err) else {
-                return Err(from_sdk(err));
-            };
-            if let Some((index, old_item)) = reasons.iter().enumerate().find_map(|(i, r)| {
-                (r.code() == Some("ConditionalCheckFailed")).then(|| (i, r.item().cloned()))
-            }) {
-                return Err(failure(&steps[index].on_fail, old_item));
+            match self.try_transaction(&items).await? {
+                Ok(()) => return Ok(()),
+                Err(Cancelled::Conditions(failed)) => {
+                    return Err(failure(&steps[failed[0]].on_fail));
+                }
+                Err(Cancelled::Conflict) => {
+                    attempt += 1;
+                    tracing::warn!(attempt, "transaction conflict");
+                    if attempt >= CONFLICT_ATTEMPTS {
+                        return Err(StoreError::Conflict(CONFLICT_DETAIL.into()));
+                    }
+                    tokio::time::sleep(backoff(attempt, CONFLICT_BACKOFF_MS)).await;
+                }
             }
-            let conflicted = reasons
-                .iter()
-                .any(|r| r.code() == Some("TransactionConflict"));
-            attempt += 1;
-            if !conflicted || attempt >= 5 {
-                return Err(StoreError::Unavailable(format!(
-                    "transaction cancelled: {:?}",
-                    reasons.iter().map(|r| r.code()).collect::<Vec<_>>()
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(15 * (1 << attempt))).await;
         }
+    }
+
+    /// One TransactWriteItems call; a cancellation is returned, not mapped, so callers
+    /// that can act on single steps (the membership counts) can.
+    pub(crate) async fn try_transaction(
+        &self,
+        items: &[TransactWriteItem],
+    ) -> StoreResult<Result<(), Cancelled>> {
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items.to_vec()))
+            .send()
+            .await;
+        let err = match result {
+            Ok(_) => return Ok(Ok(())),
+            Err(err) => err,
+        };
+        let Some(reasons) = cancellation_reasons(&err) else {
+            return Err(match from_sdk(err) {
+                // A transaction that collides is reported as a cancellation, but be
+                // ready for DynamoDB's other conflict shape too.
+                StoreError::Conflict(_) => return Ok(Err(Cancelled::Conflict)),
+                other => other,
+            });
+        };
+        let failed: Vec<usize> = reasons
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
+            .map(|(i, _)| i)
+            .collect();
+        if !failed.is_empty() {
+            return Ok(Err(Cancelled::Conditions(failed)));
+        }
+        if reasons
+            .iter()
+            .any(|r| r.code() == Some("TransactionConflict"))
+        {
+            return Ok(Err(Cancelled::Conflict));
+        }
+        Err(StoreError::Unavailable(format!(
+            "transaction cancelled: {:?}",
+            reasons.iter().map(|r| r.code()).collect::<Vec<_>>()
+        )))
     }
 }
 
@@ -336,31 +338,11 @@ fn cancellation_reasons<R>(
     }
 }
 
-fn failure(on_fail: &OnFail, old_item: Option<Item>) -> StoreError {
+fn failure(on_fail: &OnFail) -> StoreError {
     match on_fail {
         OnFail::Never => StoreError::Internal("an unconditional write was refused".into()),
         OnFail::AlreadyExists(what) => StoreError::AlreadyExists(what.clone()),
         OnFail::Duplicate(message) => StoreError::Duplicate(message.clone()),
         OnFail::VersionMismatch => StoreError::VersionMismatch,
-        OnFail::InUse {
-            what,
-            count_attribute,
-        } => {
-            let count = old_item
-                .as_ref()
-                .and_then(|item| item.get(*count_attribute))
-                .and_then(|v| v.as_n().ok())
-                .and_then(|n| n.parse::<i64>().ok())
-                .unwrap_or(0);
-            match old_item {
-                // The item was there and in use: that is why the delete was refused.
-                Some(_) if count > 0 => StoreError::InUse {
-                    what: what.clone(),
-                    count,
-                },
-                _ => StoreError::VersionMismatch,
-            }
-        }
-        OnFail::Invalid(violations) => StoreError::Invalid(violations.clone()),
     }
 }

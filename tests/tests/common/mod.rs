@@ -340,11 +340,21 @@ pub async fn eventually(
     limit: Duration,
     done: impl Fn(&Value) -> bool,
 ) -> Value {
+    eventually_reply(client, path, limit, done).await.json
+}
+
+/// [`eventually`], returning the whole 200 reply (for its headers).
+pub async fn eventually_reply(
+    client: &Client,
+    path: &str,
+    limit: Duration,
+    done: impl Fn(&Value) -> bool,
+) -> Reply {
     let start = Instant::now();
     loop {
         let reply = client.get(path).await;
         if reply.status == 200 && done(&reply.json) {
-            return reply.json;
+            return reply;
         }
         assert!(
             start.elapsed() < limit,
@@ -376,7 +386,9 @@ pub async fn aws_call(moto_url: &str, target: &str, body: Value) -> Value {
     json
 }
 
-/// A cluster field's `member_count`: how many customers have a value in it.
+/// A cluster field's `member_count`: how many customers have a value in it, as read now.
+/// The count is kept from the table's stream, so it lags writes: wait for a value with
+/// [`wait_for_member_count`] first, read it with this to check that it stays.
 pub async fn member_count(client: &Client, field: &str) -> Value {
     client
         .get(&format!("/fields/{field}"))
@@ -384,6 +396,76 @@ pub async fn member_count(client: &Client, field: &str) -> Value {
         .expect(200)
         .json["member_count"]
         .clone()
+}
+
+/// How long a membership count (a segment's `customer_count`, a cluster field's
+/// `member_count`, the per-value counts of `/clusters`) may take to catch up with the
+/// writes: they are kept from the table's stream, usually well under a second behind.
+pub const COUNT_SETTLE: Duration = Duration::from_secs(30);
+
+/// Polls `GET path` until the number at the JSON Pointer `pointer` of its body is
+/// `expected`, within [`COUNT_SETTLE`]; returns that reply.
+pub async fn wait_for_count(client: &Client, path: &str, pointer: &str, expected: i64) -> Reply {
+    wait_for_count_within(client, path, pointer, expected, COUNT_SETTLE).await
+}
+
+/// [`wait_for_count`] with another limit, for counts of thousands of writes.
+pub async fn wait_for_count_within(
+    client: &Client,
+    path: &str,
+    pointer: &str,
+    expected: i64,
+    limit: Duration,
+) -> Reply {
+    eventually_reply(client, path, limit, |body| {
+        body.pointer(pointer).and_then(Value::as_i64) == Some(expected)
+    })
+    .await
+}
+
+/// Waits until segment `segment_id`'s `customer_count` is `expected`; returns the
+/// `GET /segments/{id}` reply.
+pub async fn wait_for_segment_count(client: &Client, segment_id: &str, expected: i64) -> Reply {
+    wait_for_count(
+        client,
+        &format!("/segments/{segment_id}"),
+        "/customer_count",
+        expected,
+    )
+    .await
+}
+
+/// Waits until cluster field `field`'s `member_count` is `expected`; returns the
+/// `GET /fields/{name}` reply.
+pub async fn wait_for_member_count(client: &Client, field: &str, expected: i64) -> Reply {
+    wait_for_count(
+        client,
+        &format!("/fields/{field}"),
+        "/member_count",
+        expected,
+    )
+    .await
+}
+
+/// The `values` (`[{"value", "count"}]`, largest first) of cluster field `field` in a
+/// `GET /clusters` body; `Null` when the field is not listed.
+pub fn cluster_values(clusters: &Value, field: &str) -> Value {
+    clusters["items"]
+        .as_array()
+        .and_then(|items| items.iter().find(|item| item["field"] == field))
+        .map(|item| item["values"].clone())
+        .unwrap_or(Value::Null)
+}
+
+/// Waits until `GET /clusters` lists exactly `expected` as the `values` of each of the
+/// given cluster fields; returns the body.
+pub async fn wait_for_cluster_values(client: &Client, expected: &[(&str, Value)]) -> Value {
+    eventually(client, "/clusters", COUNT_SETTLE, |body| {
+        expected
+            .iter()
+            .all(|(field, values)| cluster_values(body, field) == *values)
+    })
+    .await
 }
 
 /// A module from WAT text; panics with the text when it does not parse.
