@@ -22,17 +22,6 @@ fn private_table(name: &str) -> String {
     unique_tenant(name).replace('_', "-")
 }
 
-/// DynamoDB's typical latencies (ms), for one table of the local server.
-async fn slow_down(stack: &Stack, table: &str) {
-    let reply = reqwest::Client::new()
-        .post(format!("{}/_emulation/latency", stack.moto_url))
-        .json(&json!({ "table": table, "read": 4, "write": 6, "transact": 15 }))
-        .send()
-        .await
-        .expect("the local DynamoDB server");
-    assert!(reply.status().is_success(), "{:?}", reply.text().await);
-}
-
 async fn tiered_tenant(client: &Client) -> String {
     create_field(
         client,
@@ -78,7 +67,12 @@ async fn sixteen_writers_into_one_segment_and_cluster_value_never_collide() {
     let total = (WRITERS * EACH) as i64;
     let stack = Stack::get().await;
     let table = private_table("contention");
-    slow_down(stack, &table).await;
+    // DynamoDB's typical latencies (ms), for this table only.
+    set_latency(
+        stack,
+        json!({ "table": table, "read": 4, "write": 6, "transact": 15 }),
+    )
+    .await;
     let api = stack.spawn_api(&[("TABLE_NAME", &table), ("LOCAL_STREAMS", "on")]);
     let client = api.client(&unique_tenant("contention"));
     let segment = tiered_tenant(&client).await;
@@ -184,8 +178,8 @@ async fn counts_converge_exactly_with_duplicated_retried_and_reordered_records()
         .await
         .expect(201));
 
-    // A history of writes: 24 customers in s1/AA, 8 moved to s2/A, 4 of them deleted,
-    // 4 others only renamed. Each write becomes a record with the next sequence number
+    // A history of writes: 24 customers in s1/AA, 8 moved to s2/A, 4 others only
+    // renamed, then 4 of the moved ones deleted. Each write becomes a record with the next sequence number
     // (starting below 100, so numbers of different lengths compare too).
     let mut records: Vec<CountedWrite> = Vec::new();
     let mut sequence = 90u64;
@@ -206,10 +200,12 @@ async fn counts_converge_exactly_with_duplicated_retried_and_reordered_records()
         );
         ids.push(customer);
     }
-    for customer in &ids[..8] {
-        let body = json!({ "segment_id": s2, "fields": { "tier": "A" } });
+    let moved = json!({ "segment_id": s2, "fields": { "tier": "A" } });
+    let renamed = json!({ "first_name": "Renamed" });
+    let patches = ids[..8].iter().map(|id| (id, &moved));
+    for (customer, body) in patches.chain(ids[8..12].iter().map(|id| (id, &renamed))) {
         client
-            .patch(&format!("/customers/{customer}"), &body)
+            .patch(&format!("/customers/{customer}"), body)
             .await
             .expect(200);
         record(
@@ -223,17 +219,6 @@ async fn counts_converge_exactly_with_duplicated_retried_and_reordered_records()
             .await
             .expect(204);
         record(customer, None);
-    }
-    for customer in &ids[8..12] {
-        let body = json!({ "first_name": "Renamed" });
-        client
-            .patch(&format!("/customers/{customer}"), &body)
-            .await
-            .expect(200);
-        record(
-            customer,
-            Some(&stored_image(stack, &table, &tenant, customer).await),
-        );
     }
 
     // The delivery: batches of 7 out of order, each delivered twice (a retried batch),

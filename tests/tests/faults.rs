@@ -490,32 +490,7 @@ async fn written_by(dynamo: &aws_sdk_dynamodb::Client, table: &str, id: &str) ->
     Some(item["written_by"].as_s().expect("a string").clone())
 }
 
-/// Sets a latency with the local DynamoDB server's control endpoint.
-async fn set_latency(stack: &Stack, setting: Value) {
-    let reply = reqwest::Client::new()
-        .post(format!("{}/_emulation/latency", stack.moto_url))
-        .json(&setting)
-        .send()
-        .await
-        .expect("the local DynamoDB server");
-    assert!(
-        reply.status().is_success(),
-        "{}",
-        reply.text().await.unwrap_or_default()
-    );
-}
-
 /// Gives `table` the server's global latency again.
 async fn clear_latency(stack: &Stack, table: &str) {
-    let reply = reqwest::Client::new()
-        .delete(format!("{}/_emulation/latency", stack.moto_url))
-        .query(&[("table", table)])
-        .send()
-        .await
-        .expect("the local DynamoDB server");
-    assert!(
-        reply.status().is_success(),
-        "{}",
-        reply.text().await.unwrap_or_default()
-    );
+    emulation(stack, reqwest::Method::DELETE, &[("table", table)], None).await;
 }

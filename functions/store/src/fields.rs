@@ -1,3 +1,5 @@
+use std::collections::BTreeSet;
+
 use domain::FieldDef;
 
 use crate::keys::{self, FIELD, sk};
@@ -54,9 +56,11 @@ impl Store {
     /// customer holds a value (its membership rows would otherwise dangle) and no rule
     /// sets it.
     ///
-    /// "No customer holds a value" is read from the value counts and the membership rows
-    /// of every value counted so far; a write that lands after the delete is swept here
-    /// or repaired by the stream's counting, whose steps require the field to exist.
+    /// "No customer holds a value" is read from the membership rows of every value
+    /// counted so far and, for an enum or boolean, of every value it has (the counts
+    /// lag; the rows do not). A write that lands after the delete, or holds a text value
+    /// not counted yet, is swept here or repaired by the stream's counting, whose steps
+    /// require the field to exist.
     pub async fn delete_field(&self, tenant: &str, field: &FieldDef) -> StoreResult<()> {
         let values: Vec<ClusterValueCount> = if field.cluster {
             self.query_all(
@@ -67,25 +71,27 @@ impl Store {
         } else {
             Vec::new()
         };
-        let partitions: Vec<String> = values
-            .iter()
-            .map(|v| keys::cluster_members(tenant, &field.name, &v.value))
-            .collect();
-        let counted: i64 = values.iter().map(|v| v.count.max(0)).sum();
-        let mut in_use = field.member_count.max(counted);
-        if in_use == 0 {
-            for partition in &partitions {
-                if self.has_members(partition).await? {
-                    in_use = 1;
-                    break;
-                }
+        // Every value a customer can hold a row for: those counted so far, and for an
+        // enum or a boolean every value it has.
+        let mut value_keys: BTreeSet<String> = values.iter().map(|v| v.value.clone()).collect();
+        if field.cluster {
+            value_keys.extend(field.values.iter().cloned());
+            if field.field_type == domain::FieldType::Boolean {
+                value_keys.extend(["true".to_owned(), "false".to_owned()]);
             }
         }
-        if in_use > 0 {
-            return Err(StoreError::InUse {
-                what: format!("cluster field `{}`", field.name),
-                count: in_use,
-            });
+        let partitions: Vec<String> = value_keys
+            .iter()
+            .map(|value| keys::cluster_members(tenant, &field.name, value))
+            .collect();
+        for partition in &partitions {
+            if self.has_members(partition).await? {
+                let counted: i64 = values.iter().map(|v| v.count.max(0)).sum();
+                return Err(StoreError::InUse {
+                    what: format!("cluster field `{}`", field.name),
+                    count: field.member_count.max(counted).max(1),
+                });
+            }
         }
         let mut tx = self.tx();
         tx.delete(

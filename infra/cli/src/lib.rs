@@ -2,10 +2,10 @@
 //!
 //! The API takes at most 6,000,000 bytes and 10,000 rows per request. This client reads
 //! the file, splits it by records into requests of at most `--rows-per-request` rows and
-//! [`MAX_REQUEST_BYTES`] bytes, each starting with the header ([`split`]), posts them one
-//! after the other, and adds up the reports with every failed row's line turned back
-//! into the file's line. When the server's time budget runs out in a request
-//! (`stopped_at_line`), the rest of that request is posted again.
+//! [`MAX_REQUEST_BYTES`] bytes, each starting with the header ([`split`]), posts them
+//! `--concurrency` at a time, and adds up the reports in request order with every failed
+//! row's line turned back into the file's line. When the server's time budget runs out
+//! in a request (`stopped_at_line`), the rest of that request is posted again.
 //!
 //! [`run`] is the whole command (arguments, progress, summary, exit code);
 //! [`import_file`] is the import alone, for callers that want the [`Summary`].
@@ -13,33 +13,44 @@
 pub mod report;
 pub mod split;
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::io::Write;
+use std::ops::Range;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use reqwest::header::CONTENT_TYPE;
 use serde_json::Value;
+use tokio::task::JoinSet;
 
 pub use report::{CellError, FailedRow, ImportReport, Summary, thousands};
 pub use split::{File, MAX_REQUEST_BYTES, MAX_REQUEST_ROWS, SplitError};
 
 /// Rows per request unless `--rows-per-request` says otherwise.
 pub const DEFAULT_ROWS_PER_REQUEST: usize = 5_000;
+/// Requests in flight at once unless `--concurrency` says otherwise.
+pub const DEFAULT_CONCURRENCY: usize = 4;
+/// The most `--concurrency` takes.
+pub const MAX_CONCURRENCY: usize = 16;
 /// The environment variable that holds the token when `--token` is not given.
 pub const TOKEN_ENV: &str = "SEGMENTATION_TOKEN";
 
 pub const USAGE: &str = "\
-usage: import-customers --url URL [--token JWT] [--dry-run] [--rows-per-request N] FILE.csv
+usage: import-customers --url URL [--token JWT] [--dry-run] [--rows-per-request N]
+                        [--concurrency C] FILE.csv
 
 Imports FILE.csv (UTF-8, `,` or `;`, a header row) through POST URL/customers/import,
-split into requests of at most N rows (default 5000, at most 10000) and 5,000,000 bytes.
+split into requests of at most N rows (default 5000, at most 10000) and 5,000,000 bytes,
+C of them in flight at once (default 4, at most 16).
 
   --url URL               the API, e.g. http://127.0.0.1:3000
   --token JWT             the bearer token (default: $SEGMENTATION_TOKEN)
   --dry-run               validate and classify every row, write nothing
   --rows-per-request N    rows per request
+  --concurrency C         requests in flight at once
 
 Exit status: 0 when every row imported, 1 when some rows failed (listed as
 `line N: column: detail`, lines of FILE.csv), 2 on a usage, file or HTTP error.";
@@ -68,6 +79,8 @@ pub struct Options {
     pub token: String,
     pub dry_run: bool,
     pub rows_per_request: usize,
+    /// Requests in flight at once (1 to [`MAX_CONCURRENCY`]).
+    pub concurrency: usize,
     pub file: PathBuf,
 }
 
@@ -151,8 +164,8 @@ where
     I: IntoIterator<Item = String>,
 {
     let usage = |detail: String| Err(Error::Usage(detail));
-    let (mut url, mut token, mut dry_run, mut rows, mut files) =
-        (None, None, false, None, Vec::new());
+    let (mut url, mut token, mut dry_run, mut rows, mut concurrency, mut files) =
+        (None, None, false, None, None, Vec::new());
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -162,13 +175,14 @@ where
         match name.as_str() {
             "-h" | "--help" => return Ok(Command::Help),
             "--dry-run" if inline.is_none() => dry_run = true,
-            "--url" | "--token" | "--rows-per-request" => {
+            "--url" | "--token" | "--rows-per-request" | "--concurrency" => {
                 let Some(value) = inline.map(str::to_owned).or_else(|| args.next()) else {
                     return usage(format!("{name} needs a value"));
                 };
                 let slot = match name.as_str() {
                     "--url" => &mut url,
                     "--token" => &mut token,
+                    "--concurrency" => &mut concurrency,
                     _ => &mut rows,
                 };
                 if slot.replace(value).is_some() {
@@ -206,6 +220,17 @@ where
             }
         },
     };
+    let concurrency = match concurrency {
+        None => DEFAULT_CONCURRENCY,
+        Some(value) => match value.parse::<usize>() {
+            Ok(n) if (1..=MAX_CONCURRENCY).contains(&n) => n,
+            _ => {
+                return usage(format!(
+                    "--concurrency takes a number from 1 to {MAX_CONCURRENCY}, got `{value}`"
+                ));
+            }
+        },
+    };
     let file = match <[String; 1]>::try_from(files) {
         Ok([file]) => PathBuf::from(file),
         Err(files) if files.is_empty() => return usage("which file? name one CSV file".into()),
@@ -216,6 +241,7 @@ where
         token: token.trim().to_owned(),
         dry_run,
         rows_per_request,
+        concurrency,
         file,
     }))
 }
@@ -279,60 +305,203 @@ pub async fn import_file(
         stopped_at: None,
     });
 
-    for (index, chunk) in chunks.iter().enumerate() {
-        let mut rows = chunk.clone();
-        let mut stalls = 0;
-        let mut rest = false;
-        loop {
-            let mut request = file.request(rows.clone());
-            let body = std::mem::take(&mut request.body);
-            let report = api
-                .import(body)
-                .await
-                .map_err(|error| failure(error, &summary, request.first_line()))?;
-            summary.requests += 1;
-            summary.resent += usize::from(rest);
-            summary.created += report.created;
-            summary.updated += report.updated;
-            summary.unchanged += report.unchanged;
-            summary
+    // Up to `concurrency` chunks in flight; their answers are added up and shown in
+    // request order, so the summary and the progress read as if the requests went one
+    // after the other (a failure reports the rows before its request as sent).
+    let api = Arc::new(api);
+    let concurrency = options.concurrency.clamp(1, MAX_CONCURRENCY);
+    let mut states: Vec<ChunkState> = chunks
+        .iter()
+        .map(|rows| ChunkState {
+            rows: rows.clone(),
+            stalls: 0,
+            rest: false,
+            request: None,
+            answers: VecDeque::new(),
+            done: false,
+        })
+        .collect();
+    let mut in_flight = JoinSet::new();
+    let (mut started, mut active, mut released, mut failed) = (0, 0, 0, false);
+    while released < states.len() {
+        while !failed && started < states.len() && active < concurrency {
+            send(
+                &mut in_flight,
+                &api,
+                &file,
+                started,
+                &mut states[started],
+                false,
+            );
+            started += 1;
+            active += 1;
+        }
+        while let Some(state) = states.get_mut(released) {
+            while let Some(answer) = state.answers.pop_front() {
+                match answer {
+                    Answer::Report {
+                        created,
+                        updated,
+                        unchanged,
+                        failed: failed_rows,
+                        rest,
+                        lines,
+                        stopped_at,
+                    } => {
+                        summary.requests += 1;
+                        summary.resent += usize::from(rest);
+                        summary.created += created;
+                        summary.updated += updated;
+                        summary.unchanged += unchanged;
+                        summary.failed.extend(failed_rows);
+                        on_progress(&Progress {
+                            summary: &summary,
+                            request: released + 1,
+                            requests: chunks.len(),
+                            lines,
+                            rest,
+                            stopped_at,
+                        });
+                    }
+                    Answer::Failed { error, at_line } => {
+                        return Err(failure(error, &summary, at_line));
+                    }
+                }
+            }
+            if !state.done {
+                break;
+            }
+            released += 1;
+        }
+        if released == states.len() {
+            break;
+        }
+        let Some(joined) = in_flight.join_next().await else {
+            // Every chunk started has ended, and the first one not released failed.
+            break;
+        };
+        let (index, result) =
+            joined.unwrap_or_else(|err| std::panic::resume_unwind(err.into_panic()));
+        let state = &mut states[index];
+        let request = state.request.take().expect("a request in flight");
+        let report = match result {
+            Ok(report) => report,
+            Err(error) => {
+                state.finish_with(error, request.first_line());
+                (active, failed) = (active - 1, true);
+                continue;
+            }
+        };
+        let next = report
+            .stopped_at_line
+            .map(|line| request.row_at(line))
+            .filter(|&next| next < state.rows.end);
+        let stopped_at = report
+            .stopped_at_line
+            .filter(|_| next.is_some())
+            .map(|line| request.file_line(line));
+        state.answers.push_back(Answer::Report {
+            created: report.created,
+            updated: report.updated,
+            unchanged: report.unchanged,
+            failed: report
                 .failed
-                .extend(report.failed.into_iter().map(|row| FailedRow {
+                .into_iter()
+                .map(|row| FailedRow {
                     line: request.file_line(row.line),
                     ..row
-                }));
-            let next = report.stopped_at_line.map(|line| request.row_at(line));
-            let stopped_at = report
-                .stopped_at_line
-                .filter(|_| next.is_some_and(|next| next < rows.end))
-                .map(|line| request.file_line(line));
-            on_progress(&Progress {
-                summary: &summary,
-                request: index + 1,
-                requests: chunks.len(),
-                lines: request.first_line().zip(request.last_line()),
-                rest,
-                stopped_at,
-            });
-            let Some(next) = next.filter(|&next| next < rows.end) else {
-                break;
-            };
-            if next == rows.start {
-                stalls += 1;
-                if stalls == STALLS {
-                    let line = stopped_at.unwrap_or(0);
-                    return Err(failure(Error::NoProgress { line }, &summary, Some(line)));
-                }
-                tokio::time::sleep(FIRST_RETRY_DELAY).await;
-            } else {
-                stalls = 0;
+                })
+                .collect(),
+            rest: state.rest,
+            lines: request.first_line().zip(request.last_line()),
+            stopped_at,
+        });
+        let Some(next) = next else {
+            state.done = true;
+            active -= 1;
+            continue;
+        };
+        let stalled = next == state.rows.start;
+        if stalled {
+            state.stalls += 1;
+            if state.stalls == STALLS {
+                let line = stopped_at.unwrap_or(0);
+                state.finish_with(Error::NoProgress { line }, Some(line));
+                (active, failed) = (active - 1, true);
+                continue;
             }
-            rows = next..rows.end;
-            rest = true;
+        } else {
+            state.stalls = 0;
         }
+        state.rows = next..state.rows.end;
+        state.rest = true;
+        send(&mut in_flight, &api, &file, index, state, stalled);
     }
     summary.failed.sort_by_key(|row| row.line);
     Ok(summary)
+}
+
+/// Where one chunk of the file is.
+struct ChunkState {
+    /// The chunk's rows still to send.
+    rows: Range<usize>,
+    /// Answers in a row that imported nothing.
+    stalls: u32,
+    /// The next request carries the rest of one the server stopped in.
+    rest: bool,
+    /// The request in flight (without its body).
+    request: Option<split::Request>,
+    /// Answers not yet added up.
+    answers: VecDeque<Answer>,
+    /// No further request goes for this chunk.
+    done: bool,
+}
+
+impl ChunkState {
+    fn finish_with(&mut self, error: Error, at_line: Option<u64>) {
+        self.answers.push_back(Answer::Failed { error, at_line });
+        self.done = true;
+    }
+}
+
+/// One answer of a chunk's request, with the file's lines.
+enum Answer {
+    Report {
+        created: u64,
+        updated: u64,
+        unchanged: u64,
+        failed: Vec<FailedRow>,
+        rest: bool,
+        lines: Option<(u64, u64)>,
+        stopped_at: Option<u64>,
+    },
+    Failed {
+        error: Error,
+        at_line: Option<u64>,
+    },
+}
+
+type InFlight = JoinSet<(usize, Result<ImportReport, Error>)>;
+
+/// Posts a chunk's rows still to send (after a pause when the last answer imported none).
+fn send(
+    in_flight: &mut InFlight,
+    api: &Arc<Api>,
+    file: &File,
+    index: usize,
+    state: &mut ChunkState,
+    pause: bool,
+) {
+    let mut request = file.request(state.rows.clone());
+    let body = std::mem::take(&mut request.body);
+    state.request = Some(request);
+    let api = Arc::clone(api);
+    in_flight.spawn(async move {
+        if pause {
+            tokio::time::sleep(FIRST_RETRY_DELAY).await;
+        }
+        (index, api.import(body).await)
+    });
 }
 
 /// The API's import endpoint.
@@ -671,6 +840,7 @@ mod tests {
                 token: "t".into(),
                 dry_run: false,
                 rows_per_request: DEFAULT_ROWS_PER_REQUEST,
+                concurrency: DEFAULT_CONCURRENCY,
                 file: "a.csv".into(),
             }
         );
@@ -680,9 +850,11 @@ mod tests {
                 "--dry-run",
                 "--rows-per-request=500",
                 "--url=https://x",
+                "--concurrency=2",
             ],
             Some("from-env"),
         );
+        assert_eq!(o.concurrency, 2);
         assert_eq!(
             (o.token.as_str(), o.dry_run, o.rows_per_request, o.file),
             ("from-env", true, 500, PathBuf::from("a b.csv"))
@@ -735,6 +907,18 @@ mod tests {
                 "a",
             ]);
             assert!(detail.contains("from 1 to 10000"), "{detail}");
+        }
+        for concurrency in ["0", "17", "some"] {
+            let detail = usage_error(&[
+                "--url",
+                "http://x",
+                "--token",
+                "t",
+                "--concurrency",
+                concurrency,
+                "a",
+            ]);
+            assert!(detail.contains("from 1 to 16"), "{detail}");
         }
     }
 
@@ -888,6 +1072,9 @@ mod tests {
                 "t",
                 "--rows-per-request",
                 "5",
+                // One at a time: the fake API answers by arrival.
+                "--concurrency",
+                "1",
                 &path_arg,
             ],
             None,

@@ -497,3 +497,30 @@ pub fn writes(stdout: &str) -> Vec<u8> {
         len = stdout.len()
     ))
 }
+
+/// Calls the local DynamoDB server's emulation control (`/_emulation/latency`, see
+/// `infra/moto_server.py`); panics unless it answers 2xx.
+pub async fn emulation(
+    stack: &api_tests::Stack,
+    method: reqwest::Method,
+    query: &[(&str, &str)],
+    body: Option<&Value>,
+) {
+    let mut request = reqwest::Client::new()
+        .request(method, format!("{}/_emulation/latency", stack.moto_url))
+        .query(query);
+    if let Some(body) = body {
+        request = request.json(body);
+    }
+    let reply = request.send().await.expect("the local DynamoDB server");
+    assert!(
+        reply.status().is_success(),
+        "{}",
+        reply.text().await.unwrap_or_default()
+    );
+}
+
+/// Gives one table of the local DynamoDB server a latency per operation class (ms).
+pub async fn set_latency(stack: &api_tests::Stack, setting: Value) {
+    emulation(stack, reqwest::Method::POST, &[], Some(&setting)).await;
+}
