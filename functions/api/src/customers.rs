@@ -128,8 +128,38 @@ pub(crate) fn cluster_filter(
     })
 }
 
+/// The segment a customer body names, as stored (`None` when it names none or an
+/// unknown one). Independent of the field definitions, so read beside them.
+async fn named_segment(
+    app: &App,
+    tenant: &str,
+    body: &Value,
+) -> Result<Option<domain::Segment>, ApiError> {
+    Ok(match body.get("segment_id").and_then(Value::as_str) {
+        Some(id) if domain::ids::is_valid_entity_id(id) => {
+            app.store.get_segment(tenant, id).await?
+        }
+        _ => None,
+    })
+}
+
 /// Validates a full customer body against the tenant's fields and the segment it names;
 /// `current` is the stored customer the body replaces, if any.
+fn parse_draft(
+    body: &Value,
+    fields: &[FieldDef],
+    segment: Option<&domain::Segment>,
+    current: Option<&Customer>,
+) -> Result<CustomerDraft, ApiError> {
+    let schema = CustomerSchema {
+        fields,
+        segment,
+        current_segment_id: current.and_then(|c| c.segment_id.as_deref()),
+    };
+    Ok(CustomerDraft::parse(body, &schema)?)
+}
+
+/// [`parse_draft`] after reading the segment the body names.
 pub(crate) async fn validate(
     app: &App,
     tenant: &str,
@@ -137,24 +167,18 @@ pub(crate) async fn validate(
     fields: &[FieldDef],
     current: Option<&Customer>,
 ) -> Result<CustomerDraft, ApiError> {
-    let segment = match body.get("segment_id").and_then(Value::as_str) {
-        Some(id) if domain::ids::is_valid_entity_id(id) => {
-            app.store.get_segment(tenant, id).await?
-        }
-        _ => None,
-    };
-    let schema = CustomerSchema {
-        fields,
-        segment: segment.as_ref(),
-        current_segment_id: current.and_then(|c| c.segment_id.as_deref()),
-    };
-    Ok(CustomerDraft::parse(body, &schema)?)
+    let segment = named_segment(app, tenant, body).await?;
+    parse_draft(body, fields, segment.as_ref(), current)
 }
 
 pub async fn create(app: &App, call: Call) -> Result<Reply, ApiError> {
     let body = call.json_body()?;
-    let fields = app.store.list_fields(&call.tenant).await?;
-    let draft = validate(app, &call.tenant, &body, &fields, None).await?;
+    // Two rounds before the write: the definitions and the segment at once.
+    let (fields, segment) = tokio::try_join!(
+        async { Ok::<_, ApiError>(app.store.list_fields(&call.tenant).await?) },
+        named_segment(app, &call.tenant, &body),
+    )?;
+    let draft = parse_draft(&body, &fields, segment.as_ref(), None)?;
     let id = draft.id.clone().unwrap_or_else(domain::ids::new_id);
     let customer = draft.into_customer(id, Utc::now());
     app.store
@@ -231,15 +255,19 @@ pub async fn replace(app: &App, call: Call) -> Result<Reply, ApiError> {
     if let Value::Object(object) = &mut body {
         object.insert("id".into(), Value::String(id));
     }
-    let current = find(app, &call).await?;
+    // The customer, the definitions and the segment, all at once.
+    let (current, fields, segment) = tokio::try_join!(
+        find(app, &call),
+        async { Ok::<_, ApiError>(app.store.list_fields(&call.tenant).await?) },
+        named_segment(app, &call.tenant, &body),
+    )?;
     match &current {
         Some(current) => call.check_if_match(current.version)?,
         // A precondition on a resource that does not exist cannot hold (RFC 9110).
         None if call.headers.contains_key("if-match") => return Err(ApiError::PreconditionFailed),
         None => {}
     }
-    let fields = app.store.list_fields(&call.tenant).await?;
-    let draft = validate(app, &call.tenant, &body, &fields, current.as_ref()).await?;
+    let draft = parse_draft(&body, &fields, segment.as_ref(), current.as_ref())?;
     match current {
         Some(current) => save_replacement(app, &call, &current, draft, &fields).await,
         None => {
@@ -256,10 +284,11 @@ pub async fn replace(app: &App, call: Call) -> Result<Reply, ApiError> {
 /// like a PUT.
 pub async fn update(app: &App, call: Call) -> Result<Reply, ApiError> {
     let patch = call.json_body()?;
-    let current = load(app, &call).await?;
+    let (current, fields) = tokio::try_join!(load(app, &call), async {
+        Ok::<_, ApiError>(app.store.list_fields(&call.tenant).await?)
+    })?;
     call.check_if_match(current.version)?;
     reject_identity_change(&patch, "id", &current.id)?;
-    let fields = app.store.list_fields(&call.tenant).await?;
     let mut document = serde_json::to_value(current.clone().visible(&fields))
         .map_err(|err| ApiError::Internal(err.to_string()))?;
     merge_patch(&mut document, &patch);
