@@ -355,3 +355,47 @@ async fn a_write_landing_after_its_segment_and_field_were_deleted_is_taken_out_o
     .await;
     assert_eq!(cluster_counts(&clusters).len(), remaining.len());
 }
+
+#[tokio::test]
+async fn writers_of_one_customer_that_keep_colliding_get_409_never_503() {
+    let stack = Stack::get().await;
+    let table = private_table("same-customer");
+    // A long transaction window, so that the 16 writers really do collide.
+    set_latency(stack, json!({ "table": table, "transact": 200 })).await;
+    let api = stack.spawn_api(&[("TABLE_NAME", &table)]);
+    let client = api.client(&unique_tenant("same-customer"));
+    let body = |name: &str| json!({ "email": "one@example.com", "first_name": name });
+    client
+        .put("/customers/one", &body("first"))
+        .await
+        .expect(201);
+
+    let writers = (0..16).map(|i| {
+        let client = client.clone();
+        let name = format!("w{i}");
+        tokio::spawn(async move {
+            (
+                name.clone(),
+                client.put("/customers/one", &body(&name)).await,
+            )
+        })
+    });
+    let mut landed = Vec::new();
+    for writer in writers {
+        let (name, reply) = writer.await.unwrap();
+        match reply.status {
+            200 => landed.push(name),
+            // Losing every retry to the other writers is a conflict, not an outage.
+            _ => assert_problem(&reply, 409, "conflict"),
+        }
+    }
+    assert!(!landed.is_empty(), "no writer landed");
+    let stored = client.get("/customers/one").await.expect(200);
+    assert!(
+        landed
+            .iter()
+            .any(|name| stored.json["first_name"] == name.as_str()),
+        "{} is none of {landed:?}",
+        stored.json["first_name"]
+    );
+}

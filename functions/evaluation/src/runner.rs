@@ -28,6 +28,9 @@ pub enum EvaluationError {
 pub struct Runner {
     engine: Arc<RuleEngine>,
     store: Store,
+    /// Held while a module missing from the cache is loaded, so that the concurrent
+    /// evaluations of a stream batch load (or recompile) each module once, not once each.
+    loading: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// The engine configuration of every function that runs rules: the tenant-wide maxima
@@ -50,6 +53,7 @@ impl Runner {
         Ok(Self {
             engine: Arc::new(engine),
             store,
+            loading: Arc::default(),
         })
     }
 
@@ -72,6 +76,11 @@ impl Runner {
         version: &RuleVersion,
     ) -> Result<rule_engine::Rule, EvaluationError> {
         let hash: ModuleHash = version.sha256.parse().map_err(EvaluationError::Internal)?;
+        if let Some(rule) = self.engine.cached(&hash) {
+            return Ok(rule);
+        }
+        // Only a cold container gets here; whoever waited finds the module cached.
+        let _loading = self.loading.lock().await;
         if let Some(rule) = self.engine.cached(&hash) {
             return Ok(rule);
         }

@@ -220,8 +220,6 @@ struct TenantNeeds<'a> {
     customers: BTreeSet<&'a str>,
     /// Customers whose sales changed: they are read as stored.
     sold: BTreeSet<&'a str>,
-    /// A customer image to load the rule modules with before the groups run.
-    sample: Option<&'a Customer>,
 }
 
 /// What is the same for all of a tenant's records in the batch.
@@ -300,7 +298,6 @@ impl Assigner {
                 match work {
                     Work::Evaluate(customer) => {
                         tenant.customers.insert(&customer.id);
-                        tenant.sample.get_or_insert(customer);
                     }
                     Work::SaleRecorded { customer_id } => {
                         tenant.customers.insert(customer_id);
@@ -357,13 +354,6 @@ impl Assigner {
         )?;
         let stored: HashMap<String, Customer> =
             stored.into_iter().map(|c| (c.id.clone(), c)).collect();
-        // One customer needs no warming: its own evaluation loads the modules.
-        if needs.customers.len() > 1
-            && let Some(sample) = needs.sample.or_else(|| stored.values().next())
-        {
-            let summary = sales.get(&sample.id).cloned().unwrap_or_default();
-            rules.warm(&self.runner, sample, &summary).await;
-        }
         Ok(TenantBatch {
             rules,
             sales,

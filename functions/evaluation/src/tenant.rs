@@ -1,12 +1,10 @@
 //! One tenant's rule set, read once per stream batch rather than once per record.
 
-use std::collections::HashSet;
-
 use chrono::{DateTime, Utc};
 use domain::rule::{Rule, RuleVersion, check_output, rule_input};
 use domain::{Customer, Evaluation, FieldDef, RuleFailure, SalesSummary, Segment};
-use futures_util::future::{join_all, try_join_all};
-use rule_engine::{ModuleHash, RunError};
+use futures_util::future::try_join_all;
+use rule_engine::RunError;
 use store::{Store, StoreError};
 
 use crate::runner::{EvaluationError, Runner, raw_output};
@@ -82,39 +80,6 @@ impl TenantRules {
             fields,
             segments,
         })
-    }
-
-    /// Loads every rule module the engine has not cached yet, all at once, by running
-    /// each rule once on `customer` and discarding the outcome: evaluations started
-    /// concurrently afterwards then find their modules cached instead of each fetching
-    /// (or recompiling) them. Failures are left to those evaluations to report.
-    pub async fn warm(&self, runner: &Runner, customer: &Customer, sales: &SalesSummary) {
-        let mut modules = HashSet::new();
-        let cold: Vec<_> = self
-            .rules
-            .iter()
-            .filter(|(_, version)| {
-                let cached = version
-                    .sha256
-                    .parse::<ModuleHash>()
-                    .is_ok_and(|hash| runner.engine().cached(&hash).is_some());
-                // One run per module, even when several rules share it.
-                !cached && modules.insert(version.sha256.as_str())
-            })
-            .collect();
-        if cold.is_empty() {
-            return;
-        }
-        let seen = customer.clone().visible(&self.fields);
-        join_all(cold.into_iter().map(|(rule, version)| {
-            let input = rule_input(&seen, sales, &self.segments, rule, version.number);
-            async move {
-                if let Err(err) = runner.evaluate(&self.tenant, rule, version, &input).await {
-                    tracing::debug!(rule = rule.name, error = %err, "warming the module failed");
-                }
-            }
-        }))
-        .await;
     }
 
     /// Runs every rule on the customer in priority order. Each rule sees the customer

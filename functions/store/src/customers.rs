@@ -278,13 +278,10 @@ impl Store {
         if ids.is_empty() {
             return Ok(0);
         }
-        let fields = self.list_fields(tenant).await?;
-        let segments: std::collections::HashSet<String> = self
-            .all_segments(tenant)
-            .await?
-            .into_iter()
-            .map(|s| s.id)
-            .collect();
+        let (fields, segments) =
+            tokio::try_join!(self.list_fields(tenant), self.all_segments(tenant))?;
+        let segments: std::collections::HashSet<String> =
+            segments.into_iter().map(|s| s.id).collect();
         let mut repaired = 0;
         for id in ids {
             for attempt in 1..=REPAIR_ATTEMPTS {

@@ -1,6 +1,7 @@
 use std::collections::BTreeSet;
 
 use domain::FieldDef;
+use futures_util::future::try_join_all;
 
 use crate::keys::{self, FIELD, sk};
 use crate::write::{Item, OnFail, entity_item, key, n};
@@ -84,14 +85,13 @@ impl Store {
             .iter()
             .map(|value| keys::cluster_members(tenant, &field.name, value))
             .collect();
-        for partition in &partitions {
-            if self.has_members(partition).await? {
-                let counted: i64 = values.iter().map(|v| v.count.max(0)).sum();
-                return Err(StoreError::InUse {
-                    what: format!("cluster field `{}`", field.name),
-                    count: field.member_count.max(counted).max(1),
-                });
-            }
+        let occupied = try_join_all(partitions.iter().map(|p| self.has_members(p))).await?;
+        if occupied.into_iter().any(|o| o) {
+            let counted: i64 = values.iter().map(|v| v.count.max(0)).sum();
+            return Err(StoreError::InUse {
+                what: format!("cluster field `{}`", field.name),
+                count: field.member_count.max(counted).max(1),
+            });
         }
         let mut tx = self.tx();
         tx.delete(
@@ -112,18 +112,18 @@ impl Store {
             )),
         )?;
         self.commit(tx).await?;
-        // The field's value counts go with it: a field re-created under the name starts at 0.
-        for value in &values {
+        // The field's value counts go with it: a field re-created under the name starts
+        // at 0. Then the members that landed meanwhile are taken out.
+        try_join_all(values.iter().map(|value| {
             self.delete_item(
                 keys::tenant(tenant),
                 crate::counts::cluster_count_sk(&field.name, &value.value),
             )
-            .await?;
-        }
-        let mut stragglers = Vec::new();
-        for partition in &partitions {
-            stragglers.extend(self.member_ids(partition).await?);
-        }
+        }))
+        .await?;
+        let stragglers: Vec<String> = try_join_all(partitions.iter().map(|p| self.member_ids(p)))
+            .await?
+            .concat();
         self.repair_customers(tenant, &stragglers).await?;
         Ok(())
     }

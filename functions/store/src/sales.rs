@@ -6,11 +6,9 @@
 //! amount in its month with `ADD`, an atomic counter that concurrent sales cannot lose.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use domain::{Amount, Sale, SalesSummary, YearTotals};
-use tracing::Instrument;
 
 use crate::keys::{self, CUSTOMER, SALE, SALE_REF, sk};
 use crate::write::{Item, OnFail, entity_item, key, n};
@@ -257,24 +255,17 @@ impl Store {
             self.sales_currencies(tenant, year - 1),
             self.sales_currencies(tenant, year),
         )?;
-        let ids: Arc<[String]> = customer_ids.into();
-        let mut reads = tokio::task::JoinSet::new();
-        for (year, currencies) in [(year - 1, last_year), (year, this_year)] {
-            for currency in currencies {
-                let (store, tenant, ids) = (self.clone(), tenant.to_owned(), ids.clone());
-                reads.spawn(
-                    async move { store.year_totals_of(&tenant, year, &currency, &ids).await }
-                        .in_current_span(),
-                );
-            }
-        }
-        // Dropping the set (an error, or the caller giving up) aborts the other reads.
-        let mut totals = Vec::new();
-        while let Some(read) = reads.join_next().await {
-            let read =
-                read.map_err(|err| StoreError::Internal(format!("sales totals read: {err}")))?;
-            totals.extend(read?);
-        }
+        let reads = [(year - 1, last_year), (year, this_year)]
+            .into_iter()
+            .flat_map(|(year, currencies)| currencies.into_iter().map(move |c| (year, c)))
+            .map(|(year, currency)| async move {
+                self.year_totals_of(tenant, year, &currency, customer_ids)
+                    .await
+            });
+        let totals = futures_util::future::try_join_all(reads)
+            .await?
+            .into_iter()
+            .flatten();
         let mut by_customer: HashMap<String, Vec<YearTotals>> = HashMap::new();
         for t in totals {
             by_customer
