@@ -216,10 +216,12 @@ pub async fn import(app: &App, call: Call) -> Result<Reply, ApiError> {
                     wrote_any |= go;
                     let skip = stopped;
                     async move {
-                        match () {
-                            () if skip => Ok(None),
-                            () if go => import.write(&chunk[index], decision).await.map(Some),
-                            () => Ok(Some(decision)),
+                        if skip {
+                            Ok(None)
+                        } else if go {
+                            import.write(&chunk[index], decision).await.map(Some)
+                        } else {
+                            Ok(Some(decision))
                         }
                     }
                 })
