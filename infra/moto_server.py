@@ -51,8 +51,34 @@ DynamoDB:
 BatchWriteItem and TransactGetItems are not checked against claims. With no latency
 configured the window is a few microseconds, so conflicts need latency to show.
 
+Call trace (default: off; `--trace FILE` or MOTO_TRACE=FILE, the flag wins): one JSON
+line per DynamoDB request (not DynamoDB Streams, not these control paths), appended to
+FILE, for `infra/scale_report.py`:
+
+    {"t0": 81.20, "t1": 81.24, "op": "TransactWriteItems", "table": "t",
+     "writes": [{"table": "t", "pk": "T#a", "sk": "CUSTOMER#1", "action": "Put",
+                 "kind": "customer", "bytes": 412}, ...],
+     "status": 400, "bytes": 310, "error": "TransactionCanceledException",
+     "reasons": ["None", "TransactionConflict"]}
+
+`t0`/`t1`: `time.monotonic()` when the request arrived and when its answer was ready
+(latency and the wait for the lock included). `writes`: every item written, with the
+action (Put, Update, Delete, ConditionCheck), `pk`/`sk` (the values of the table's hash
+and range key) and `kind` (the Put item's attribute, else the stored item's); `bytes` of
+a Put is its item's JSON length. `reads`: the items read (GetItem, BatchGetItem,
+TransactGetItems) or the partition (`pk` of a Query). `bytes`: the answer's length;
+`error` and `reasons` only on refused requests. At run time:
+
+    POST   /_emulation/trace       {"file": "/tmp/trace.jsonl"}   (start, or switch files)
+    DELETE /_emulation/trace                                      (stop)
+    GET    /_emulation/trace
+    POST   /_emulation/trace/mark  {"label": "import start"}      -> {"t": ..., "mark": ...}
+
+The others answer {"file": <path or null>}; a mark needs a running trace. The file is
+flushed at every mark, so a reader that has just set one sees every call before it.
+
 Usage: .venv/bin/python infra/moto_server.py [-H HOST] [-p PORT] [--latency SPEC]
-       [--no-conflicts]
+       [--no-conflicts] [--trace FILE]
 """
 
 import argparse
@@ -82,6 +108,7 @@ from moto.dynamodb.exceptions import (
     TransactWriteSingleOpException,
 )
 from moto.dynamodb.models import DynamoDBBackend, dynamodb_backends
+from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,
@@ -330,11 +357,11 @@ class Claims:
             return item is not None and item in self._held
 
 
-def key_attributes(table_name, region):
-    """The (hash, range) key attribute names of a table, from moto's backend, or None
-    if there is no such table (moto then answers the request's error itself). Looked up
-    across moto's accounts, the request's region first; `list()` copies each dict in one
-    step, so tables created meanwhile by other threads cannot break the iteration."""
+def stored_table(table_name, region):
+    """moto's table named `table_name`, or None if there is no such table (moto then
+    answers the request's error itself). Looked up across moto's accounts, the request's
+    region first; `list()` copies each dict in one step, so tables created meanwhile by
+    other threads cannot break the iteration."""
     found = None
     for account in list(dynamodb_backends.values()):
         for backend_region, backend in list(account.items()):
@@ -342,9 +369,15 @@ def key_attributes(table_name, region):
             if table is None:
                 continue
             if backend_region == region:
-                return table.hash_key_attr, table.range_key_attr
-            found = found or (table.hash_key_attr, table.range_key_attr)
+                return table
+            found = found or table
     return found
+
+
+def key_attributes(table_name, region):
+    """The (hash, range) key attribute names of a table, or None if there is none."""
+    table = stored_table(table_name, region)
+    return None if table is None else (table.hash_key_attr, table.range_key_attr)
 
 
 def canonical(value):
@@ -399,6 +432,173 @@ def single_write_item(operation, request, region):
 
 
 # ---------------------------------------------------------------------------------
+# Call trace
+
+
+def scalar(value):
+    """A key or `kind` attribute as a plain value: {"S": "x"} -> "x" (None if absent)."""
+    if isinstance(value, dict) and len(value) == 1:
+        return next(iter(value.values()))
+    return None if value is None else json.dumps(value, sort_keys=True)
+
+
+def traced_key(table_name, attributes, region):
+    """{"table", "pk", "sk"} of the item with these attributes (its key or whole item):
+    pk and sk are the values of the table's hash and range key, whatever their names."""
+    key = {"table": table_name}
+    names = key_attributes(table_name, region) if isinstance(table_name, str) else None
+    for label, name in zip(("pk", "sk"), names or ()):
+        if name is not None:
+            key[label] = scalar(attributes.get(name))
+    return key
+
+
+def stored_kind(table_name, attributes, region):
+    """The `kind` of the item with this key as moto holds it now, or None. Read without
+    the lock that applies requests, like `stored_table`: an item's kind never changes,
+    and `get` (unlike moto's `get_item`) adds nothing to moto's defaultdicts."""
+    table = stored_table(table_name, region) if isinstance(table_name, str) else None
+    if table is None:
+        return None
+    partition = table.items.get(DynamoType(attributes[table.hash_key_attr]))
+    if partition is not None and table.range_key_attr is not None:
+        partition = partition.get(DynamoType(attributes[table.range_key_attr]))
+    kind = partition.attrs.get("kind") if partition is not None else None
+    return kind.value if kind is not None else None
+
+
+def traced_write(table_name, action, op, region):
+    """A written item: its key, the action (`Put`, `Update`, `Delete`, `ConditionCheck`)
+    and its `kind` (a Put's item's, else the stored item's); for a Put also `bytes`, the
+    item's JSON length, an upper bound of DynamoDB's item size."""
+    if action == "Put":
+        item = op["Item"]
+        key = traced_key(table_name, item, region)
+        kind, size = scalar(item.get("kind")), len(json.dumps(item))
+        return {**key, "action": action, "kind": kind, "bytes": size}
+    key = traced_key(table_name, op["Key"], region)
+    return {**key, "action": action, "kind": stored_kind(table_name, op["Key"], region)}
+
+
+def query_partition(request, region):
+    """{"table", "pk"} of a Query: the hash key's value from `KeyConditionExpression`
+    (`pk = :value`, the name possibly through `ExpressionAttributeNames`)."""
+    table_name = request.get("TableName")
+    names = key_attributes(table_name, region) or (None,)
+    aliases = request.get("ExpressionAttributeNames") or {}
+    values = request.get("ExpressionAttributeValues") or {}
+    condition = request.get("KeyConditionExpression") or ""
+    for name, placeholder in re.findall(r"([#\w.]+)\s*=\s*(:\w+)", condition):
+        if aliases.get(name, name) == names[0]:
+            return {"table": table_name, "pk": scalar(values.get(placeholder))}
+    return {"table": table_name, "pk": None}
+
+
+def traced_request(operation, request, region):
+    """What the trace records of a request before it runs: operation, table, the items
+    it writes (`writes`) and the items or partitions it reads (`reads`). Raises
+    AttributeError, KeyError or TypeError on a request moto will refuse."""
+    writes, reads = [], []
+    if operation == "TransactWriteItems":
+        for action in request["TransactItems"]:
+            (name, op), = action.items()
+            writes.append(traced_write(op["TableName"], name, op, region))
+    elif operation in SINGLE_WRITES:
+        name = operation.removesuffix("Item")
+        writes.append(traced_write(request["TableName"], name, request, region))
+    elif operation == "BatchWriteItem":
+        for table_name, entries in request["RequestItems"].items():
+            for entry in entries:
+                (name, op), = entry.items()  # PutRequest or DeleteRequest
+                writes.append(traced_write(table_name, name.removesuffix("Request"), op, region))
+    elif operation == "GetItem":
+        reads.append(traced_key(request["TableName"], request["Key"], region))
+    elif operation == "BatchGetItem":
+        for table_name, spec in request["RequestItems"].items():
+            reads.extend(traced_key(table_name, key, region) for key in spec["Keys"])
+    elif operation == "TransactGetItems":
+        for action in request["TransactItems"]:
+            get = action["Get"]
+            reads.append(traced_key(get["TableName"], get["Key"], region))
+    elif operation == "Query":
+        reads.append(query_partition(request, region))
+    call = {"op": operation, "table": request_table(operation, request)}
+    if writes:
+        call["writes"] = writes
+    if reads:
+        call["reads"] = reads
+    return call
+
+
+def traced_outcome(body):
+    """The error of a refused request: `error` (its `__type` without the namespace) and,
+    for a cancelled transaction, `reasons` (each action's cancellation code)."""
+    try:
+        answer = json.loads(b"".join(body))
+    except ValueError:
+        return {}
+    if not isinstance(answer, dict):
+        return {}
+    outcome = {"error": str(answer.get("__type", "")).rpartition("#")[2]}
+    reasons = answer.get("CancellationReasons")
+    if isinstance(reasons, list):
+        outcome["reasons"] = [reason.get("Code") for reason in reasons]
+    return outcome
+
+
+class Trace:
+    """The call trace (default: off): one JSON line per DynamoDB request, appended to a
+    file, and marker lines. A line is built outside the lock and written under it, so
+    lines never interleave; the file is flushed at every mark and when the trace stops,
+    so a reader that has just set a mark sees every line before it."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._file = None
+        self._path = None
+
+    @property
+    def on(self):
+        return self._file is not None
+
+    def start(self, path):
+        """Appends to `path` from now on (instead of the file written so far, if any)."""
+        file = open(path, "a", encoding="utf-8")
+        with self._lock:
+            previous, self._file, self._path = self._file, file, path
+        if previous is not None:
+            previous.close()
+
+    def stop(self):
+        with self._lock:
+            previous, self._file, self._path = self._file, None, None
+        if previous is not None:
+            previous.close()
+
+    def write(self, record):
+        line = json.dumps(record, separators=(",", ":")) + "\n"
+        with self._lock:
+            if self._file is not None:
+                self._file.write(line)
+
+    def mark(self, label):
+        """Writes and returns a marker line `{"t": <monotonic time>, "mark": label}`.
+        Raises ValueError when no trace is being written."""
+        marker = {"t": round(time.monotonic(), 6), "mark": label}
+        line = json.dumps(marker, separators=(",", ":")) + "\n"
+        with self._lock:
+            if self._file is None:
+                raise ValueError("no trace is being written; POST /_emulation/trace first")
+            self._file.write(line)
+            self._file.flush()
+        return marker
+
+    def state(self):
+        with self._lock:
+            return {"file": self._path}
+
+
+# ---------------------------------------------------------------------------------
 # DynamoDB's errors
 
 
@@ -441,33 +641,76 @@ def transaction_conflict(start_response):
     )
 
 
+def control_body(environ):
+    """A control request's JSON object body (`{}` when empty); ValueError otherwise."""
+    body = json.loads(get_input_stream(environ).read() or b"{}")
+    if not isinstance(body, dict):
+        raise ValueError("expected a JSON object")
+    return body
+
+
 # ---------------------------------------------------------------------------------
 # The application
 
 CONTROL_PATH = "/_emulation/latency"
+TRACE_PATH = "/_emulation/trace"
+MARK_PATH = "/_emulation/trace/mark"
 
 
 class Emulation:
-    """The WSGI application: moto behind one lock, with latency slept outside it and
-    transaction conflicts decided before it."""
+    """The WSGI application: moto behind one lock, with latency slept outside it,
+    transaction conflicts decided before it, and every request traced when asked."""
 
-    def __init__(self, moto_app, latency, conflicts):
+    def __init__(self, moto_app, latency, conflicts, trace):
         self.moto_app = moto_app
         self.latency = latency
         self.claims = Claims() if conflicts else None
+        self.trace = trace
         self.lock = threading.Lock()
 
     def __call__(self, environ, start_response):
-        if environ.get("PATH_INFO") == CONTROL_PATH:
+        path = environ.get("PATH_INFO")
+        if path == CONTROL_PATH:
             return self.control(environ, start_response)
+        if path in (TRACE_PATH, MARK_PATH):
+            return self.trace_control(environ, start_response)
         operation = dynamodb_operation(environ)
         if operation is None:
             return self.apply(environ, start_response)
+        started = time.monotonic()
         request = read_json_body(environ)
         if request is None:
             # Malformed: moto answers the error DynamoDB would.
             return self.apply(environ, start_response)
         region = request_region(environ)
+        if self.trace.on:
+            return self.traced(environ, start_response, operation, request, region, started)
+        return self.dynamodb(environ, start_response, operation, request, region)
+
+    def traced(self, environ, start_response, operation, request, region, started):
+        """`dynamodb`, and one trace line: the call (read before it runs: a Delete takes
+        its item's kind with it), when it started and ended, its status and outcome."""
+        try:
+            call = traced_request(operation, request, region)
+        except (AttributeError, IndexError, KeyError, TypeError, ValueError):
+            call = {"op": operation}  # moto refuses it
+        statuses = []
+
+        def keep_status(status, headers, exc_info=None):
+            statuses.append(status)
+            return start_response(status, headers, exc_info)
+
+        body = self.dynamodb(environ, keep_status, operation, request, region)
+        status = int(statuses[-1].split()[0])
+        record = {"t0": round(started, 6), "t1": round(time.monotonic(), 6), **call}
+        record.update(status=status, bytes=sum(map(len, body)))
+        if status != 200:
+            record.update(traced_outcome(body))
+        self.trace.write(record)
+        return body
+
+    def dynamodb(self, environ, start_response, operation, request, region):
+        """A DynamoDB request: its latency, its conflicts, then moto."""
         delay = self.latency.seconds(operation, request_table(operation, request))
         if self.claims is not None and operation == "TransactWriteItems":
             return self.transact(environ, start_response, transaction_items(request, region), delay)
@@ -509,9 +752,7 @@ class Emulation:
         method = environ.get("REQUEST_METHOD")
         try:
             if method == "POST":
-                body = json.loads(get_input_stream(environ).read() or b"{}")
-                if not isinstance(body, dict):
-                    raise ValueError("expected a JSON object")
+                body = control_body(environ)
                 table = body.get("table")
                 if table is not None and not isinstance(table, str):
                     raise ValueError("table: expected a table name or null")
@@ -530,6 +771,31 @@ class Emulation:
         state = {**self.latency.state(), "conflicts": self.claims is not None}
         return self.reply(start_response, "200 OK", state)
 
+    def trace_control(self, environ, start_response):
+        """GET, POST and DELETE /_emulation/trace, POST /_emulation/trace/mark (see the
+        module's docstring)."""
+        method = environ.get("REQUEST_METHOD")
+        mark = environ.get("PATH_INFO") == MARK_PATH
+        try:
+            if method == "POST" and mark:
+                label = control_body(environ).get("label")
+                if not isinstance(label, str):
+                    raise ValueError("label: expected a string")
+                return self.reply(start_response, "200 OK", self.trace.mark(label))
+            if method == "POST":
+                file = control_body(environ).get("file")
+                if not isinstance(file, str) or not file:
+                    raise ValueError("file: expected a path")
+                self.trace.start(file)
+            elif method == "DELETE" and not mark:
+                self.trace.stop()
+            elif method != "GET" or mark:
+                error = {"error": f"{method} not allowed"}
+                return self.reply(start_response, "405 Method Not Allowed", error)
+        except (ValueError, OSError) as e:
+            return self.reply(start_response, "400 Bad Request", {"error": str(e)})
+        return self.reply(start_response, "200 OK", self.trace.state())
+
     @staticmethod
     def reply(start_response, status, body):
         payload = json.dumps(body).encode()
@@ -538,6 +804,35 @@ class Emulation:
             [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))],
         )
         return [payload]
+
+
+def query_one_partition() -> None:
+    """Makes moto's Query read only the queried partition. moto answers a Query on the
+    table by sorting every item of the table and filtering them by partition key, so a
+    Query costs the whole table (a 100,000-customer table makes each one take seconds),
+    where DynamoDB reads only the partition. moto keeps items by partition key already:
+    hand its query that partition's items. Index queries are left as they are."""
+    from moto.dynamodb.models.table import Table
+
+    original = Table.query
+
+    def query(self, hash_key, *args, **kwargs):
+        # Called as query(hash_key, range_comparison, range_objs, limit,
+        # exclusive_start_key, scan_index_forward, projection_expressions, index_name, ...).
+        index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
+        if index_name or hash_key is None:
+            return original(self, hash_key, *args, **kwargs)
+        partition = self.items.get(hash_key, {})
+        items = list(partition.values()) if self.range_key_attr else [partition]
+        # Requests are applied one at a time (see Emulation), so shadowing the method on
+        # the instance for this call cannot leak into another request.
+        self.all_items = lambda: [i for i in items if i]
+        try:
+            return original(self, hash_key, *args, **kwargs)
+        finally:
+            del self.all_items
+
+    Table.query = query
 
 
 def main() -> None:
@@ -555,18 +850,31 @@ def main() -> None:
         action="store_true",
         help="do not emulate DynamoDB's transaction conflicts",
     )
+    parser.add_argument(
+        "--trace",
+        metavar="FILE",
+        default=os.environ.get("MOTO_TRACE", ""),
+        help="append one JSON line per DynamoDB request to FILE (default: $MOTO_TRACE, else off)",
+    )
     args = parser.parse_args()
     try:
         latency = parse_latency(args.latency)
     except ValueError as e:
         parser.error(f"--latency / MOTO_LATENCY_MS: {e}")
+    trace = Trace()
+    if args.trace:
+        try:
+            trace.start(args.trace)
+        except OSError as e:
+            parser.error(f"--trace / MOTO_TRACE: {e}")
     os.environ.setdefault("MOTO_PORT", str(args.port))
 
     signal.signal(signal.SIGINT, lambda *_: sys.exit(0))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 
+    query_one_partition()
     moto_app = DomainDispatcherApplication(create_backend_app)
-    app = Emulation(moto_app, Latency(latency), conflicts=not args.no_conflicts)
+    app = Emulation(moto_app, Latency(latency), conflicts=not args.no_conflicts, trace=trace)
 
     run_simple(
         args.host,

@@ -72,7 +72,8 @@ impl Setup {
     async fn record(&self, id: &str, sequence: u64) -> EventRecord {
         let customer = self.customer(id).await;
         let mut image: Value = serde_json::to_value(&customer).unwrap();
-        image["pk"] = json!(format!("T#{}", self.tenant));
+        let home = store::keys::customer_home(&self.tenant, id);
+        image["pk"] = json!(home);
         image["sk"] = json!(format!("CUSTOMER#{id}"));
         let mut record = EventRecord::default();
         record.event_name = if customer.version == 1 {
@@ -82,7 +83,7 @@ impl Setup {
         };
         record.event_source = Some("aws:dynamodb".into());
         record.change.keys = serde_dynamo::to_item(json!({
-            "pk": format!("T#{}", self.tenant),
+            "pk": home,
             "sk": format!("CUSTOMER#{id}"),
         }))
         .unwrap();

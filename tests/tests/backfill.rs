@@ -228,13 +228,59 @@ fn assert_job(job: &Value, version: u64, dry_run: bool) {
     for count in ["evaluated", "changed", "failed"] {
         assert!(job[count].is_u64(), "{count}: {job}");
     }
-    assert!(
-        job["cursor"].is_null() || job["cursor"].is_string(),
+    assert!(job["changes"].is_object(), "{job}");
+    // One chain per shard, whose progress adds up to the job's.
+    let chains = job["chains"].as_array().expect("chains");
+    let shards: Vec<u64> = chains.iter().filter_map(|c| c["shard"].as_u64()).collect();
+    assert_eq!(
+        shards,
+        (0..u64::from(store::keys::SHARDS)).collect::<Vec<_>>(),
         "{job}"
     );
-    assert!(job["changes"].is_object(), "{job}");
+    for count in ["evaluated", "changed", "failed"] {
+        let sum: u64 = chains
+            .iter()
+            .filter_map(|c| c["progress"][count].as_u64())
+            .sum();
+        assert_eq!(job[count].as_u64(), Some(sum), "{count}: {job}");
+    }
+    let running = chains.iter().any(|c| c["state"] == "running");
+    assert_eq!(job["state"] == "running", running, "{job}");
     assert!(is_timestamp(&job["created_at"]), "{job}");
     assert!(is_timestamp(&job["updated_at"]), "{job}");
+}
+
+/// Each chain's steps, by shard.
+fn steps(job: &Value) -> Vec<u64> {
+    let chains = job["chains"].as_array().expect("chains");
+    chains.iter().filter_map(|c| c["step"].as_u64()).collect()
+}
+
+/// A finished job's chains each evaluated exactly the customers of their shard.
+#[track_caller]
+fn assert_each_chain_walked_its_shard(job: &Value, expected: &Expected) {
+    let mut per_shard = vec![0u64; usize::from(store::keys::SHARDS)];
+    for id in expected.by_id.keys() {
+        per_shard[usize::from(store::keys::shard_of(id))] += 1;
+    }
+    let chains = job["chains"].as_array().expect("chains");
+    let walked: Vec<u64> = chains
+        .iter()
+        .filter_map(|c| c["progress"]["evaluated"].as_u64())
+        .collect();
+    assert_eq!(walked, per_shard, "{job}");
+    assert_all_chains_done(job);
+}
+
+#[track_caller]
+fn assert_all_chains_done(job: &Value) {
+    let chains = job["chains"].as_array().expect("chains");
+    assert!(
+        chains
+            .iter()
+            .all(|c| c["state"] == "done" && c["cursor"].is_null()),
+        "{job}"
+    );
 }
 
 /// A job's `changes.<field>` as counts.
@@ -283,7 +329,7 @@ async fn a_backfill_over_thousands_of_customers_completes_with_exact_counts() {
     assert_eq!(job["evaluated"], CUSTOMERS, "{job}");
     assert_eq!(job["changed"], CUSTOMERS, "{job}");
     assert_eq!(job["failed"], 0, "{job}");
-    assert_eq!(job["cursor"], Value::Null, "{job}");
+    assert_each_chain_walked_its_shard(&job, &expected);
     assert_eq!(changes(&job, "tier"), expected.tiers, "{job}");
     assert_eq!(changes(&job, "distributor"), expected.distributors, "{job}");
     assert_eq!(
@@ -433,7 +479,7 @@ async fn a_dry_run_reports_what_would_change_and_writes_nothing() {
         "the failed one changes nothing: {job}"
     );
     assert_eq!(job["failed"], 1, "{job}");
-    assert_eq!(job["cursor"], Value::Null, "{job}");
+    assert_all_chains_done(&job);
     assert_eq!(changes(&job, "tier"), expected.tiers, "{job}");
     assert_eq!(changes(&job, "distributor"), expected.distributors, "{job}");
 
@@ -647,10 +693,12 @@ async fn killing_the_server_mid_backfill_finishes_without_double_counting() {
     let table = format!("backfill-kill-{}", unique_tenant("t"));
     let dir = TempDir(std::env::temp_dir().join(&table));
     let checkpoint = dir.0.join("checkpoint.json").display().to_string();
+    // Small steps, so that every chain is still mid-way when the server dies.
     let mut api = stack.spawn_api(&[
         ("TABLE_NAME", &table),
         ("LOCAL_STREAMS", "on"),
         ("LOCAL_STREAM_CHECKPOINT", &checkpoint),
+        ("BACKFILL_STEP_CUSTOMERS", "8"),
     ]);
     let tenant = unique_tenant("bf-kill");
     let client = api.client(&tenant);
@@ -683,6 +731,7 @@ async fn killing_the_server_mid_backfill_finishes_without_double_counting() {
     assert_eq!(job["evaluated"], CUSTOMERS, "{job}");
     assert_eq!(job["changed"], CUSTOMERS, "{job}");
     assert_eq!(job["failed"], 0, "{job}");
+    assert_each_chain_walked_its_shard(&job, &expected);
     assert_eq!(changes(&job, "tier"), expected.tiers, "{job}");
     assert_eq!(changes(&job, "distributor"), expected.distributors, "{job}");
     assert_eq!(jobs(&client, "tiering").await.len(), 1, "one job");
@@ -819,7 +868,7 @@ async fn a_stalled_job_is_resumed_from_where_it_stopped() {
         .await
         .expect(202)
         .json;
-    assert_eq!(resumed["step"], stalled["step"]);
+    assert_eq!(steps(&resumed), steps(&stalled), "resumed where it stopped");
     let job = eventually(&client, &path, Duration::from_secs(90), is_done).await;
     assert_eq!(job["evaluated"], CUSTOMERS, "{job}");
     assert_eq!(job["changed"], CUSTOMERS, "{job}");

@@ -144,7 +144,10 @@ async fn stored_image(
         "DynamoDB_20120810.GetItem",
         json!({
             "TableName": table,
-            "Key": { "pk": { "S": format!("T#{tenant}") }, "sk": { "S": format!("CUSTOMER#{id}") } },
+            "Key": {
+                "pk": { "S": store::keys::customer_home(tenant, id) },
+                "sk": { "S": format!("CUSTOMER#{id}") },
+            },
             "ConsistentRead": true,
         }),
     )
@@ -340,12 +343,21 @@ async fn a_write_landing_after_its_segment_and_field_were_deleted_is_taken_out_o
     .await;
     assert_eq!(repaired["segment_id"], Value::Null, "{repaired}");
     assert_eq!(repaired["fields"], json!({ "distributor": true }));
+    let shard = store::keys::shard_of("late");
     assert_eq!(
-        rows_in(stack, &format!("T#{tenant}#SEGMENT#{segment}")).await,
+        rows_in(
+            stack,
+            &store::keys::segment_members(&tenant, &segment, shard)
+        )
+        .await,
         0
     );
     assert_eq!(
-        rows_in(stack, &format!("T#{tenant}#CLUSTER#tier#AA")).await,
+        rows_in(
+            stack,
+            &store::keys::cluster_members(&tenant, "tier", "AA", shard)
+        )
+        .await,
         0
     );
     // The field that still exists keeps its member, counted once.

@@ -4,7 +4,7 @@
 
 use chrono::Utc;
 use domain::rule::Rule;
-use domain::{BackfillJob, BackfillRequest, JobState, Violations};
+use domain::{BackfillChain, BackfillJob, BackfillRequest, JobState, Violations};
 use lambda_http::http::StatusCode;
 use lambda_http::http::header::LOCATION;
 use serde_json::json;
@@ -14,7 +14,8 @@ use crate::http::{Call, Reply};
 use crate::problem::ApiError;
 use crate::rules::load;
 
-/// Starts a job for `rule` at `version`; its first stream record runs the first step.
+/// Starts a job for `rule` at `version`, one chain per shard of the tenant's
+/// customers; each chain's first stream record runs its first step.
 pub(crate) async fn start(
     app: &App,
     tenant: &str,
@@ -22,13 +23,11 @@ pub(crate) async fn start(
     version: u32,
     dry_run: bool,
 ) -> Result<BackfillJob, ApiError> {
-    let job = BackfillJob::new(
-        domain::ids::new_id(),
-        &rule.name,
-        version,
-        dry_run,
-        Utc::now(),
-    );
+    let (id, now) = (domain::ids::new_id(), Utc::now());
+    let chains = store::keys::shards()
+        .map(|shard| BackfillChain::new(&id, &rule.name, version, dry_run, shard, now))
+        .collect();
+    let job = BackfillJob::from_chains(id, rule.name.clone(), version, dry_run, now, chains);
     app.store.create_job(tenant, &job).await?;
     Ok(job)
 }
@@ -124,12 +123,13 @@ async fn load_job(app: &App, call: &Call) -> Result<BackfillJob, ApiError> {
         .ok_or_else(|| ApiError::NotFound(format!("rule `{}` has no job `{id}`", rule.name)))
 }
 
-/// `POST /rules/{name}/backfill/{job}/resume`: re-drives a running job whose step record
-/// was given up on (it failed its retries and went to the on-failure queue, so nothing
-/// would trigger the step again). Rewrites the job unchanged but for `updated_at`, under
-/// the same step-and-phase condition the steps use, so the new stream record runs the
-/// step it stopped at; if the job moved on meanwhile, nothing is written. Harmless on a
-/// job that was not stalled: the extra record finds its step already taken.
+/// `POST /rules/{name}/backfill/{job}/resume`: re-drives the running chains of a job
+/// whose step records were given up on (they failed their retries and went to the
+/// on-failure queue, so nothing would trigger their steps again). Rewrites each running
+/// chain unchanged but for `updated_at`, under the same step-and-phase condition the
+/// steps use, so the new stream record runs the step it stopped at; a chain that moved
+/// on meanwhile is left alone. Harmless on a job that was not stalled: the extra record
+/// finds its step already taken.
 pub async fn resume(app: &App, call: Call) -> Result<Reply, ApiError> {
     call.allow_query(&[], &[])?;
     let job = load_job(app, &call).await?;
@@ -139,12 +139,20 @@ pub async fn resume(app: &App, call: Call) -> Result<Reply, ApiError> {
             extra: None,
         });
     }
-    let mut nudged = job.clone();
-    nudged.updated_at = Utc::now();
-    match app.store.advance_job(&call.tenant, &job, &nudged).await {
-        Ok(()) => Reply::json(StatusCode::ACCEPTED, &nudged),
-        // A step committed in between: the job is moving, no nudge needed.
-        Err(store::StoreError::VersionMismatch) => Reply::json(StatusCode::ACCEPTED, &job),
-        Err(err) => Err(err.into()),
-    }
+    let (now, tenant) = (Utc::now(), call.tenant.as_str());
+    let nudges = job
+        .chains
+        .iter()
+        .filter(|chain| chain.state == JobState::Running)
+        .map(|chain| async move {
+            let mut nudged = chain.clone();
+            nudged.updated_at = now;
+            match app.store.advance_chain(tenant, chain, &nudged).await {
+                // A step committed in between: the chain is moving, no nudge needed.
+                Ok(()) | Err(store::StoreError::VersionMismatch) => Ok(()),
+                Err(err) => Err(ApiError::from(err)),
+            }
+        });
+    futures_util::future::try_join_all(nudges).await?;
+    Reply::json(StatusCode::ACCEPTED, &load_job(app, &call).await?)
 }

@@ -563,6 +563,8 @@ pub fn document() -> Value {
         .schema_from::<RuleTestReport>()
         .schema_from::<BackfillInput>()
         .schema_from::<domain::BackfillJob>()
+        .schema_from::<domain::BackfillChain>()
+        .schema_from::<domain::Progress>()
         .schema_from::<domain::JobState>()
         .schema_from::<domain::StepPhase>()
         .schema_from::<ImportReport>()

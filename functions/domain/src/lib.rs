@@ -16,7 +16,7 @@ pub mod spreadsheet;
 pub mod validation;
 
 pub use assignment::Evaluation;
-pub use backfill::{BackfillJob, BackfillRequest, JobState, StepPhase};
+pub use backfill::{BackfillChain, BackfillJob, BackfillRequest, JobState, Progress, StepPhase};
 pub use customer::{
     ClusterSource, Customer, CustomerDraft, CustomerSchema, RuleFailure, WrittenBy,
 };

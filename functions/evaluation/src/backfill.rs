@@ -1,51 +1,89 @@
-//! One step of a backfill job: the next page of customers, evaluated, counted, written.
+//! One step of a backfill chain: the next page of the chain's shard of customers,
+//! evaluated, counted, written.
 //!
-//! Steps are driven by the table's stream: every job write that leaves it running is a
-//! stream record, and handling that record runs the next step. A step is cut off safely
-//! at any point: its counts are committed together with the move to the `writing` phase,
-//! its writes are conditional and idempotent, and the cursor moves on only after them;
-//! a repeated or stale record finds the job at another step and does nothing.
+//! Steps are driven by the table's stream: every chain write that leaves it running is
+//! a stream record, and handling that record runs the chain's next step. The chains of
+//! a job (one per shard) live in different partitions, so their records arrive on
+//! different shards or parallel batches and the chains run side by side. A step is cut
+//! off safely at any point: its counts are committed together with the move to the
+//! `writing` phase, its writes are conditional and idempotent, and the cursor moves on
+//! only after them; a repeated or stale record finds the chain at another step and
+//! does nothing.
+
+use std::time::{Duration, Instant};
 
 use chrono::{Datelike, Utc};
 use domain::backfill::STEP_CUSTOMERS;
-use domain::{BackfillJob, JobState, StepPhase};
+use domain::{BackfillChain, JobState, StepPhase};
+use futures_util::{StreamExt, TryStreamExt};
 use store::StoreError;
 
 use crate::runner::{EvaluationError, Runner};
 use crate::stream::plan;
 use crate::tenant::TenantRules;
 
+/// Customers per step: `BACKFILL_STEP_CUSTOMERS` if set (tests take smaller steps to
+/// see a job mid-way), else [`STEP_CUSTOMERS`].
+fn step_customers() -> usize {
+    static STEP: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *STEP.get_or_init(|| {
+        std::env::var("BACKFILL_STEP_CUSTOMERS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|&n| n > 0)
+            .unwrap_or(STEP_CUSTOMERS)
+    })
+}
+
+/// Customer writes of one step in flight at once.
+pub const WRITES_IN_FLIGHT: usize = 8;
+
+/// The most customers one chain writes per second. A changed customer costs about 4
+/// write units in its shard's partition (its item, then its counting ledger, both in
+/// transactions), so 150/s keeps a chain near 600 of the partition's 1,000 write units
+/// per second, leaving room for the tenant's own traffic (docs/performance.md).
+pub const CHAIN_WRITES_PER_SECOND: f64 = 150.0;
+
 /// What a step did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StepOutcome {
-    /// The record was not the job's current step (a duplicate, or another invocation
+    /// The record was not the chain's current step (a duplicate, or another invocation
     /// got there first).
     Skipped,
-    /// A page was handled; the job's write triggers the next step.
+    /// A page was handled; the chain's write triggers the next step.
     Advanced,
     Finished,
 }
 
-/// Runs the step the job item `image` describes, if the job is still there.
+/// Runs the step the chain item `image` describes, if the chain is still there.
 pub async fn step(
     runner: &Runner,
     tenant: &str,
-    image: &BackfillJob,
+    image: &BackfillChain,
 ) -> Result<StepOutcome, EvaluationError> {
+    let started = Instant::now();
     let store = runner.store();
-    let Some(job) = store.get_job(tenant, &image.rule, &image.id).await? else {
+    let Some(chain) = store
+        .get_chain(tenant, &image.rule, &image.job, image.shard)
+        .await?
+    else {
         return Ok(StepOutcome::Skipped);
     };
-    if job.state != JobState::Running || job.step != image.step || job.phase != image.phase {
+    if chain.state != JobState::Running || chain.step != image.step || chain.phase != image.phase {
         return Ok(StepOutcome::Skipped);
     }
     // Customers first, rules second: a customer written after a rule change (say, a
     // rule disabled meanwhile) is then always evaluated with the rules as they are now.
     let (customers, next_cursor) = store
-        .customers_after(tenant, job.cursor.as_deref(), STEP_CUSTOMERS)
+        .customers_after(
+            tenant,
+            chain.shard,
+            chain.cursor.as_deref(),
+            step_customers(),
+        )
         .await?;
-    let rules = if job.dry_run {
-        TenantRules::load_one(store, tenant, &job.rule, job.version).await?
+    let rules = if chain.dry_run {
+        TenantRules::load_one(store, tenant, &chain.rule, chain.version).await?
     } else {
         TenantRules::load(store, tenant).await?
     };
@@ -58,11 +96,11 @@ pub async fn step(
         plans.push(plan(runner, &rules, customer, &summary, now).await?);
     }
 
-    let mut current = job.clone();
-    if job.phase == StepPhase::Counting {
-        let mut counted = job.clone();
+    let mut current = chain.clone();
+    if chain.phase == StepPhase::Counting {
+        let mut counted = chain.clone();
         for (customer, plan) in customers.iter().zip(&plans) {
-            counted.count(
+            counted.progress.count(
                 customer,
                 plan.write.as_ref(),
                 plan.failed_rules > 0,
@@ -76,18 +114,31 @@ pub async fn step(
         }
         current = counted;
     }
-    if !job.dry_run {
-        for (customer, plan) in customers.iter().zip(plans) {
-            let Some(next) = plan.write else { continue };
-            match store
-                .save_customer(tenant, Some(customer), &next, &rules.fields)
-                .await
-            {
-                // A customer changed meanwhile is re-evaluated from its own record.
-                Ok(()) | Err(StoreError::VersionMismatch) => {}
-                Err(err) => return Err(err.into()),
-            }
-        }
+    if !chain.dry_run {
+        let writes: Vec<_> = customers
+            .iter()
+            .zip(plans)
+            .filter_map(|(customer, plan)| Some((customer, plan.write?)))
+            .collect();
+        let written = writes.len();
+        let fields = &rules.fields;
+        futures_util::stream::iter(writes)
+            .map(|(customer, next)| async move {
+                match store
+                    .save_customer(tenant, Some(customer), &next, fields)
+                    .await
+                {
+                    // A customer changed meanwhile is re-evaluated from its own record.
+                    Ok(()) | Err(StoreError::VersionMismatch) => Ok(()),
+                    Err(err) => Err(EvaluationError::from(err)),
+                }
+            })
+            .buffer_unordered(WRITES_IN_FLIGHT)
+            .try_collect::<()>()
+            .await?;
+        // Keep the chain within its share of the partition's write rate.
+        let paced = Duration::from_secs_f64(written as f64 / CHAIN_WRITES_PER_SECOND);
+        tokio::time::sleep(paced.saturating_sub(started.elapsed())).await;
     }
 
     let mut advanced = current.clone();
@@ -109,14 +160,14 @@ pub async fn step(
     })
 }
 
-/// Moves the job from `from` to `to`; `false` when another invocation already did.
+/// Moves the chain from `from` to `to`; `false` when another invocation already did.
 async fn commit(
     runner: &Runner,
     tenant: &str,
-    from: &BackfillJob,
-    to: &BackfillJob,
+    from: &BackfillChain,
+    to: &BackfillChain,
 ) -> Result<bool, EvaluationError> {
-    match runner.store().advance_job(tenant, from, to).await {
+    match runner.store().advance_chain(tenant, from, to).await {
         Ok(()) => Ok(true),
         Err(StoreError::VersionMismatch) => Ok(false),
         Err(err) => Err(err.into()),

@@ -15,7 +15,7 @@
 //!
 //! A batch is handled customer by customer, many customers at once:
 //! - its records are grouped by customer ([`group_records`]): a sales-totals record joins
-//!   the group of the customer it names, a backfill job's records are a group of their
+//!   the group of the customer it names, a backfill chain's records are a group of their
 //!   own; a group keeps its records in stream order and processes them one after the
 //!   other, while up to [`CONCURRENT_GROUPS`] groups run at once;
 //! - what is the same for the whole batch is read once per tenant, before any group runs
@@ -40,7 +40,7 @@ use std::collections::{BTreeSet, HashMap};
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use chrono::{DateTime, Datelike, Utc};
-use domain::{BackfillJob, Customer, JobState, SalesSummary, WrittenBy};
+use domain::{BackfillChain, Customer, JobState, SalesSummary, WrittenBy};
 use futures_util::{StreamExt, stream};
 use serde_json::{Value, json};
 use store::{StoreError, keys};
@@ -54,7 +54,7 @@ use crate::tenant::TenantRules;
 pub const BATCH_SIZE: usize = 100;
 /// Retries of a failing record before it goes to the on-failure destination.
 pub const MAXIMUM_RETRY_ATTEMPTS: u32 = 2;
-/// Record groups (customers, backfill jobs) processed at once within a batch. A batch of
+/// Record groups (customers, backfill chains) processed at once within a batch. A batch of
 /// [`BATCH_SIZE`] customers then takes `BATCH_SIZE / CONCURRENT_GROUPS` rounds of
 /// write-backs after its 2 rounds of reads: 7 rounds, under the 8 allowed, leaving one
 /// for a per-batch step.
@@ -64,7 +64,7 @@ pub const CONCURRENT_TENANTS: usize = 16;
 
 /// The event-source filter of `template.yaml`: every write of a customer item, by any
 /// writer, created, changed or deleted (the counts follow them all; membership rows
-/// carry no `kind`, so they never match), backfill jobs that are still running, and a
+/// carry no `kind`, so they never match), backfill chains that are still running, and a
 /// customer's yearly sales totals (a recorded sale re-evaluates the customer). Which
 /// customer writes the rules evaluate is decided in code ([`api_write`]).
 pub fn filter_patterns() -> Vec<Value> {
@@ -102,7 +102,7 @@ pub enum Outcome {
     Written,
     /// The customer changed after this image; its newer record decides.
     Stale,
-    /// A backfill job's step ran (or was not due).
+    /// A backfill chain's step ran (or was not due).
     Backfill(StepOutcome),
 }
 
@@ -125,8 +125,8 @@ enum RecordError {
 enum GroupKey {
     /// A customer's writes and sales totals: its id.
     Customer(String),
-    /// A backfill job's steps: the job item's sort key.
-    Job(String),
+    /// A backfill chain's steps: the chain item's key.
+    Chain(String),
 }
 
 /// What one record asks for, decoded once.
@@ -136,13 +136,13 @@ enum Work {
     Evaluate(Box<Customer>),
     /// The customer's sales totals changed: evaluate the customer as stored.
     SaleRecorded { customer_id: String },
-    /// Run the job's next step.
-    Backfill(Box<BackfillJob>),
+    /// Run the chain's next step.
+    Backfill(Box<BackfillChain>),
     /// The image cannot be decoded: the record fails.
     Broken(String),
 }
 
-/// Records of one customer (or one backfill job) of one tenant, in batch order.
+/// Records of one customer (or one backfill chain) of one tenant, in batch order.
 #[derive(Debug)]
 struct Group<'a> {
     tenant: String,
@@ -151,7 +151,7 @@ struct Group<'a> {
     records: Vec<(usize, &'a EventRecord, Work)>,
 }
 
-/// A batch's records by customer and job, groups in the order of their first record;
+/// A batch's records by customer and chain, groups in the order of their first record;
 /// records that ask for nothing are in no group.
 #[derive(Debug, Default)]
 struct Grouped<'a> {
@@ -160,8 +160,8 @@ struct Grouped<'a> {
 }
 
 /// Groups a batch's records by what they are about: the customer of an API write or of
-/// a sales-totals change (by tenant and customer id), or the backfill job (by tenant and
-/// job key). Each group keeps its records in batch order.
+/// a sales-totals change (by tenant and customer id), or the backfill chain (by its
+/// item key). Each group keeps its records in batch order.
 fn group_records(records: &[EventRecord]) -> Grouped<'_> {
     let mut grouped = Grouped::default();
     let mut index: HashMap<(String, GroupKey), usize> = HashMap::new();
@@ -187,14 +187,19 @@ fn group_records(records: &[EventRecord]) -> Grouped<'_> {
 
 /// The tenant, group and work of a record; `None` when it asks for nothing.
 fn classify(record: &EventRecord) -> Option<(String, GroupKey, Work)> {
-    let job_key = || GroupKey::Job(key_of(record, keys::SK).to_owned());
-    match running_job(record) {
-        Ok(Some((tenant, job))) => return Some((tenant, job_key(), Work::Backfill(job.into()))),
+    let chain_key = || {
+        let (pk, sk) = (key_of(record, keys::PK), key_of(record, keys::SK));
+        GroupKey::Chain(format!("{pk}/{sk}"))
+    };
+    match running_chain(record) {
+        Ok(Some((tenant, chain))) => {
+            return Some((tenant, chain_key(), Work::Backfill(chain.into())));
+        }
         Ok(None) => {}
         Err(reason) => {
-            // Only a job item's image fails to decode as a job: its key names the tenant.
-            let tenant = keys::parse_tenant_key(key_of(record, keys::PK))?;
-            return Some((tenant.to_owned(), job_key(), Work::Broken(reason)));
+            // Only a chain item's image fails to decode as a chain: its key names the tenant.
+            let tenant = keys::parse_customers_key(key_of(record, keys::PK))?;
+            return Some((tenant.to_owned(), chain_key(), Work::Broken(reason)));
         }
     }
     if let Some((tenant, customer_id)) = sale_recorded(record) {
@@ -244,7 +249,7 @@ impl Assigner {
     }
 
     /// Handles one batch; the response names the first failed record of every customer
-    /// (and job) that had one, so the event source retries from the lowest of them and
+    /// (and chain) that had one, so the event source retries from the lowest of them and
     /// sends repeat failures on.
     pub async fn handle(&self, event: Event) -> DynamoDbEventResponse {
         let now = Utc::now();
@@ -483,20 +488,20 @@ fn key_of<'a>(record: &'a EventRecord, name: &str) -> &'a str {
     }
 }
 
-/// The tenant and job of a record that asks for a backfill step.
-fn running_job(record: &EventRecord) -> Result<Option<(String, BackfillJob)>, String> {
+/// The tenant and chain of a record that asks for a backfill step.
+fn running_chain(record: &EventRecord) -> Result<Option<(String, BackfillChain)>, String> {
     if !matches!(record.event_name.as_str(), "INSERT" | "MODIFY") {
         return Ok(None);
     }
-    let Some(tenant) = keys::parse_tenant_key(key_of(record, keys::PK)) else {
+    let Some(tenant) = keys::parse_customers_key(key_of(record, keys::PK)) else {
         return Ok(None);
     };
     if !key_of(record, keys::SK).starts_with(keys::BACKFILL) {
         return Ok(None);
     }
-    let job: BackfillJob =
+    let chain: BackfillChain =
         serde_dynamo::from_item(record.change.new_image.clone()).map_err(|err| err.to_string())?;
-    Ok((job.state == JobState::Running).then(|| (tenant.to_owned(), job)))
+    Ok((chain.state == JobState::Running).then(|| (tenant.to_owned(), chain)))
 }
 
 /// The tenant and customer id of a record that changed a customer's sales totals.
@@ -590,12 +595,18 @@ mod tests {
     fn write(tenant: &str, id: &str, version: u64, by: WrittenBy, sequence: usize) -> EventRecord {
         let sk = format!("CUSTOMER#{id}");
         let image = customer(id, version, by);
-        record("MODIFY", &format!("T#{tenant}"), &sk, image, sequence)
+        record(
+            "MODIFY",
+            &keys::customer_home(tenant, id),
+            &sk,
+            image,
+            sequence,
+        )
     }
 
     fn sale(tenant: &str, id: &str, sequence: usize) -> EventRecord {
         let image = json!({ "kind": keys::SALES_TOTALS_KIND, "customer_id": id, "total": 5 });
-        let pk = keys::sales_year(tenant, 2026);
+        let pk = keys::sales_year(tenant, 2026, keys::shard_of(id));
         record(
             "MODIFY",
             &pk,
@@ -606,10 +617,10 @@ mod tests {
     }
 
     fn job(tenant: &str, id: &str, sequence: usize) -> EventRecord {
-        let job = BackfillJob::new(id.into(), "tiering", 1, false, Utc::now());
+        let chain = BackfillChain::new(id, "tiering", 1, false, 3, Utc::now());
         let sk = format!("BACKFILL#tiering#{id}");
-        let image = serde_json::to_value(job).unwrap();
-        record("INSERT", &format!("T#{tenant}"), &sk, image, sequence)
+        let image = serde_json::to_value(chain).unwrap();
+        record("INSERT", &keys::customers(tenant, 3), &sk, image, sequence)
     }
 
     /// Each group as (tenant, key, the batch positions of its records).
@@ -630,7 +641,7 @@ mod tests {
 
     #[test]
     fn records_group_by_customer_in_batch_order_and_sales_join_their_customer() {
-        let membership = keys::cluster_members("acme", "tier", "AA");
+        let membership = keys::cluster_members("acme", "tier", "AA", keys::shard_of("c1"));
         let records = vec![
             write("acme", "c1", 1, WrittenBy::Api, 0),
             write("acme", "c2", 1, WrittenBy::Api, 1),
@@ -639,7 +650,13 @@ mod tests {
             // The rules' own write, a membership item, a removal: nothing to do.
             write("acme", "c1", 3, WrittenBy::Rules, 4),
             record("INSERT", &membership, "CUSTOMER#c1", json!({}), 5),
-            record("REMOVE", "T#acme", "CUSTOMER#c2", json!({}), 6),
+            record(
+                "REMOVE",
+                &keys::customer_home("acme", "c2"),
+                "CUSTOMER#c2",
+                json!({}),
+                6,
+            ),
             // The same customer id in another tenant is another customer.
             write("other", "c1", 1, WrittenBy::Api, 7),
             job("acme", "j1", 8),
@@ -648,7 +665,7 @@ mod tests {
             // An image that is not a customer still belongs to its customer.
             record(
                 "MODIFY",
-                "T#acme",
+                &keys::customer_home("acme", "c2"),
                 "CUSTOMER#c2",
                 json!({ "written_by": "api" }),
                 11,
@@ -656,7 +673,10 @@ mod tests {
             job("acme", "j2", 12),
         ];
         let grouped = group_records(&records);
-        let job_key = |id: &str| GroupKey::Job(format!("BACKFILL#tiering#{id}"));
+        let job_key = |id: &str| {
+            let pk = keys::customers("acme", 3);
+            GroupKey::Chain(format!("{pk}/BACKFILL#tiering#{id}"))
+        };
         assert_eq!(
             shape(&grouped),
             [
@@ -680,7 +700,7 @@ mod tests {
         assert!(matches!(&c1[1].2, Work::SaleRecorded { customer_id } if customer_id == "c1"));
         assert!(matches!(&c1[2].2, Work::Evaluate(c) if c.version == 2));
         assert!(matches!(&grouped.groups[1].records[1].2, Work::Broken(_)));
-        assert!(matches!(&grouped.groups[3].records[0].2, Work::Backfill(j) if j.id == "j1"));
+        assert!(matches!(&grouped.groups[3].records[0].2, Work::Backfill(c) if c.job == "j1"));
     }
 
     /// Records that fail before any read (undecodable images), against an unreachable
@@ -698,13 +718,19 @@ mod tests {
             let sk = format!("CUSTOMER#{id}");
             record(
                 "MODIFY",
-                "T#acme",
+                &keys::customer_home("acme", id),
                 &sk,
                 json!({ "written_by": "api" }),
                 sequence,
             )
         };
-        let broken_job = record("INSERT", "T#acme", "BACKFILL#r#j", json!({ "x": 1 }), 5);
+        let broken_job = record(
+            "INSERT",
+            &keys::customers("acme", 0),
+            "BACKFILL#r#j",
+            json!({ "x": 1 }),
+            5,
+        );
         let mut event = Event::default();
         event.records = vec![
             write("acme", "c9", 2, WrittenBy::Rules, 0),

@@ -265,9 +265,12 @@ impl Store {
                 *entry = write;
             }
         }
-        let ids: Vec<String> = newest.keys().map(|id| sk(LEDGER, id)).collect();
+        let ledger_keys: Vec<(String, String)> = newest
+            .keys()
+            .map(|id| (keys::customer_home(tenant, id), sk(LEDGER, id)))
+            .collect();
         let ledgers: HashMap<String, Ledger> = self
-            .batch_get_items(&keys::tenant(tenant), &ids)
+            .batch_get_items(&ledger_keys)
             .await?
             .into_iter()
             .filter_map(|item| {
@@ -385,7 +388,10 @@ impl Store {
         gone: &BTreeSet<Counter>,
     ) -> StoreResult<TransactWriteItem> {
         let counted: Vec<Membership> = Move::counted(&m.to, gone).into_iter().collect();
-        let mut item = key(keys::tenant(tenant), sk(LEDGER, &m.customer_id));
+        let mut item = key(
+            keys::customer_home(tenant, &m.customer_id),
+            sk(LEDGER, &m.customer_id),
+        );
         item.insert("seq".into(), AttributeValue::S(m.sequence.clone()));
         item.insert(MEMBERSHIPS.into(), encode_memberships(&counted));
         item.insert("kind".into(), AttributeValue::S("counted".into()));

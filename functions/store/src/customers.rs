@@ -3,12 +3,14 @@ use domain::{Customer, FieldDef};
 
 use std::collections::BTreeSet;
 
+use futures_util::future::try_join_all;
+
 use crate::counts::{MEMBERSHIPS, Membership, decode_memberships, encode_memberships, stamp_of};
-use crate::keys::{self, CLUSTER_COUNT, CUSTOMER, EMAIL, sk};
+use crate::keys::{self, CLUSTER_COUNT, CUSTOMER, EMAIL, shard_of, sk};
 use crate::write::{Item, OnFail, Tx, entity_item, key, n};
 use crate::{Page, PageKey, Store, StoreResult};
 
-/// Which customers a listing walks; each is one Query on its own partition.
+/// Which customers a listing walks: a customers or membership partition per shard.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CustomerFilter {
     All,
@@ -21,20 +23,27 @@ pub enum CustomerFilter {
 }
 
 impl CustomerFilter {
-    /// The partition a listing with this filter walks.
-    pub(crate) fn partition(&self, tenant: &str) -> String {
+    /// The partition of one shard of this filter's customers (or their membership rows).
+    fn partition(&self, tenant: &str, shard: u8) -> String {
         match self {
-            Self::All => keys::tenant(tenant),
-            Self::Segment(segment_id) => keys::segment_members(tenant, segment_id),
-            Self::Cluster { field, value_key } => keys::cluster_members(tenant, field, value_key),
+            Self::All => keys::customers(tenant, shard),
+            Self::Segment(segment_id) => keys::segment_members(tenant, segment_id, shard),
+            Self::Cluster { field, value_key } => {
+                keys::cluster_members(tenant, field, value_key, shard)
+            }
         }
+    }
+
+    /// Every shard's partition, in listing order.
+    pub(crate) fn partitions(&self, tenant: &str) -> Vec<String> {
+        keys::shards().map(|s| self.partition(tenant, s)).collect()
     }
 }
 
 /// The customer's item, carrying the memberships it is counted in (see [`crate::counts`]).
 fn customer_item(tenant: &str, customer: &Customer, fields: &[FieldDef]) -> StoreResult<Item> {
     let mut item = entity_item(
-        keys::tenant(tenant),
+        keys::customer_home(tenant, &customer.id),
         sk(CUSTOMER, &customer.id),
         "customer",
         customer,
@@ -45,7 +54,7 @@ fn customer_item(tenant: &str, customer: &Customer, fields: &[FieldDef]) -> Stor
 }
 
 fn email_guard(tenant: &str, email_key: &str) -> Item {
-    key(keys::tenant(tenant), sk(EMAIL, email_key))
+    key(keys::email_home(tenant, email_key), sk(EMAIL, email_key))
 }
 
 /// An index entry: a customer's key inside a membership partition.
@@ -60,13 +69,13 @@ fn membership(partition: String, customer_id: &str) -> Item {
 
 impl Store {
     pub async fn get_customer(&self, tenant: &str, id: &str) -> StoreResult<Option<Customer>> {
-        self.get_item(keys::tenant(tenant), sk(CUSTOMER, id)).await
+        self.get_item(keys::customer_home(tenant, id), sk(CUSTOMER, id))
+            .await
     }
 
     /// Many customers by id in one batch read; missing ones are left out.
     pub async fn get_customers(&self, tenant: &str, ids: &[String]) -> StoreResult<Vec<Customer>> {
-        let sort_keys: Vec<String> = ids.iter().map(|id| sk(CUSTOMER, id)).collect();
-        self.batch_get(&keys::tenant(tenant), &sort_keys).await
+        self.batch_get(&customer_keys(tenant, ids)).await
     }
 
     /// The customer holding an email (case-insensitive): the uniqueness guard names it.
@@ -79,8 +88,9 @@ impl Store {
         struct Guard {
             customer_id: String,
         }
+        let email_key = email.to_lowercase();
         let guard: Option<Guard> = self
-            .get_item(keys::tenant(tenant), sk(EMAIL, &email.to_lowercase()))
+            .get_item(keys::email_home(tenant, &email_key), sk(EMAIL, &email_key))
             .await?;
         match guard {
             Some(guard) => self.get_customer(tenant, &guard.customer_id).await,
@@ -88,8 +98,9 @@ impl Store {
         }
     }
 
-    /// One page of customers. Filtered listings walk a membership partition and fetch
-    /// the page's customers in one batch, so the cost follows the page size.
+    /// One page of customers, shard after shard and by id within a shard (see
+    /// [`Store::query_spread_page`]). Filtered listings walk the membership partitions
+    /// and fetch the page's customers in one batch, so the cost follows the page size.
     pub async fn list_customers(
         &self,
         tenant: &str,
@@ -98,18 +109,16 @@ impl Store {
         start: Option<PageKey>,
     ) -> StoreResult<Page<Customer>> {
         let page = self
-            .query_page(&filter.partition(tenant), CUSTOMER, limit, start, &|_| true)
+            .query_spread_page(&filter.partitions(tenant), CUSTOMER, limit, start, &|_| {
+                true
+            })
             .await?;
         if matches!(filter, CustomerFilter::All) {
             return page.decode();
         }
-        let sort_keys: Vec<String> = page
-            .items
-            .iter()
-            .filter_map(|item| item.get(keys::SK)?.as_s().ok().cloned())
-            .collect();
+        let ids: Vec<String> = page.items.iter().filter_map(member_id).collect();
         Ok(Page {
-            items: self.batch_get(&keys::tenant(tenant), &sort_keys).await?,
+            items: self.batch_get(&customer_keys(tenant, &ids)).await?,
             next: page.next,
         })
     }
@@ -159,7 +168,10 @@ impl Store {
     ) -> StoreResult<()> {
         let mut tx = self.tx();
         tx.delete(
-            key(keys::tenant(tenant), sk(CUSTOMER, &customer.id)),
+            key(
+                keys::customer_home(tenant, &customer.id),
+                sk(CUSTOMER, &customer.id),
+            ),
             Some((
                 "version = :expected",
                 Item::from([(":expected".to_owned(), n(customer.version as i64))]),
@@ -172,14 +184,27 @@ impl Store {
     }
 }
 
-/// The membership partition that holds a customer's row for `membership`.
-fn partition_of(tenant: &str, membership: &Membership) -> String {
+/// The membership partition that holds the row of `customer_id` for `membership`.
+fn partition_of(tenant: &str, membership: &Membership, customer_id: &str) -> String {
+    let shard = shard_of(customer_id);
     match membership {
-        Membership::Segment(id) => keys::segment_members(tenant, id),
+        Membership::Segment(id) => keys::segment_members(tenant, id, shard),
         Membership::Cluster {
             field, value_key, ..
-        } => keys::cluster_members(tenant, field, value_key),
+        } => keys::cluster_members(tenant, field, value_key, shard),
     }
+}
+
+/// The keys of the customer items of `ids`.
+fn customer_keys(tenant: &str, ids: &[String]) -> Vec<(String, String)> {
+    ids.iter()
+        .map(|id| (keys::customer_home(tenant, id), sk(CUSTOMER, id)))
+        .collect()
+}
+
+/// The customer a membership row is for.
+fn member_id(row: &Item) -> Option<String> {
+    Some(row.get("customer_id")?.as_s().ok()?.clone())
 }
 
 /// Adds the steps that move a customer's email guard and membership rows from what
@@ -216,7 +241,7 @@ fn move_indexes(
     }
 
     let rows = |side: Option<(&Customer, Vec<Membership>)>| -> BTreeSet<String> {
-        side.map(|(_, m)| m.iter().map(|m| partition_of(tenant, m)).collect())
+        side.map(|(_, m)| m.iter().map(|m| partition_of(tenant, m, id)).collect())
             .unwrap_or_default()
     };
     let (old_rows, new_rows) = (rows(before), rows(after));
@@ -285,7 +310,8 @@ impl Store {
         let mut repaired = 0;
         for id in ids {
             for attempt in 1..=REPAIR_ATTEMPTS {
-                let Some(item) = self.get_raw(keys::tenant(tenant), sk(CUSTOMER, id)).await? else {
+                let home = keys::customer_home(tenant, id);
+                let Some(item) = self.get_raw(home, sk(CUSTOMER, id)).await? else {
                     break;
                 };
                 let held = decode_memberships(item.get(MEMBERSHIPS));
@@ -317,21 +343,35 @@ impl Store {
         Ok(repaired)
     }
 
-    /// The ids of every customer with a row in a membership partition.
-    pub(crate) async fn member_ids(&self, partition: &str) -> StoreResult<Vec<String>> {
-        Ok(self
-            .query_all_items(partition, CUSTOMER, &|_| true)
-            .await?
-            .into_iter()
-            .filter_map(|item| Some(item.get("customer_id")?.as_s().ok()?.clone()))
-            .collect())
+    /// The ids of every customer with a row in a membership (all shards at once).
+    pub(crate) async fn member_ids(
+        &self,
+        tenant: &str,
+        membership: &CustomerFilter,
+    ) -> StoreResult<Vec<String>> {
+        let partitions = membership.partitions(tenant);
+        let rows = try_join_all(
+            partitions
+                .iter()
+                .map(|p| self.query_all_items(p, CUSTOMER, &|_| true)),
+        )
+        .await?;
+        Ok(rows.iter().flatten().filter_map(member_id).collect())
     }
 
-    /// Whether any customer has a row in a membership partition (one small read).
-    pub(crate) async fn has_members(&self, partition: &str) -> StoreResult<bool> {
-        let page = self
-            .query_page(partition, CUSTOMER, 1, None, &|_| true)
-            .await?;
-        Ok(!page.items.is_empty())
+    /// Whether any customer has a row in a membership: one small read per shard, at once.
+    pub(crate) async fn has_members(
+        &self,
+        tenant: &str,
+        membership: &CustomerFilter,
+    ) -> StoreResult<bool> {
+        let partitions = membership.partitions(tenant);
+        let pages = try_join_all(
+            partitions
+                .iter()
+                .map(|p| self.query_page(p, CUSTOMER, 1, None, &|_| true)),
+        )
+        .await?;
+        Ok(pages.iter().any(|page| !page.items.is_empty()))
     }
 }

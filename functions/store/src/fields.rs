@@ -81,11 +81,15 @@ impl Store {
                 value_keys.extend(["true".to_owned(), "false".to_owned()]);
             }
         }
-        let partitions: Vec<String> = value_keys
-            .iter()
-            .map(|value| keys::cluster_members(tenant, &field.name, value))
+        let memberships: Vec<crate::CustomerFilter> = value_keys
+            .into_iter()
+            .map(|value_key| crate::CustomerFilter::Cluster {
+                field: field.name.clone(),
+                value_key,
+            })
             .collect();
-        let occupied = try_join_all(partitions.iter().map(|p| self.has_members(p))).await?;
+        let occupied =
+            try_join_all(memberships.iter().map(|m| self.has_members(tenant, m))).await?;
         if occupied.into_iter().any(|o| o) {
             let counted: i64 = values.iter().map(|v| v.count.max(0)).sum();
             return Err(StoreError::InUse {
@@ -121,9 +125,10 @@ impl Store {
             )
         }))
         .await?;
-        let stragglers: Vec<String> = try_join_all(partitions.iter().map(|p| self.member_ids(p)))
-            .await?
-            .concat();
+        let stragglers: Vec<String> =
+            try_join_all(memberships.iter().map(|m| self.member_ids(tenant, m)))
+                .await?
+                .concat();
         self.repair_customers(tenant, &stragglers).await?;
         Ok(())
     }

@@ -1,35 +1,69 @@
-//! Backfill jobs: one item per job, advanced one step at a time under a condition on
-//! the step it was read at, so concurrent or repeated steps never count twice.
+//! Backfill jobs. A job is a head item (what was asked, when) in the tenant's partition
+//! and one chain item per shard, stored in that shard's customers partition so that the
+//! chains' stream records spread like the customers they walk. Each chain advances one
+//! step at a time under a condition on the step it was read at, so concurrent or
+//! repeated steps never count twice. Nothing writes the head after its creation: the
+//! job's progress is read from its chains.
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use domain::{BackfillJob, Customer};
+use chrono::{DateTime, Utc};
+use domain::{BackfillChain, BackfillJob, Customer};
+use serde::{Deserialize, Serialize};
 
 use crate::keys::{self, BACKFILL, CUSTOMER, sk};
 use crate::write::{Item, OnFail, entity_item, n};
-use crate::{CustomerFilter, PageKey, Store, StoreResult};
+use crate::{PageKey, Store, StoreResult};
 
 fn job_sk(rule: &str, id: &str) -> String {
     format!("{BACKFILL}{rule}#{id}")
 }
 
-fn job_item(tenant: &str, job: &BackfillJob) -> StoreResult<Item> {
-    entity_item(
-        keys::tenant(tenant),
-        job_sk(&job.rule, &job.id),
-        "backfill",
-        job,
-    )
+/// What a job's head item holds. It has no `state`, so the stream's backfill filter
+/// (running chains) never matches it.
+#[derive(Serialize, Deserialize)]
+struct JobHead {
+    id: String,
+    rule: String,
+    version: u32,
+    dry_run: bool,
+    created_at: DateTime<Utc>,
+}
+
+fn chain_key(tenant: &str, rule: &str, job: &str, shard: u8) -> (String, String) {
+    (keys::customers(tenant, shard), job_sk(rule, job))
+}
+
+fn chain_item(tenant: &str, chain: &BackfillChain) -> StoreResult<Item> {
+    let (pk, sk) = chain_key(tenant, &chain.rule, &chain.job, chain.shard);
+    entity_item(pk, sk, "backfill_chain", chain)
 }
 
 impl Store {
+    /// Creates the job's head and its chains (one per shard) in one transaction; each
+    /// chain's stream record runs its first step.
     pub async fn create_job(&self, tenant: &str, job: &BackfillJob) -> StoreResult<()> {
+        let head = JobHead {
+            id: job.id.clone(),
+            rule: job.rule.clone(),
+            version: job.version,
+            dry_run: job.dry_run,
+            created_at: job.created_at,
+        };
         let mut tx = self.tx();
         tx.create(
-            job_item(tenant, job)?,
+            entity_item(
+                keys::tenant(tenant),
+                job_sk(&job.rule, &job.id),
+                "backfill",
+                &head,
+            )?,
             OnFail::AlreadyExists(format!("backfill job `{}`", job.id)),
         )?;
+        for chain in &job.chains {
+            tx.create(chain_item(tenant, chain)?, OnFail::Never)?;
+        }
         self.commit(tx).await
     }
 
@@ -39,25 +73,77 @@ impl Store {
         rule: &str,
         id: &str,
     ) -> StoreResult<Option<BackfillJob>> {
-        self.get_item(keys::tenant(tenant), job_sk(rule, id)).await
+        let head: Option<JobHead> = self
+            .get_item(keys::tenant(tenant), job_sk(rule, id))
+            .await?;
+        match head {
+            Some(head) => Ok(self.with_chains(tenant, vec![head]).await?.pop()),
+            None => Ok(None),
+        }
     }
 
     /// A rule's jobs, newest first (job ids are time-ordered).
     pub async fn list_jobs(&self, tenant: &str, rule: &str) -> StoreResult<Vec<BackfillJob>> {
-        let mut jobs: Vec<BackfillJob> = self
+        let mut heads: Vec<JobHead> = self
             .query_all(&keys::tenant(tenant), &format!("{BACKFILL}{rule}#"))
             .await?;
-        jobs.reverse();
-        Ok(jobs)
+        heads.reverse();
+        self.with_chains(tenant, heads).await
     }
 
-    /// Saves the job's next state only if it is still at the step and phase `previous`
-    /// was read at; otherwise `VersionMismatch` (another invocation got there first).
-    pub async fn advance_job(
+    /// The jobs of `heads` with their chains, read in batches.
+    async fn with_chains(
         &self,
         tenant: &str,
-        previous: &BackfillJob,
-        next: &BackfillJob,
+        heads: Vec<JobHead>,
+    ) -> StoreResult<Vec<BackfillJob>> {
+        let chain_keys: Vec<(String, String)> = heads
+            .iter()
+            .flat_map(|head| {
+                keys::shards().map(|shard| chain_key(tenant, &head.rule, &head.id, shard))
+            })
+            .collect();
+        let mut chains: HashMap<String, Vec<BackfillChain>> = HashMap::new();
+        for chain in self.batch_get::<BackfillChain>(&chain_keys).await? {
+            chains.entry(chain.job.clone()).or_default().push(chain);
+        }
+        Ok(heads
+            .into_iter()
+            .map(|head| {
+                let mut mine = chains.remove(&head.id).unwrap_or_default();
+                mine.sort_by_key(|c| c.shard);
+                BackfillJob::from_chains(
+                    head.id,
+                    head.rule,
+                    head.version,
+                    head.dry_run,
+                    head.created_at,
+                    mine,
+                )
+            })
+            .collect())
+    }
+
+    /// One chain as stored now.
+    pub async fn get_chain(
+        &self,
+        tenant: &str,
+        rule: &str,
+        job: &str,
+        shard: u8,
+    ) -> StoreResult<Option<BackfillChain>> {
+        let (pk, sk) = chain_key(tenant, rule, job, shard);
+        self.get_item(pk, sk).await
+    }
+
+    /// Saves the chain's next state only if it is still at the step and phase
+    /// `previous` was read at; otherwise `VersionMismatch` (another invocation got
+    /// there first).
+    pub async fn advance_chain(
+        &self,
+        tenant: &str,
+        previous: &BackfillChain,
+        next: &BackfillChain,
     ) -> StoreResult<()> {
         let phase = serde_json::to_value(previous.phase)
             .ok()
@@ -65,7 +151,7 @@ impl Store {
             .unwrap_or_default();
         let mut tx = self.tx();
         tx.put_if(
-            job_item(tenant, next)?,
+            chain_item(tenant, next)?,
             "#step = :step AND #phase = :phase",
             HashMap::from([
                 ("#step".to_owned(), "step".to_owned()),
@@ -80,26 +166,29 @@ impl Store {
         self.commit(tx).await
     }
 
-    /// Up to `limit` customers in id order after the customer `after` (all of them from
-    /// the start when `None`), and the id to continue after, if more may follow.
+    /// Up to `limit` customers of one shard in id order after the customer `after` (from
+    /// the shard's start when `None`), and the id to continue after, if more may follow.
     pub async fn customers_after(
         &self,
         tenant: &str,
+        shard: u8,
         after: Option<&str>,
         limit: usize,
     ) -> StoreResult<(Vec<Customer>, Option<String>)> {
+        let partition = keys::customers(tenant, shard);
         let start = after.map(|id| {
             PageKey(
                 [
-                    (keys::PK.to_owned(), keys::tenant(tenant)),
+                    (keys::PK.to_owned(), partition.clone()),
                     (keys::SK.to_owned(), sk(CUSTOMER, id)),
                 ]
                 .into(),
             )
         });
         let page = self
-            .list_customers(tenant, &CustomerFilter::All, limit, start)
-            .await?;
+            .query_page(&partition, CUSTOMER, limit, start, &|_| true)
+            .await?
+            .decode::<Customer>()?;
         let next = page
             .next
             .is_some()

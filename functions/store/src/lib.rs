@@ -213,6 +213,63 @@ impl Store {
         }
     }
 
+    /// One page of a listing spread over `partitions` (one per shard, see
+    /// [`keys::SHARDS`]): the partitions one after the other, each in key order, so the
+    /// page key of the last item read says where to go on. When a partition runs out
+    /// before the page is full, the next ones are read at once in waves of 1, 2, 4, ...
+    /// partitions: a large tenant usually fills a page from one partition, a small one
+    /// in a few rounds.
+    async fn query_spread_page(
+        &self,
+        partitions: &[String],
+        prefix: &str,
+        limit: usize,
+        start: Option<PageKey>,
+        keep: &(dyn Fn(&HashMap<String, AttributeValue>) -> bool + Sync),
+    ) -> StoreResult<Page<HashMap<String, AttributeValue>>> {
+        let first = match &start {
+            None => 0,
+            Some(key) => partitions
+                .iter()
+                .position(|p| key.0.get(keys::PK) == Some(p))
+                .ok_or(StoreError::InvalidCursor)?,
+        };
+        let mut page = self
+            .query_page(&partitions[first], prefix, limit, start, keep)
+            .await?;
+        // The partition the page's last item came from, and the next one not read yet.
+        let (mut last, mut unread, mut wave) = (first, first + 1, 1);
+        while page.next.is_none() && page.items.len() < limit && unread < partitions.len() {
+            let room = limit - page.items.len();
+            let read = &partitions[unread..(unread + wave).min(partitions.len())];
+            let pages = futures_util::future::try_join_all(
+                read.iter()
+                    .map(|pk| self.query_page(pk, prefix, room, None, keep)),
+            )
+            .await?;
+            for (index, shard_page) in (unread..).zip(pages) {
+                let room = limit - page.items.len();
+                let whole = shard_page.items.len() <= room;
+                if !shard_page.items.is_empty() {
+                    last = index;
+                }
+                page.items.extend(shard_page.items.into_iter().take(room));
+                if !whole || shard_page.next.is_some() {
+                    page.next = page.items.last().map(item_key);
+                    break;
+                }
+            }
+            unread += read.len();
+            wave *= 2;
+        }
+        // Full at the end of a partition with more to come: go on after its last item
+        // (the next page finds that partition exhausted and moves on).
+        if page.next.is_none() && page.items.len() == limit && last + 1 < partitions.len() {
+            page.next = page.items.last().map(item_key);
+        }
+        Ok(page)
+    }
+
     /// Every item of a small partition prefix (field definitions), across pages.
     async fn query_all<T: for<'de> Deserialize<'de>>(
         &self,
@@ -245,68 +302,93 @@ impl Store {
         }
     }
 
-    /// Reads many items of one partition by sort key, keeping the order of `sort_keys`.
+    /// Reads many items by key (pk, sk), keeping the order of `item_keys`.
     async fn batch_get<T: for<'de> Deserialize<'de>>(
         &self,
-        pk: &str,
-        sort_keys: &[String],
+        item_keys: &[(String, String)],
     ) -> StoreResult<Vec<T>> {
-        self.batch_get_items(pk, sort_keys)
+        self.batch_get_items(item_keys)
             .await?
             .into_iter()
             .map(|item| Ok(serde_dynamo::aws_sdk_dynamodb_1::from_item(item)?))
             .collect()
     }
 
-    /// [`Store::batch_get`] without decoding; missing items are left out.
+    /// [`Store::batch_get`] without decoding; missing items are left out. The chunks of
+    /// 100 keys (DynamoDB's limit) are read at once.
     async fn batch_get_items(
         &self,
-        pk: &str,
-        sort_keys: &[String],
+        item_keys: &[(String, String)],
     ) -> StoreResult<Vec<HashMap<String, AttributeValue>>> {
+        let chunks = futures_util::future::try_join_all(
+            item_keys
+                .chunks(100)
+                .map(|chunk| self.batch_get_chunk(chunk)),
+        )
+        .await?;
+        let mut found: HashMap<(String, String), HashMap<String, AttributeValue>> =
+            chunks.into_iter().flatten().collect();
+        Ok(item_keys.iter().filter_map(|k| found.remove(k)).collect())
+    }
+
+    /// One BatchGetItem of at most 100 keys, with its unprocessed keys retried.
+    async fn batch_get_chunk(
+        &self,
+        chunk: &[(String, String)],
+    ) -> StoreResult<Vec<((String, String), HashMap<String, AttributeValue>)>> {
         use aws_sdk_dynamodb::types::KeysAndAttributes;
-        let mut found: HashMap<String, HashMap<String, AttributeValue>> = HashMap::new();
-        for chunk in sort_keys.chunks(100) {
-            let mut request = KeysAndAttributes::builder().consistent_read(true);
-            for sk in chunk {
-                request = request.keys(HashMap::from([
-                    (keys::PK.to_owned(), AttributeValue::S(pk.to_owned())),
-                    (keys::SK.to_owned(), AttributeValue::S(sk.clone())),
-                ]));
+        let mut request = KeysAndAttributes::builder().consistent_read(true);
+        for (pk, sk) in chunk {
+            request = request.keys(HashMap::from([
+                (keys::PK.to_owned(), AttributeValue::S(pk.clone())),
+                (keys::SK.to_owned(), AttributeValue::S(sk.clone())),
+            ]));
+        }
+        let mut found = Vec::new();
+        let mut pending = Some(HashMap::from([(self.table.clone(), request.build()?)]));
+        let mut attempt = 0u32;
+        while let Some(request_items) = pending.take().filter(|r| !r.is_empty()) {
+            if attempt > 0 {
+                tokio::time::sleep(crate::error::backoff(attempt, 20)).await;
             }
-            let mut pending = Some(HashMap::from([(self.table.clone(), request.build()?)]));
-            let mut attempt = 0u32;
-            while let Some(request_items) = pending.take().filter(|r| !r.is_empty()) {
-                if attempt > 0 {
-                    tokio::time::sleep(crate::error::backoff(attempt, 20)).await;
-                }
-                attempt += 1;
-                let output = self
-                    .client
-                    .batch_get_item()
-                    .set_request_items(Some(request_items))
-                    .send()
-                    .await
-                    .map_err(error::from_sdk)?;
-                for item in output
-                    .responses
-                    .and_then(|mut r| r.remove(&self.table))
-                    .unwrap_or_default()
+            attempt += 1;
+            let output = self
+                .client
+                .batch_get_item()
+                .set_request_items(Some(request_items))
+                .send()
+                .await
+                .map_err(error::from_sdk)?;
+            for item in output
+                .responses
+                .and_then(|mut r| r.remove(&self.table))
+                .unwrap_or_default()
+            {
+                if let (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) =
+                    (item.get(keys::PK), item.get(keys::SK))
                 {
-                    if let Some(AttributeValue::S(sk)) = item.get(keys::SK) {
-                        found.insert(sk.clone(), item);
-                    }
+                    found.push(((pk.clone(), sk.clone()), item));
                 }
-                pending = output.unprocessed_keys;
-                if attempt > 8 {
-                    return Err(StoreError::Unavailable(
-                        "batch read kept returning unprocessed keys".into(),
-                    ));
-                }
+            }
+            pending = output.unprocessed_keys;
+            if attempt > 8 {
+                return Err(StoreError::Unavailable(
+                    "batch read kept returning unprocessed keys".into(),
+                ));
             }
         }
-        Ok(sort_keys.iter().filter_map(|sk| found.remove(sk)).collect())
+        Ok(found)
     }
+}
+
+/// Where a listing that stopped at `item` goes on.
+fn item_key(item: &HashMap<String, AttributeValue>) -> PageKey {
+    page_key(
+        [keys::PK, keys::SK]
+            .into_iter()
+            .filter_map(|k| Some((k.to_owned(), item.get(k)?.clone())))
+            .collect(),
+    )
 }
 
 fn page_key(last: HashMap<String, AttributeValue>) -> PageKey {

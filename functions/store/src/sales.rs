@@ -63,7 +63,10 @@ impl Store {
         let mut tx = self.tx();
         // A customer deleted since the handler read it: the retry answers 404.
         tx.check(
-            key(keys::tenant(tenant), sk(CUSTOMER, &sale.customer_id)),
+            key(
+                keys::customer_home(tenant, &sale.customer_id),
+                sk(CUSTOMER, &sale.customer_id),
+            ),
             "attribute_exists(pk)",
             OnFail::VersionMismatch,
         )?;
@@ -83,7 +86,7 @@ impl Store {
         let year = sale.year();
         tx.update(
             key(
-                keys::sales_year(tenant, year),
+                keys::sales_year(tenant, year, keys::shard_of(&sale.customer_id)),
                 keys::year_totals(&sale.customer_id, &sale.currency),
             ),
             "ADD #month :amount, #total :amount, #orders :one \
@@ -183,8 +186,9 @@ impl Store {
             .unwrap_or_default())
     }
 
-    /// Every customer's totals of `year` in `currency`: one Query of the year's
-    /// partition, whose size is the number of customers with sales that year.
+    /// Every customer's totals of `year` in `currency`: a Query of each shard of the
+    /// year's partition, all at once; the size is the number of customers with sales
+    /// that year.
     pub async fn year_totals(
         &self,
         tenant: &str,
@@ -197,11 +201,18 @@ impl Store {
                 .and_then(|v| v.as_s().ok())
                 .is_some_and(|sk| sk.ends_with(&suffix))
         };
-        self.query_all_items(&keys::sales_year(tenant, year), CUSTOMER, &keep)
-            .await?
-            .iter()
-            .map(totals_from_item)
-            .collect()
+        let shards = keys::shards().map(|shard| keys::sales_year(tenant, year, shard));
+        let partitions: Vec<String> = shards.collect();
+        futures_util::future::try_join_all(
+            partitions
+                .iter()
+                .map(|pk| self.query_all_items(pk, CUSTOMER, &keep)),
+        )
+        .await?
+        .iter()
+        .flatten()
+        .map(totals_from_item)
+        .collect()
     }
 
     /// The totals of `year` in `currency` of the given customers (those without sales
@@ -213,13 +224,16 @@ impl Store {
         currency: &str,
         customer_ids: &[String],
     ) -> StoreResult<Vec<YearTotals>> {
-        let sort_keys: Vec<String> = customer_ids
+        let item_keys: Vec<(String, String)> = customer_ids
             .iter()
-            .map(|id| keys::year_totals(id, currency))
+            .map(|id| {
+                (
+                    keys::sales_year(tenant, year, keys::shard_of(id)),
+                    keys::year_totals(id, currency),
+                )
+            })
             .collect();
-        let items = self
-            .batch_get_items(&keys::sales_year(tenant, year), &sort_keys)
-            .await?;
+        let items = self.batch_get_items(&item_keys).await?;
         items.iter().map(totals_from_item).collect()
     }
 
@@ -285,19 +299,13 @@ impl Store {
             .collect())
     }
 
-    /// Every customer id a filter selects, all pages: the rows a filtered report starts
-    /// from. One Query page per thousand members.
+    /// Every customer id a membership filter selects, all pages: the rows a filtered
+    /// report starts from. One Query page per thousand members, the shards at once.
     pub async fn customer_ids(
         &self,
         tenant: &str,
         filter: &CustomerFilter,
     ) -> StoreResult<Vec<String>> {
-        let members = self
-            .query_all_items(&filter.partition(tenant), CUSTOMER, &|_| true)
-            .await?;
-        Ok(members
-            .iter()
-            .filter_map(|item| Some(text(item, keys::SK)?.strip_prefix(CUSTOMER)?.to_owned()))
-            .collect())
+        self.member_ids(tenant, filter).await
     }
 }

@@ -98,8 +98,8 @@ impl Store {
     /// just before the delete may still land just after it; the delete sweeps the rows
     /// it finds once the segment is gone, and the stream's counting repairs any later one.
     pub async fn delete_segment(&self, tenant: &str, segment: &Segment) -> StoreResult<()> {
-        let members = keys::segment_members(tenant, &segment.id);
-        if self.has_members(&members).await? {
+        let members = crate::CustomerFilter::Segment(segment.id.clone());
+        if self.has_members(tenant, &members).await? {
             return Err(StoreError::InUse {
                 what: format!("segment `{}`", segment.name),
                 count: segment.customer_count.max(1),
@@ -116,7 +116,7 @@ impl Store {
         )?;
         tx.delete(name_guard(tenant, &segment.name_key()), None, OnFail::Never)?;
         self.commit(tx).await?;
-        let stragglers = self.member_ids(&members).await?;
+        let stragglers = self.member_ids(tenant, &members).await?;
         self.repair_customers(tenant, &stragglers).await?;
         Ok(())
     }

@@ -172,6 +172,14 @@ pub async fn page(client: &Client, path: &str) -> (Vec<Value>, Option<String>) {
 }
 
 /// The `id`s of listed items, in order.
+/// `ids` in the order every customer listing returns them: shard after shard (see
+/// `store::keys::shard_of`), by id within a shard.
+pub fn in_listing_order<S: AsRef<str>>(ids: &[S]) -> Vec<String> {
+    let mut ids: Vec<String> = ids.iter().map(|id| id.as_ref().to_owned()).collect();
+    ids.sort_by_key(|id| (store::keys::shard_of(id), id.clone()));
+    ids
+}
+
 pub fn ids(items: &[Value]) -> Vec<String> {
     items
         .iter()
