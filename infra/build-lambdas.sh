@@ -5,7 +5,7 @@
 # Then prints each bootstrap's stripped size. Installs cargo-lambda and zig (PyPI:
 # cargo-lambda, ziglang) into .venv and the aarch64-unknown-linux-gnu Rust target when
 # missing. Not part of infra/test.sh: a cold build takes far longer than the rest of CI
-# (see README, "Deploying").
+# (see docs/deploying.md, "Builds and cold starts").
 #
 # Usage: infra/build-lambdas.sh [BINARY...]   (default: every function of template.yaml)
 # The bootstraps land in $CARGO_TARGET_DIR/lambda/<binary>/bootstrap (target/ by default).

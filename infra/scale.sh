@@ -16,7 +16,7 @@
 #   import     rows of a CSV file through import-customers              SCALE_IMPORT 10000 / 500
 #
 #   ./infra/scale.sh                  # the full run
-#   SCALE_SMALL=1 ./infra/scale.sh    # the small sizes: about a minute
+#   SCALE_SMALL=1 ./infra/scale.sh    # the small sizes: under two minutes
 # Also: SCALE_NO_BUILD=1 (use target/debug as it is), SCALE_LATENCY (read=4,write=6,
 # transact=15), SCALE_IMPORT_CONCURRENCY (4) and SCALE_IMPORT_ROWS_PER_REQUEST (1000),
 # SCALE_IDLE_SECONDS (3: how long the stream must be quiet for a window to end),

@@ -40,6 +40,7 @@ RULE_INPUTS = [
     {"name": "annual_revenue", "type": "string"},
     {"name": "customer_type", "type": "string"},
 ]
+# local-api may colour its log (ANSI escapes around field names).
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 BATCH_LINE = re.compile(r"stream batch handled.*\brecords=(\d+).*\bms=(\d+)")
 
@@ -157,13 +158,17 @@ class StreamLog:
         self.batches = []  # (records, ms), in the order handled
 
     def read(self):
-        with open(self.path, encoding="utf-8", errors="replace") as file:
+        """Reads the whole lines written since the last read; returns how many batches
+        have been handled so far."""
+        with open(self.path, "rb") as file:
             file.seek(self.offset)
-            for line in file:
-                match = BATCH_LINE.search(ANSI.sub("", line))
-                if match:
-                    self.batches.append((int(match[1]), int(match[2])))
-            self.offset = file.tell()
+            text = file.read()
+        whole = text[: text.rfind(b"\n") + 1]
+        self.offset += len(whole)
+        for line in whole.decode(errors="replace").splitlines():
+            match = BATCH_LINE.search(ANSI.sub("", line))
+            if match:
+                self.batches.append((int(match[1]), int(match[2])))
         return len(self.batches)
 
     def wait_idle(self, quiet):

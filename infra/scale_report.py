@@ -200,7 +200,8 @@ class Scenario:
         if self.kind == "stream":
             return f"{len(self.rounds)} per batch"
         if self.kind == "backfill":
-            return f"{len(self.rounds)} in {self.result['steps']} steps per chain"
+            steps = self.result["steps"]
+            return f"{len(self.rounds)} in the job ({steps} step{'s' * (steps != 1)} per chain)"
         return "-"
 
 

@@ -58,28 +58,6 @@ fn revenue(i: u64) -> Option<String> {
     }
 }
 
-/// Fields the example rule reads and writes, and the `tiering` rule with the Rust
-/// example uploaded as version 1. Disabled, uploading starts no job.
-async fn tiering_rule(client: &Client, enabled: bool) {
-    for field in [
-        json!({"name": "tier", "type": "enum", "values": ["AA", "A", "B"], "cluster": true}),
-        json!({"name": "distributor", "type": "boolean", "cluster": true}),
-        json!({"name": "annual_revenue", "type": "string"}),
-        json!({"name": "customer_type", "type": "string"}),
-    ] {
-        create_field(client, &field).await;
-    }
-    client
-        .put(
-            "/rules/tiering",
-            &json!({"outputs": ["tier", "distributor"], "enabled": enabled}),
-        )
-        .await
-        .expect(201);
-    let reply = upload(client, "tiering", &example("tier-rust")).await;
-    assert_eq!(reply.status, 201, "{}", reply.text);
-}
-
 /// Customers `c00000..`: their bodies, and what the rule should make of them.
 fn customers(count: u64) -> (Vec<Value>, Expected) {
     let mut expected = Expected::default();
@@ -197,24 +175,6 @@ fn job_path(job: &Value) -> String {
         .as_str()
         .unwrap_or_else(|| panic!("a job without id: {job}"));
     format!("/rules/tiering/backfill/{id}")
-}
-
-/// Waits until the stream has delivered every record written so far: creates a customer
-/// of a fresh tenant with an enabled rule and waits for the rule's answer. The stream has
-/// one shard, read in order, so everything written before that customer was handled
-/// (customers of a disabled rule then never get assigned behind a backfill's back).
-async fn drain_stream(sentinel: &Client) {
-    tiering_rule(sentinel, true).await;
-    create_customer(
-        sentinel,
-        &json!({"id": "probe", "email": "probe@example.com",
-                "fields": {"annual_revenue": "150000"}}),
-    )
-    .await;
-    eventually(sentinel, "/customers/probe", Duration::from_secs(60), |c| {
-        c["fields"]["tier"] == "AA"
-    })
-    .await;
 }
 
 /// The shape every job has, and its identity.

@@ -4,7 +4,9 @@
 //! own tests do), with small fuel budgets so the whole test stays cheap. Meanwhile another
 //! "tenant"'s well-behaved rule (the Rust example) runs on its own thread and must keep
 //! giving the right answer. The process's resident memory (VmRSS) may not grow by more
-//! than 64 MiB between the end of the warm-up and the end of the 1,000 runs.
+//! than 8 MiB between the end of the warm-up and the end of the 1,000 runs: a leak of
+//! 8 KiB per run (one instance's store, far less than one 64 KiB wasm page) breaks it,
+//! while about 0.2 MiB is seen.
 //!
 //! Its own test binary, with one test, so no other test's allocations move the RSS.
 
@@ -20,7 +22,7 @@ use rule_engine::{DEFAULT_MAX_MODULE_BYTES, Limits, ModuleHash, Rule, RuleEngine
 use serde_json::{Value, json};
 
 const RUNS: usize = 1_000;
-const MAX_GROWTH: u64 = 64 << 20;
+const MAX_GROWTH: u64 = 8 << 20;
 
 /// Resident set size of this process, from `/proc/self/status` (bytes).
 fn rss() -> u64 {

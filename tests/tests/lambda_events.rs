@@ -1,6 +1,7 @@
 //! The deployed path: real API Gateway HTTP API (payload format 2.0) events, parsed by
 //! `lambda_http` exactly as the Lambda runtime does, handed in-process to one
-//! function's handler (`App::handle_function`), against the stack's table.
+//! function's handler (`App::handle_function`), against the stack's table; and the
+//! DynamoDB Streams events the local event source mapping delivers ([`stream_mapping`]).
 
 mod common;
 
@@ -612,4 +613,239 @@ async fn fields_and_customers_through_their_functions() {
         .await
         .expect(200);
     assert_eq!(field.json["member_count"], 0);
+}
+
+/// The stream path: the local event source mapping (`local_stack::streams`) following a
+/// table's stream on the stack's moto, with a scripted handler in place of a function.
+mod stream_mapping {
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    use api_tests::Stack;
+    use aws_lambda_events::event::dynamodb::{Event, EventRecord};
+    use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+    use aws_sdk_dynamodb::types::AttributeValue as Av;
+    use local_stack::streams::{self, EventSourceMapping, InvocationResult};
+    use serde_json::{Value, json};
+
+    fn sort_key(record: &EventRecord) -> String {
+        match record.change.keys.get("sk") {
+            Some(serde_dynamo::AttributeValue::S(s)) => s.clone(),
+            other => panic!("no sort key: {other:?}"),
+        }
+    }
+
+    async fn put(ddb: &aws_sdk_dynamodb::Client, table: &str, sk: &str, by: &str, n: u32) {
+        ddb.put_item()
+            .table_name(table)
+            .item("pk", Av::S("T#acme".into()))
+            .item("sk", Av::S(sk.into()))
+            .item("written_by", Av::S(by.into()))
+            .item("n", Av::N(n.to_string()))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    async fn create_table(store: &store::Store) {
+        let started = Instant::now();
+        while let Err(err) = store.ensure_table().await {
+            assert!(started.elapsed() < Duration::from_secs(15), "{err}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    type Seen = Arc<Mutex<Vec<Vec<EventRecord>>>>;
+
+    /// Runs the poller, with a client of its own like a new process, until `done` holds
+    /// (or 30 s pass).
+    async fn run_until<H, F>(
+        config: &store::StoreConfig,
+        mapping: &EventSourceMapping,
+        handler: H,
+        done: impl Fn() -> bool,
+    ) where
+        H: Fn(Event) -> F,
+        F: Future,
+        F::Output: InvocationResult,
+    {
+        let shutdown = async {
+            let started = Instant::now();
+            while !done() && started.elapsed() < Duration::from_secs(30) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        streams::run(
+            streams::client(config).await,
+            config.table_name.clone(),
+            mapping.clone(),
+            handler,
+            shutdown,
+        )
+        .await
+        .unwrap();
+    }
+
+    fn batches(seen: &Seen) -> Vec<Vec<String>> {
+        seen.lock()
+            .unwrap()
+            .iter()
+            .map(|batch| batch.iter().map(sort_key).collect())
+            .collect()
+    }
+
+    /// The checkpoint file as the poller wrote it.
+    fn checkpoint(mapping: &EventSourceMapping) -> Value {
+        serde_json::from_slice(&std::fs::read(&mapping.checkpoint).unwrap()).unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn follows_a_moto_stream_resumes_and_restarts_with_a_new_stream() {
+        let stack = Stack::get().await;
+        // A table of its own: the test re-creates it, and the stack polls its own table.
+        let table = format!("{}-streams", stack.table);
+        let table = table.as_str();
+        let config = store::StoreConfig {
+            table_name: table.into(),
+            endpoint_url: Some(stack.moto_url.clone()),
+        };
+        let store = store::Store::connect(&config).await;
+        create_table(&store).await;
+        let ddb = aws_sdk_dynamodb::Client::new(&config.sdk_config().await);
+        let stream_client = streams::client(&config).await;
+
+        put(&ddb, table, "CUSTOMER#1", "api", 1).await;
+        put(&ddb, table, "SEGMENT#1", "api", 1).await;
+        put(&ddb, table, "CUSTOMER#1", "api", 2).await;
+        put(&ddb, table, "CUSTOMER#2", "api", 1).await;
+        put(&ddb, table, "CUSTOMER#3", "assign", 1).await;
+        ddb.delete_item()
+            .table_name(table)
+            .key("pk", Av::S("T#acme".into()))
+            .key("sk", Av::S("CUSTOMER#1".into()))
+            .send()
+            .await
+            .unwrap();
+        put(&ddb, table, "CUSTOMER#4", "api", 1).await;
+
+        let dir = std::env::temp_dir().join(table);
+        let _ = std::fs::remove_dir_all(&dir);
+        let mapping = EventSourceMapping {
+            filters: vec![json!({
+                "eventName": ["INSERT", "MODIFY"],
+                "dynamodb": {
+                    "Keys": { "sk": { "S": [{ "prefix": "CUSTOMER#" }] } },
+                    "NewImage": { "written_by": { "S": ["api"] } }
+                }
+            })],
+            batch_size: 2,
+            maximum_retry_attempts: 1,
+            bisect_batch_on_function_error: false,
+            poll_interval: Duration::from_millis(20),
+            checkpoint: dir.join("checkpoint.json"),
+        };
+        let seen = Seen::default();
+        let handler = |event: Event| {
+            let seen = seen.clone();
+            async move {
+                let mut response = DynamoDbEventResponse::default();
+                for record in &event.records {
+                    if sort_key(record) == "CUSTOMER#2" {
+                        let mut failure = DynamoDbBatchItemFailure::default();
+                        failure.item_identifier = record.change.sequence_number.clone();
+                        response.batch_item_failures.push(failure);
+                    }
+                }
+                seen.lock().unwrap().push(event.records);
+                response
+            }
+        };
+
+        // 1. Filters, batches, a poison record retried once then sent to on-failure.
+        let on_failure = mapping.on_failure_path();
+        run_until(&config, &mapping, &handler, || {
+            on_failure.exists() && batches(&seen).last() == Some(&vec!["CUSTOMER#4".to_string()])
+        })
+        .await;
+        assert_eq!(
+            batches(&seen),
+            [
+                vec!["CUSTOMER#1", "CUSTOMER#1"],
+                vec!["CUSTOMER#2", "CUSTOMER#4"],
+                vec!["CUSTOMER#2", "CUSTOMER#4"],
+                vec!["CUSTOMER#4"],
+            ]
+        );
+        let stream_arn = stream_client
+            .list_streams()
+            .table_name(table)
+            .send()
+            .await
+            .unwrap()
+            .streams
+            .unwrap()[0]
+            .stream_arn
+            .clone()
+            .unwrap();
+        let first = seen.lock().unwrap()[0].clone();
+        let (insert, modify) = (&first[0], &first[1]);
+        assert_eq!(insert.event_name, "INSERT");
+        assert_eq!(modify.event_name, "MODIFY");
+        assert_eq!(
+            insert.event_source_arn.as_deref(),
+            Some(stream_arn.as_str())
+        );
+        assert_eq!(insert.event_version.as_deref(), Some("1.1"));
+        assert_eq!(insert.event_source.as_deref(), Some("aws:dynamodb"));
+        assert_eq!(insert.aws_region, "us-east-1");
+        assert!(insert.change.old_image.is_empty());
+        assert_eq!(
+            modify.change.old_image.get("n"),
+            Some(&serde_dynamo::AttributeValue::N("1".into()))
+        );
+        assert_eq!(
+            modify.change.new_image.get("n"),
+            Some(&serde_dynamo::AttributeValue::N("2".into()))
+        );
+        assert!(insert.change.size_bytes > 0);
+        let age = chrono::Utc::now() - insert.change.approximate_creation_date_time;
+        assert!(age.num_seconds().abs() < 120, "{age}");
+        let last_seq = seen.lock().unwrap().last().unwrap()[0]
+            .change
+            .sequence_number
+            .clone()
+            .unwrap();
+        let saved = checkpoint(&mapping);
+        assert_eq!(saved["streamArn"], stream_arn.as_str());
+        let shards = saved["shards"].as_object().unwrap();
+        assert_eq!(shards.len(), 1);
+        assert_eq!(
+            shards.values().next().unwrap()["sequenceNumber"],
+            last_seq.as_str()
+        );
+        let failed: Value =
+            serde_json::from_str(std::fs::read_to_string(&on_failure).unwrap().trim()).unwrap();
+        assert_eq!(failed["Keys"][0]["sk"], json!({ "S": "CUSTOMER#2" }));
+        assert_eq!(
+            failed["DDBStreamBatchInfo"]["streamArn"],
+            stream_arn.as_str()
+        );
+
+        // 2. A restart resumes after the checkpoint.
+        seen.lock().unwrap().clear();
+        put(&ddb, table, "CUSTOMER#5", "api", 1).await;
+        run_until(&config, &mapping, &handler, || !batches(&seen).is_empty()).await;
+        assert_eq!(batches(&seen), [vec!["CUSTOMER#5"]]);
+
+        // 3. A re-created table has a new stream (moto reuses the shard id and sequence
+        //    numbers): the poller starts over at its beginning.
+        seen.lock().unwrap().clear();
+        ddb.delete_table().table_name(table).send().await.unwrap();
+        create_table(&store).await;
+        put(&ddb, table, "CUSTOMER#6", "api", 1).await;
+        run_until(&config, &mapping, &handler, || !batches(&seen).is_empty()).await;
+        assert_eq!(batches(&seen), [vec!["CUSTOMER#6"]]);
+        assert_ne!(checkpoint(&mapping)["streamArn"], stream_arn.as_str());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -3,8 +3,7 @@
 //! table's stream (see `evaluation::backfill`); these handlers start and show jobs.
 
 use chrono::Utc;
-use domain::rule::Rule;
-use domain::{BackfillChain, BackfillJob, BackfillRequest, JobState, Violations};
+use domain::{BackfillJob, BackfillRequest, JobState, Violations};
 use lambda_http::http::StatusCode;
 use lambda_http::http::header::LOCATION;
 use serde_json::json;
@@ -12,46 +11,7 @@ use serde_json::json;
 use crate::App;
 use crate::http::{Call, Reply};
 use crate::problem::ApiError;
-use crate::rules::load;
-
-/// Starts a job for `rule` at `version`, one chain per shard of the tenant's
-/// customers; each chain's first stream record runs its first step.
-pub(crate) async fn start(
-    app: &App,
-    tenant: &str,
-    rule: &Rule,
-    version: u32,
-    dry_run: bool,
-) -> Result<BackfillJob, ApiError> {
-    let (id, now) = (domain::ids::new_id(), Utc::now());
-    let chains = store::keys::shards()
-        .map(|shard| BackfillChain::new(&id, &rule.name, version, dry_run, shard, now))
-        .collect();
-    let job = BackfillJob::from_chains(id, rule.name.clone(), version, dry_run, now, chains);
-    app.store.create_job(tenant, &job).await?;
-    Ok(job)
-}
-
-/// Re-evaluates everyone when a change to an enabled rule can change its answers:
-/// it was just enabled, runs another version, or sets other outputs.
-pub(crate) async fn start_after_change(
-    app: &App,
-    tenant: &str,
-    before: &Rule,
-    after: &Rule,
-) -> Result<(), ApiError> {
-    let Some(version) = after.active_version() else {
-        return Ok(());
-    };
-    let changed = !before.enabled
-        || before.active_version() != after.active_version()
-        || before.outputs != after.outputs
-        || before.segment_output != after.segment_output;
-    if after.enabled && changed {
-        start(app, tenant, after, version, false).await?;
-    }
-    Ok(())
-}
+use crate::rules::{load, start_backfill};
 
 pub async fn create(app: &App, call: Call) -> Result<Reply, ApiError> {
     let body = if call.body.iter().all(u8::is_ascii_whitespace) {
@@ -94,7 +54,7 @@ pub async fn create(app: &App, call: Call) -> Result<Reply, ApiError> {
             Violations::one("/version", format!("the rule has no version {version}")).into(),
         );
     }
-    let job = start(app, &call.tenant, &rule, version, request.dry_run).await?;
+    let job = start_backfill(app, &call.tenant, &rule, version, request.dry_run).await?;
     let location = format!("/rules/{}/backfill/{}", rule.name, job.id);
     Ok(Reply::json(StatusCode::ACCEPTED, &job)?.header(LOCATION, location))
 }

@@ -8,8 +8,8 @@ use lambda_http::http::StatusCode;
 use serde_json::{Value, json};
 
 use crate::App;
-use crate::customers::{cluster_filter, filtered_page};
 use crate::http::{Call, Reply};
+use crate::listing::{cluster_filter, filtered_page};
 use crate::problem::ApiError;
 
 /// `GET /clusters`: every cluster field with its number of customers per value, the

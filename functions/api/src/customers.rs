@@ -4,13 +4,12 @@ use chrono::Utc;
 use domain::{Customer, CustomerDraft, CustomerSchema, FieldDef, merge_patch};
 use lambda_http::http::StatusCode;
 use serde_json::Value;
-use store::{CustomerFilter, Page};
+use store::Page;
 
 use crate::App;
 use crate::http::{Call, Reply, reject_identity_change};
+use crate::listing::{CLUSTER_PREFIX, Selection, filtered_page, selection};
 use crate::problem::ApiError;
-
-pub(crate) const CLUSTER_PREFIX: &str = "cluster.";
 
 /// `?segment=`, `?email=` or one `?cluster.<field>=<value>`, each answered by one index.
 pub async fn list(app: &App, call: Call) -> Result<Reply, ApiError> {
@@ -36,96 +35,6 @@ pub async fn list(app: &App, call: Call) -> Result<Reply, ApiError> {
         }
     };
     filtered_page(app, &call, &fields, &filter).await
-}
-
-/// The cursor scope of a filtered listing.
-pub(crate) fn listing_scope(filter: &CustomerFilter) -> String {
-    match filter {
-        CustomerFilter::All => "customers".to_owned(),
-        CustomerFilter::Segment(id) => format!("customers?segment={id}"),
-        CustomerFilter::Cluster { field, value_key } => {
-            format!("customers?cluster.{field}={value_key}")
-        }
-    }
-}
-
-/// Which customers a listing (or an export) selects.
-pub(crate) enum Selection {
-    /// Walked with a store query: everyone, a segment's or a cluster value's customers.
-    Filter(CustomerFilter),
-    /// The one customer with this email, if any.
-    Email(String),
-}
-
-/// Reads the listing's one filter: `?segment=`, `?email=` or one `?cluster.<field>=`.
-pub(crate) fn selection(call: &Call, fields: &[FieldDef]) -> Result<Selection, ApiError> {
-    let filters: Vec<&(String, String)> = call
-        .query
-        .iter()
-        .filter(|(k, _)| k == "segment" || k == "email" || k.starts_with(CLUSTER_PREFIX))
-        .collect();
-    if filters.len() > 1 {
-        return Err(ApiError::BadRequest(
-            "use at most one of `segment`, `email` and `cluster.<field>`".into(),
-        ));
-    }
-    let selection = match filters.first().map(|(k, v)| (k.as_str(), v.as_str())) {
-        None => Selection::Filter(CustomerFilter::All),
-        Some(("email", email)) => Selection::Email(email.to_owned()),
-        Some(("segment", segment)) => {
-            Selection::Filter(CustomerFilter::Segment(segment.to_owned()))
-        }
-        Some((key, raw)) => {
-            let name = &key[CLUSTER_PREFIX.len()..];
-            Selection::Filter(cluster_filter(fields, name, raw)?)
-        }
-    };
-    Ok(selection)
-}
-
-/// One page of the customers a filter selects, as clients see them. The cursor scope
-/// names the filter, so a cursor only continues the listing it came from (whichever
-/// endpoint serves it: `/customers?cluster.x=v` and `/clusters/x/members?value=v`
-/// share their pages).
-pub(crate) async fn filtered_page(
-    app: &App,
-    call: &Call,
-    fields: &[FieldDef],
-    filter: &CustomerFilter,
-) -> Result<Reply, ApiError> {
-    let scope = listing_scope(filter);
-    let page = app
-        .store
-        .list_customers(
-            &call.tenant,
-            filter,
-            call.limit()?,
-            call.page_start(app, &scope)?,
-        )
-        .await?;
-    let page = Page {
-        items: page.items.into_iter().map(|c| c.visible(fields)).collect(),
-        next: page.next,
-    };
-    Reply::page(app, call, &scope, page)
-}
-
-pub(crate) fn cluster_filter(
-    fields: &[FieldDef],
-    name: &str,
-    raw: &str,
-) -> Result<CustomerFilter, ApiError> {
-    let field = fields
-        .iter()
-        .find(|f| f.name == name && f.cluster)
-        .ok_or_else(|| ApiError::BadRequest(format!("`{name}` is not a cluster field")))?;
-    let value = field
-        .parse_query_value(raw)
-        .map_err(|detail| ApiError::BadRequest(format!("cluster.{name} {detail}")))?;
-    Ok(CustomerFilter::Cluster {
-        field: name.to_owned(),
-        value_key: FieldDef::cluster_key(&value),
-    })
 }
 
 /// The segment a customer body names, as stored (`None` when it names none or an

@@ -10,6 +10,7 @@ mod cursor;
 mod customers;
 mod fields;
 pub mod http;
+mod listing;
 pub mod openapi;
 pub mod problem;
 pub mod routes;

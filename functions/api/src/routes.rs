@@ -393,7 +393,7 @@ pub const ROUTES: &[Route] = &[
         "/rules/{name}/backfill/{job}/resume",
         Rules,
         Op::ResumeBackfill,
-        "Re-drive a running job whose step was given up on (see the README)",
+        "Re-drive the running chains of a job whose steps were given up on",
     ),
     Route {
         method: "GET",

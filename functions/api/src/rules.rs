@@ -4,13 +4,12 @@
 use chrono::{Datelike, Utc};
 use domain::field::is_valid_field_name;
 use domain::rule::{Rule, RuleDraft, RuleVersion, check_output, rule_input};
-use domain::{Customer, Violations, merge_patch};
+use domain::{BackfillChain, BackfillJob, Customer, Violations, merge_patch};
 use lambda_http::http::StatusCode;
 use rule_engine::{DEFAULT_MAX_MODULE_BYTES, ModuleHash, RunError};
 use serde_json::{Value, json};
 
 use crate::App;
-use crate::backfill;
 use crate::customers::validate as validate_customer;
 use crate::http::{Call, Reply, reject_identity_change};
 use crate::problem::ApiError;
@@ -126,7 +125,7 @@ async fn save_update(
     app.store
         .save_rule(&call.tenant, Some(current), &updated)
         .await?;
-    backfill::start_after_change(app, &call.tenant, current, &updated).await?;
+    start_backfill_after_change(app, &call.tenant, current, &updated).await?;
     Reply::entity(StatusCode::OK, &updated, updated.version)
 }
 
@@ -192,7 +191,7 @@ pub async fn upload(app: &App, call: Call) -> Result<Reply, ApiError> {
     app.store
         .add_rule_version(&call.tenant, &rule, &updated, &version)
         .await?;
-    backfill::start_after_change(app, &call.tenant, &rule, &updated).await?;
+    start_backfill_after_change(app, &call.tenant, &rule, &updated).await?;
     Reply::created(
         format!("/rules/{}/versions/{}", rule.name, version.number),
         &version,
@@ -340,4 +339,43 @@ async fn test_customer(
         }
         _ => Err(Violations::one("/", "give exactly one of `customer` and `customer_id`").into()),
     }
+}
+
+/// Starts a job for `rule` at `version`, one chain per shard of the tenant's
+/// customers; each chain's first stream record runs its first step.
+pub(crate) async fn start_backfill(
+    app: &App,
+    tenant: &str,
+    rule: &Rule,
+    version: u32,
+    dry_run: bool,
+) -> Result<BackfillJob, ApiError> {
+    let (id, now) = (domain::ids::new_id(), Utc::now());
+    let chains = store::keys::shards()
+        .map(|shard| BackfillChain::new(&id, &rule.name, version, dry_run, shard, now))
+        .collect();
+    let job = BackfillJob::from_chains(id, rule.name.clone(), version, dry_run, now, chains);
+    app.store.create_job(tenant, &job).await?;
+    Ok(job)
+}
+
+/// Re-evaluates everyone when a change to an enabled rule can change its answers:
+/// it was just enabled, runs another version, or sets other outputs.
+async fn start_backfill_after_change(
+    app: &App,
+    tenant: &str,
+    before: &Rule,
+    after: &Rule,
+) -> Result<(), ApiError> {
+    let Some(version) = after.active_version() else {
+        return Ok(());
+    };
+    let changed = !before.enabled
+        || before.active_version() != after.active_version()
+        || before.outputs != after.outputs
+        || before.segment_output != after.segment_output;
+    if after.enabled && changed {
+        start_backfill(app, tenant, after, version, false).await?;
+    }
+    Ok(())
 }

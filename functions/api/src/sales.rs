@@ -10,8 +10,9 @@ use serde_json::json;
 use store::{CustomerFilter, PageKey, SaleRecorded};
 
 use crate::App;
-use crate::customers::{CLUSTER_PREFIX, cluster_filter, load};
+use crate::customers::load;
 use crate::http::{CSV_UTF8, Call, Reply};
+use crate::listing::{CLUSTER_PREFIX, cluster_filter};
 use crate::problem::ApiError;
 
 /// Rows of one CSV answer: a spreadsheet-sized year fits in one response (well under

@@ -20,8 +20,8 @@ use serde_json::{Value, json};
 use store::StoreError;
 
 use crate::App;
-use crate::customers::{CLUSTER_PREFIX, Selection, listing_scope, selection};
 use crate::http::{CSV_UTF8, Call, Reply};
+use crate::listing::{CLUSTER_PREFIX, Selection, listing_scope, selection};
 use crate::problem::ApiError;
 
 /// Import bodies above this are refused with 413: a synchronous Lambda invocation

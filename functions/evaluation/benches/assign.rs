@@ -10,7 +10,7 @@ use chrono::Utc;
 use criterion::{Criterion, criterion_group, criterion_main};
 use domain::rule::{RuleDraft, RuleVersion};
 use domain::{CustomerDraft, CustomerSchema, FieldDraft, SalesSummary};
-use evaluation::stream::{api_write, plan};
+use evaluation::stream::api_write;
 use evaluation::{Runner, TenantRules};
 use rule_engine::ModuleHash;
 use serde_json::json;
@@ -109,15 +109,10 @@ fn batch(c: &mut Criterion) {
                 let mut writes = 0;
                 for record in &event.records {
                     let (_, customer) = api_write(record).unwrap().expect("an API write");
-                    let plan = plan(
-                        &runner,
-                        &rules,
-                        &customer,
-                        &SalesSummary::default(),
-                        Utc::now(),
-                    )
-                    .await
-                    .unwrap();
+                    let plan = rules
+                        .plan(&runner, &customer, &SalesSummary::default(), Utc::now())
+                        .await
+                        .unwrap();
                     assert_eq!(plan.failed_rules, 0);
                     writes += usize::from(plan.write.is_some());
                 }

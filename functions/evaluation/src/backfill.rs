@@ -19,7 +19,6 @@ use futures_util::{StreamExt, TryStreamExt};
 use store::StoreError;
 
 use crate::runner::{EvaluationError, Runner};
-use crate::stream::plan;
 use crate::tenant::TenantRules;
 
 /// Customers per step: `BACKFILL_STEP_CUSTOMERS` if set (tests take smaller steps to
@@ -93,7 +92,7 @@ pub async fn step(
     let mut plans = Vec::with_capacity(customers.len());
     for customer in &customers {
         let summary = sales.get(&customer.id).cloned().unwrap_or_default();
-        plans.push(plan(runner, &rules, customer, &summary, now).await?);
+        plans.push(rules.plan(runner, customer, &summary, now).await?);
     }
 
     let mut current = chain.clone();

@@ -32,8 +32,8 @@
 //! one transaction per 100 actions, concurrent with the evaluation, so off its path).
 //!
 //! So a batch of [`BATCH_SIZE`] records of distinct customers of one tenant, with warm
-//! modules, waits on 2 rounds of reads and then `BATCH_SIZE / CONCURRENT_GROUPS` = 5
-//! rounds of write-backs: 7 sequential rounds of DynamoDB calls.
+//! modules, waits on 2 rounds of reads and then `BATCH_SIZE / CONCURRENT_GROUPS` = 2
+//! rounds of write-backs: 4 sequential rounds of DynamoDB calls.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -56,9 +56,9 @@ pub const BATCH_SIZE: usize = 100;
 pub const MAXIMUM_RETRY_ATTEMPTS: u32 = 2;
 /// Record groups (customers, backfill chains) processed at once within a batch. A batch of
 /// [`BATCH_SIZE`] customers then takes `BATCH_SIZE / CONCURRENT_GROUPS` rounds of
-/// write-backs after its 2 rounds of reads: 7 rounds, under the 8 allowed, leaving one
-/// for a per-batch step.
-pub const CONCURRENT_GROUPS: usize = 20;
+/// write-backs after its 2 rounds of reads: 4 rounds, under the 8 allowed. Evaluations
+/// run on the blocking pool and stay below the engine's 64 concurrent instances.
+pub const CONCURRENT_GROUPS: usize = 50;
 /// Tenants whose per-batch reads run at once.
 pub const CONCURRENT_TENANTS: usize = 16;
 
@@ -430,7 +430,7 @@ impl Assigner {
         let batch = tenant_batch(tenants, tenant)?;
         let rules = &batch.rules;
         let sales = batch.sales.get(&customer.id).cloned().unwrap_or_default();
-        let plan = plan(&self.runner, rules, customer, &sales, now).await?;
+        let plan = rules.plan(&self.runner, customer, &sales, now).await?;
         let outcome = match plan.write {
             None => Outcome::Unchanged,
             Some(next) => {
@@ -536,30 +536,6 @@ pub fn api_write(record: &EventRecord) -> Result<Option<(String, Customer)>, Str
         return Ok(None);
     }
     Ok(Some((tenant.to_owned(), customer)))
-}
-
-/// What the rules decided for one customer image.
-#[derive(Debug)]
-pub struct Plan {
-    /// The customer to write at the next version, or `None` when nothing changes.
-    pub write: Option<Customer>,
-    pub failed_rules: usize,
-}
-
-/// Evaluates one customer image and plans its write-back; no I/O beyond loading a
-/// module the process has not seen yet.
-pub async fn plan(
-    runner: &Runner,
-    rules: &TenantRules,
-    customer: &Customer,
-    sales: &SalesSummary,
-    now: DateTime<Utc>,
-) -> Result<Plan, EvaluationError> {
-    let evaluation = rules.evaluate(runner, customer, sales, now).await?;
-    Ok(Plan {
-        write: customer.assigned(&evaluation, &rules.fields, now),
-        failed_rules: evaluation.failures.len(),
-    })
 }
 
 #[cfg(test)]

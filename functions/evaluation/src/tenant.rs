@@ -19,6 +19,14 @@ pub struct TenantRules {
     pub segments: Vec<Segment>,
 }
 
+/// What the rules decided for one customer image.
+#[derive(Debug)]
+pub struct Plan {
+    /// The customer to write at the next version, or `None` when nothing changes.
+    pub write: Option<Customer>,
+    pub failed_rules: usize,
+}
+
 impl TenantRules {
     /// Two rounds of reads: the rules, fields and segments at once, then the active
     /// version of every enabled rule at once.
@@ -79,6 +87,22 @@ impl TenantRules {
             rules: vec![(found.ok_or_else(missing)?, version.ok_or_else(missing)?)],
             fields,
             segments,
+        })
+    }
+
+    /// Evaluates one customer image and plans its write-back (for the stream and the
+    /// backfill alike); no I/O beyond loading a module the process has not seen yet.
+    pub async fn plan(
+        &self,
+        runner: &Runner,
+        customer: &Customer,
+        sales: &SalesSummary,
+        now: DateTime<Utc>,
+    ) -> Result<Plan, EvaluationError> {
+        let evaluation = self.evaluate(runner, customer, sales, now).await?;
+        Ok(Plan {
+            write: customer.assigned(&evaluation, &self.fields, now),
+            failed_rules: evaluation.failures.len(),
         })
     }
 

@@ -4,11 +4,11 @@
 //! the stream ([`counts`]) so that no two customers' writes share an item, and pages
 //! every listing with a Query, never a Scan.
 
+mod backfill;
 pub mod counts;
 mod customers;
 mod error;
 mod fields;
-mod jobs;
 pub mod keys;
 mod rules;
 mod sales;

@@ -8,8 +8,11 @@
 //! in a request (`stopped_at_line`), the rest of that request is posted again.
 //!
 //! [`run`] is the whole command (arguments, progress, summary, exit code);
-//! [`import_file`] is the import alone, for callers that want the [`Summary`].
+//! [`import_file`] is the import alone, for callers that want the [`Summary`]. The flags
+//! are read by clap ([`args`]), the bar on a terminal is indicatif's.
 
+pub mod args;
+mod progress;
 pub mod report;
 pub mod split;
 
@@ -26,34 +29,14 @@ use reqwest::header::CONTENT_TYPE;
 use serde_json::Value;
 use tokio::task::JoinSet;
 
+use progress::{ProgressView, counts};
+
+pub use args::{
+    Command, DEFAULT_CONCURRENCY, DEFAULT_ROWS_PER_REQUEST, MAX_CONCURRENCY, Options, TOKEN_ENV,
+    UsageError, parse_args, usage,
+};
 pub use report::{CellError, FailedRow, ImportReport, Summary, thousands};
 pub use split::{File, MAX_REQUEST_BYTES, MAX_REQUEST_ROWS, SplitError};
-
-/// Rows per request unless `--rows-per-request` says otherwise.
-pub const DEFAULT_ROWS_PER_REQUEST: usize = 5_000;
-/// Requests in flight at once unless `--concurrency` says otherwise.
-pub const DEFAULT_CONCURRENCY: usize = 4;
-/// The most `--concurrency` takes.
-pub const MAX_CONCURRENCY: usize = 16;
-/// The environment variable that holds the token when `--token` is not given.
-pub const TOKEN_ENV: &str = "SEGMENTATION_TOKEN";
-
-pub const USAGE: &str = "\
-usage: import-customers --url URL [--token JWT] [--dry-run] [--rows-per-request N]
-                        [--concurrency C] FILE.csv
-
-Imports FILE.csv (UTF-8, `,` or `;`, a header row) through POST URL/customers/import,
-split into requests of at most N rows (default 5000, at most 10000) and 5,000,000 bytes,
-C of them in flight at once (default 4, at most 16).
-
-  --url URL               the API, e.g. http://127.0.0.1:3000
-  --token JWT             the bearer token (default: $SEGMENTATION_TOKEN)
-  --dry-run               validate and classify every row, write nothing
-  --rows-per-request N    rows per request
-  --concurrency C         requests in flight at once
-
-Exit status: 0 when every row imported, 1 when some rows failed (listed as
-`line N: column: detail`, lines of FILE.csv), 2 on a usage, file or HTTP error.";
 
 /// Attempts per request when the API is unavailable or throttles (429, 502, 503, 504)
 /// or does not answer; rows are upserts, so sending one again is safe.
@@ -63,31 +46,11 @@ const FIRST_RETRY_DELAY: Duration = Duration::from_secs(1);
 /// many such answers in a row the import gives up.
 const STALLS: u32 = 3;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
-const BAR_WIDTH: u64 = 30;
-
-/// What the command line asks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Command {
-    Help,
-    Import(Options),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Options {
-    /// The API's base URL, without a trailing `/`.
-    pub url: String,
-    pub token: String,
-    pub dry_run: bool,
-    pub rows_per_request: usize,
-    /// Requests in flight at once (1 to [`MAX_CONCURRENCY`]).
-    pub concurrency: usize,
-    pub file: PathBuf,
-}
 
 /// Why an import stopped before its end.
 #[derive(Debug)]
 pub enum Error {
-    Usage(String),
+    Usage(UsageError),
     Read {
         path: PathBuf,
         error: std::io::Error,
@@ -157,94 +120,6 @@ impl fmt::Display for Failure {
 }
 
 impl std::error::Error for Failure {}
-
-/// Reads the arguments (without the program name). `env_token` is `$SEGMENTATION_TOKEN`.
-pub fn parse_args<I>(args: I, env_token: Option<String>) -> Result<Command, Error>
-where
-    I: IntoIterator<Item = String>,
-{
-    let usage = |detail: String| Err(Error::Usage(detail));
-    let (mut url, mut token, mut dry_run, mut rows, mut concurrency, mut files) =
-        (None, None, false, None, None, Vec::new());
-    let mut args = args.into_iter();
-    while let Some(arg) = args.next() {
-        let (name, inline) = match arg.split_once('=') {
-            Some((name, value)) if name.starts_with("--") => (name.to_owned(), Some(value)),
-            _ => (arg.clone(), None),
-        };
-        match name.as_str() {
-            "-h" | "--help" => return Ok(Command::Help),
-            "--dry-run" if inline.is_none() => dry_run = true,
-            "--url" | "--token" | "--rows-per-request" | "--concurrency" => {
-                let Some(value) = inline.map(str::to_owned).or_else(|| args.next()) else {
-                    return usage(format!("{name} needs a value"));
-                };
-                let slot = match name.as_str() {
-                    "--url" => &mut url,
-                    "--token" => &mut token,
-                    "--concurrency" => &mut concurrency,
-                    _ => &mut rows,
-                };
-                if slot.replace(value).is_some() {
-                    return usage(format!("{name} is given twice"));
-                }
-            }
-            "--" => {
-                files.extend(args.by_ref());
-            }
-            other if other.starts_with('-') && other.len() > 1 => {
-                return usage(format!("unknown option `{arg}`"));
-            }
-            _ => files.push(arg),
-        }
-    }
-    let Some(url) = url else {
-        return usage("--url is required".into());
-    };
-    if !(url.starts_with("http://") || url.starts_with("https://")) {
-        return usage(format!(
-            "--url must start with http:// or https://, got `{url}`"
-        ));
-    }
-    let Some(token) = token.or(env_token).filter(|t| !t.trim().is_empty()) else {
-        return usage(format!("a token is required: --token or ${TOKEN_ENV}"));
-    };
-    let rows_per_request = match rows {
-        None => DEFAULT_ROWS_PER_REQUEST,
-        Some(rows) => match rows.parse::<usize>() {
-            Ok(n) if (1..=MAX_REQUEST_ROWS).contains(&n) => n,
-            _ => {
-                return usage(format!(
-                    "--rows-per-request takes a number from 1 to {MAX_REQUEST_ROWS}, got `{rows}`"
-                ));
-            }
-        },
-    };
-    let concurrency = match concurrency {
-        None => DEFAULT_CONCURRENCY,
-        Some(value) => match value.parse::<usize>() {
-            Ok(n) if (1..=MAX_CONCURRENCY).contains(&n) => n,
-            _ => {
-                return usage(format!(
-                    "--concurrency takes a number from 1 to {MAX_CONCURRENCY}, got `{value}`"
-                ));
-            }
-        },
-    };
-    let file = match <[String; 1]>::try_from(files) {
-        Ok([file]) => PathBuf::from(file),
-        Err(files) if files.is_empty() => return usage("which file? name one CSV file".into()),
-        Err(_) => return usage("name one CSV file at a time".into()),
-    };
-    Ok(Command::Import(Options {
-        url: url.trim_end_matches('/').to_owned(),
-        token: token.trim().to_owned(),
-        dry_run,
-        rows_per_request,
-        concurrency,
-        file,
-    }))
-}
 
 /// Where an import is, told after each answer (and once before the first request).
 #[derive(Debug, Clone, Copy)]
@@ -636,8 +511,9 @@ fn excerpt(text: &str) -> String {
     }
 }
 
-/// Where the command writes: the summary and failed rows on `out`; progress and errors
-/// on `err`, with a redrawn bar when `err_is_terminal`, else a line per request.
+/// Where the command writes: the summary and failed rows on `out`; errors on `err`, and
+/// progress there as a line per request, or, when `err_is_terminal`, as a bar that
+/// indicatif draws on the process's stderr (and only if that is a terminal).
 pub struct Console<'a> {
     pub out: &'a mut dyn Write,
     pub err: &'a mut dyn Write,
@@ -657,22 +533,19 @@ where
     } = console;
     let options = match parse_args(args, env_token) {
         Ok(Command::Help) => {
-            let _ = writeln!(out, "{USAGE}");
+            let _ = writeln!(out, "{}", usage().trim_end());
             return 0;
         }
         Ok(Command::Import(options)) => options,
         Err(error) => {
-            let _ = writeln!(err, "import-customers: {error}\n\n{USAGE}");
+            let _ = writeln!(err, "import-customers: {error}\n\n{}", usage().trim_end());
             return 2;
         }
     };
-    let mut bar = ProgressLine {
-        err: &mut *err,
-        terminal: err_is_terminal,
-        drawn: false,
-    };
-    let result = import_file(&options, &mut |progress| bar.show(progress)).await;
-    bar.finish();
+    let mut view = ProgressView::new(&mut *err, err_is_terminal);
+    let result = import_file(&options, &mut |progress| view.show(progress)).await;
+    view.finish();
+    drop(view);
     match result {
         Ok(summary) => {
             print_summary(out, &options, &summary);
@@ -723,85 +596,6 @@ fn print_summary(out: &mut dyn Write, options: &Options, summary: &Summary) {
     }
 }
 
-fn counts(summary: &Summary) -> String {
-    format!(
-        "created {} updated {} unchanged {} failed {}",
-        thousands(summary.created),
-        thousands(summary.updated),
-        thousands(summary.unchanged),
-        thousands(summary.failed.len() as u64)
-    )
-}
-
-/// Progress on stderr.
-struct ProgressLine<'a> {
-    err: &'a mut dyn Write,
-    terminal: bool,
-    drawn: bool,
-}
-
-impl ProgressLine<'_> {
-    fn show(&mut self, progress: &Progress) {
-        let summary = progress.summary;
-        let (done, total) = (summary.done().min(summary.rows), summary.rows);
-        let _ = if self.terminal {
-            self.drawn = true;
-            write!(
-                self.err,
-                "\r{}  {}/{} rows  {}",
-                bar(done, total),
-                thousands(done),
-                thousands(total),
-                counts(summary)
-            )
-        } else if progress.request > 0 {
-            let lines = match progress.lines {
-                Some((first, last)) => format!(" (lines {first}-{last})"),
-                None => String::new(),
-            };
-            let rest = if progress.rest { ", the rest" } else { "" };
-            let stopped = match progress.stopped_at {
-                Some(line) => {
-                    format!("; the server ran out of time at line {line}, sending the rest again")
-                }
-                None => String::new(),
-            };
-            writeln!(
-                self.err,
-                "request {}/{}{rest}{lines}: {}/{} rows  {}{stopped}",
-                progress.request,
-                progress.requests,
-                thousands(done),
-                thousands(total),
-                counts(summary)
-            )
-        } else {
-            Ok(())
-        };
-        let _ = self.err.flush();
-    }
-
-    fn finish(&mut self) {
-        if self.drawn {
-            let _ = writeln!(self.err);
-            self.drawn = false;
-        }
-    }
-}
-
-/// `[#########.....................]  30%`
-fn bar(done: u64, total: u64) -> String {
-    let (filled, percent) = match total {
-        0 => (BAR_WIDTH, 100),
-        total => (done * BAR_WIDTH / total, done * 100 / total),
-    };
-    format!(
-        "[{}{}] {percent:>3}%",
-        "#".repeat(filled as usize),
-        ".".repeat((BAR_WIDTH - filled) as usize)
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use std::io::{BufRead, BufReader, Read};
@@ -819,170 +613,6 @@ mod tests {
             Ok(Command::Import(options)) => options,
             other => panic!("{other:?}"),
         }
-    }
-
-    fn usage_error(items: &[&str]) -> String {
-        match parse_args(args(items), None) {
-            Err(Error::Usage(detail)) => detail,
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn arguments_are_read() {
-        assert_eq!(
-            options(
-                &["--url", "http://127.0.0.1:3000/", "--token", "t", "a.csv"],
-                None
-            ),
-            Options {
-                url: "http://127.0.0.1:3000".into(),
-                token: "t".into(),
-                dry_run: false,
-                rows_per_request: DEFAULT_ROWS_PER_REQUEST,
-                concurrency: DEFAULT_CONCURRENCY,
-                file: "a.csv".into(),
-            }
-        );
-        let o = options(
-            &[
-                "a b.csv",
-                "--dry-run",
-                "--rows-per-request=500",
-                "--url=https://x",
-                "--concurrency=2",
-            ],
-            Some("from-env"),
-        );
-        assert_eq!(o.concurrency, 2);
-        assert_eq!(
-            (o.token.as_str(), o.dry_run, o.rows_per_request, o.file),
-            ("from-env", true, 500, PathBuf::from("a b.csv"))
-        );
-        assert_eq!(
-            options(
-                &["--url", "http://x", "--token", "flag", "--", "-f.csv"],
-                Some("env")
-            )
-            .token,
-            "flag"
-        );
-        assert_eq!(
-            parse_args(args(&["--url", "x", "--help"]), None).unwrap(),
-            Command::Help
-        );
-    }
-
-    #[test]
-    fn wrong_arguments_are_usage_errors() {
-        assert_eq!(usage_error(&["--token", "t", "a.csv"]), "--url is required");
-        assert!(usage_error(&["--url", "127.0.0.1", "--token", "t", "a.csv"]).contains("http://"));
-        assert!(usage_error(&["--url", "http://x", "a.csv"]).contains("SEGMENTATION_TOKEN"));
-        assert!(usage_error(&["--url", "http://x", "--token", " ", "a.csv"]).contains("token"));
-        assert_eq!(
-            usage_error(&["--url", "http://x", "--token", "t"]),
-            "which file? name one CSV file"
-        );
-        assert!(
-            usage_error(&["--url", "http://x", "--token", "t", "a", "b"]).contains("one CSV file")
-        );
-        assert_eq!(usage_error(&["--url"]), "--url needs a value");
-        assert_eq!(
-            usage_error(&["--url", "http://x", "--url", "http://y"]),
-            "--url is given twice"
-        );
-        assert_eq!(usage_error(&["--verbose"]), "unknown option `--verbose`");
-        assert_eq!(
-            usage_error(&["--dry-run=yes"]),
-            "unknown option `--dry-run=yes`"
-        );
-        for rows in ["0", "10001", "many"] {
-            let detail = usage_error(&[
-                "--url",
-                "http://x",
-                "--token",
-                "t",
-                "--rows-per-request",
-                rows,
-                "a",
-            ]);
-            assert!(detail.contains("from 1 to 10000"), "{detail}");
-        }
-        for concurrency in ["0", "17", "some"] {
-            let detail = usage_error(&[
-                "--url",
-                "http://x",
-                "--token",
-                "t",
-                "--concurrency",
-                concurrency,
-                "a",
-            ]);
-            assert!(detail.contains("from 1 to 16"), "{detail}");
-        }
-    }
-
-    #[test]
-    fn the_bar_fills_with_the_rows_done() {
-        assert_eq!(bar(0, 10), format!("[{}]   0%", ".".repeat(30)));
-        assert_eq!(
-            bar(45, 100),
-            format!("[{}{}]  45%", "#".repeat(13), ".".repeat(17))
-        );
-        assert_eq!(bar(10, 10), format!("[{}] 100%", "#".repeat(30)));
-        assert_eq!(bar(0, 0), format!("[{}] 100%", "#".repeat(30)));
-    }
-
-    fn progress_output(terminal: bool) -> String {
-        let summary = Summary {
-            rows: 10_000,
-            created: 3_980,
-            updated: 500,
-            unchanged: 10,
-            failed: vec![
-                FailedRow {
-                    line: 2,
-                    id: None,
-                    errors: vec![]
-                };
-                10
-            ],
-            ..Summary::default()
-        };
-        let mut err = Vec::new();
-        let mut line = ProgressLine {
-            err: &mut err,
-            terminal,
-            drawn: false,
-        };
-        for request in [0, 1] {
-            line.show(&Progress {
-                summary: &summary,
-                request,
-                requests: 2,
-                lines: Some((2, 4_501)),
-                rest: false,
-                stopped_at: Some(4_400),
-            });
-        }
-        line.finish();
-        String::from_utf8(err).unwrap()
-    }
-
-    #[test]
-    fn progress_is_a_bar_on_a_terminal_and_lines_elsewhere() {
-        let drawn = format!(
-            "\r[{}{}]  45%  4,500/10,000 rows  created 3,980 updated 500 unchanged 10 failed 10",
-            "#".repeat(13),
-            ".".repeat(17)
-        );
-        assert_eq!(progress_output(true), format!("{drawn}{drawn}\n"));
-        assert_eq!(
-            progress_output(false),
-            "request 1/2 (lines 2-4501): 4,500/10,000 rows  created 3,980 updated 500 \
-             unchanged 10 failed 10; the server ran out of time at line 4400, sending the rest \
-             again\n"
-        );
     }
 
     /// A fake API on a thread: answers each request with `answer(request number from 0,

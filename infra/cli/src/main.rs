@@ -1,4 +1,5 @@
-//! `import-customers --url URL [--token JWT] [--dry-run] [--rows-per-request N] FILE.csv`:
+//! `import-customers --url URL [--token JWT] [--dry-run] [--rows-per-request N]
+//! [--concurrency C] FILE.csv`:
 //! see the crate documentation and `--help`.
 
 use std::io::IsTerminal;

@@ -11,6 +11,7 @@
 //!    [`RuleEngine::run`] with the rule's [`Limits`].
 
 mod engine;
+mod error;
 mod limits;
 mod output;
 mod pipe;
@@ -18,7 +19,8 @@ mod run;
 mod validate;
 
 pub use engine::{EngineConfig, EngineError, MAX_WASM_STACK, ModuleHash, Rule, RuleEngine};
+pub use error::RunError;
 pub use limits::Limits;
 pub use output::{RuleOutput, SegmentChoice};
-pub use run::{RunError, RunReport};
+pub use run::RunReport;
 pub use validate::{DEFAULT_MAX_MODULE_BYTES, ValidationError, WASI_MODULE, forbidden_imports};

@@ -6,7 +6,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::run::RunError;
+use crate::error::RunError;
 
 /// What a rule decided for one customer.
 #[derive(Debug, Clone, PartialEq)]

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use api_tests::{Client, Method, Reply, repo_root};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// Percent-encodes a query value (RFC 3986 unreserved characters stay as they are).
 pub fn enc(value: &str) -> String {
@@ -531,4 +531,44 @@ pub async fn emulation(
 /// Gives one table of the local DynamoDB server a latency per operation class (ms).
 pub async fn set_latency(stack: &api_tests::Stack, setting: Value) {
     emulation(stack, reqwest::Method::POST, &[], Some(&setting)).await;
+}
+
+/// Fields the example rule reads and writes, and the `tiering` rule with the Rust
+/// example uploaded as version 1. Disabled, uploading starts no job.
+pub async fn tiering_rule(client: &Client, enabled: bool) {
+    for field in [
+        json!({"name": "tier", "type": "enum", "values": ["AA", "A", "B"], "cluster": true}),
+        json!({"name": "distributor", "type": "boolean", "cluster": true}),
+        json!({"name": "annual_revenue", "type": "string"}),
+        json!({"name": "customer_type", "type": "string"}),
+    ] {
+        create_field(client, &field).await;
+    }
+    client
+        .put(
+            "/rules/tiering",
+            &json!({"outputs": ["tier", "distributor"], "enabled": enabled}),
+        )
+        .await
+        .expect(201);
+    let reply = upload(client, "tiering", &example("tier-rust")).await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+}
+
+/// Waits until the stream has delivered every record written so far: creates a customer
+/// of a fresh tenant with an enabled rule and waits for the rule's answer. The stream has
+/// one shard, read in order, so everything written before that customer was handled
+/// (customers of a disabled rule then never get assigned behind a backfill's back).
+pub async fn drain_stream(sentinel: &Client) {
+    tiering_rule(sentinel, true).await;
+    create_customer(
+        sentinel,
+        &json!({"id": "probe", "email": "probe@example.com",
+                "fields": {"annual_revenue": "150000"}}),
+    )
+    .await;
+    eventually(sentinel, "/customers/probe", Duration::from_secs(60), |c| {
+        c["fields"]["tier"] == "AA"
+    })
+    .await;
 }
