@@ -110,7 +110,7 @@ log "schemathesis $SCHEMATHESIS_VERSION: $EXAMPLES examples per operation, phase
 STARTED=$SECONDS
 status=0
 # The module upload takes raw WebAssembly bytes: random bodies only exercise the
-# parser's first refusal, which tests/tests/hostile.rs covers far better.
+# parser's first refusal, which tests/tests/integration/hostile.rs covers far better.
 # --foreground: Ctrl-C reaches schemathesis instead of waiting for the timeout.
 timeout --foreground "$MAX_SECONDS" "$VENV/bin/st" --no-color --config-file "$WORK/schemathesis.toml" run "$URL/openapi.json" \
     -H "Authorization: Bearer $TOKEN" \

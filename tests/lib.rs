@@ -1,4 +1,5 @@
-//! Harness for the HTTP integration tests in `tests/tests/*.rs`.
+//! Harness for the HTTP integration tests (`tests/tests/integration/`, one binary, and
+//! `tests/tests/hostile_memory.rs`).
 //!
 //! Each test binary starts one stack on first use, [`Stack::get`]: a moto server (the
 //! local DynamoDB API) and the `local-api` binary on free ports, with a table of its

@@ -6,12 +6,10 @@
 //! `rules/build-examples.sh`): `tier` from `annual_revenue`, `distributor` from
 //! `customer_type`.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::*;
 use api_tests::{Stack, unique_tenant};
-use common::*;
 use serde_json::{Value, json};
 
 /// How long the stream may take to deliver and the rules to answer.

@@ -1,14 +1,12 @@
 //! Sales, the Annual Sales Summary per Customer, cluster membership counts, and the
 //! rule input's sales aggregates, over HTTP against the local stack.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::common::*;
 use api_tests::{Client, Method, Stack, unique_tenant};
 use chrono::Datelike;
-use common::*;
 use serde_json::{Value, json};
 
 /// How long the stream may take to deliver and the rules to answer.

@@ -6,14 +6,11 @@
 //! 5xx, nothing reaches the customer, refused uploads create no version, and another
 //! tenant's rule keeps answering correctly in between.
 
-mod common;
-mod hostile_corpus;
-
 use std::collections::BTreeMap;
 
+use crate::common::*;
+use crate::hostile_corpus::{Expect, corpus};
 use api_tests::{Client, Reply, Stack, unique_tenant};
-use common::*;
-use hostile_corpus::{Expect, corpus};
 use serde_json::{Value, json};
 
 /// A well-behaved rule: `{"clusters": {"<field>": "<value>"}}`.

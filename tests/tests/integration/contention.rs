@@ -4,13 +4,11 @@
 //! exactly whatever the delivery does; and a write that lands after its segment or
 //! field was deleted is taken out of it.
 
-mod common;
-
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
+use crate::common::*;
 use api_tests::{Client, Stack, unique_tenant};
-use common::*;
 use serde_json::{Value, json};
 use store::{CountedWrite, Store, StoreConfig};
 

@@ -3,8 +3,6 @@
 //! function's handler (`App::handle_function`), against the stack's table; and the
 //! DynamoDB Streams events the local event source mapping delivers ([`stream_mapping`]).
 
-mod common;
-
 use api::{App, Config, Function};
 use api_tests::{JWT_AUDIENCE, JWT_ISSUER, Stack, unique_tenant};
 use base64::Engine;
@@ -389,7 +387,7 @@ async fn a_wasm_module_arrives_base64_encoded_and_is_stored_byte_for_byte() {
         .await
         .expect(201);
 
-    let wasm = common::example("tier-c");
+    let wasm = crate::common::example("tier-c");
     let uploaded = Event::new("PUT", "/rules/{name}/module", "/rules/tiering/module")
         .tenant(&tenant)
         .base64_bytes("application/wasm", &wasm)
@@ -459,7 +457,7 @@ async fn an_authorizer_without_the_tenant_claim_is_401() {
         .problem(401, "unauthorized");
 
     // Nothing was written for anyone.
-    let (items, _) = common::page(&stack.client(&tenant), "/segments").await;
+    let (items, _) = crate::common::page(&stack.client(&tenant), "/segments").await;
     assert!(items.is_empty(), "{items:?}");
 }
 
@@ -504,7 +502,7 @@ async fn each_function_serves_only_its_own_routes() {
     assert_eq!(allow, ["DELETE", "GET", "PATCH"]);
 
     // Nothing was created by the misrouted field definition.
-    let (items, _) = common::page(&stack.client(&tenant), "/fields").await;
+    let (items, _) = crate::common::page(&stack.client(&tenant), "/fields").await;
     assert!(items.is_empty(), "{items:?}");
 }
 
@@ -576,8 +574,8 @@ async fn fields_and_customers_through_their_functions() {
     // The counts are kept from the stream (the stack polls this table's): wait for them
     // over HTTP, then read them through the events.
     let http = stack.client(&tenant);
-    common::wait_for_segment_count(&http, &segment_id, 1).await;
-    common::wait_for_member_count(&http, "tier", 1).await;
+    crate::common::wait_for_segment_count(&http, &segment_id, 1).await;
+    crate::common::wait_for_member_count(&http, "tier", 1).await;
     let segment_read = Event::new("GET", "/segments/{id}", format!("/segments/{segment_id}"))
         .tenant(&tenant)
         .send(&app, Function::Segments)
@@ -606,7 +604,7 @@ async fn fields_and_customers_through_their_functions() {
         .send(&app, Function::Customers)
         .await
         .problem(404, "not_found");
-    common::wait_for_member_count(&http, "tier", 0).await;
+    crate::common::wait_for_member_count(&http, "tier", 0).await;
     let field = Event::new("GET", "/fields/{name}", "/fields/tier")
         .tenant(&tenant)
         .send(&app, Function::Fields)

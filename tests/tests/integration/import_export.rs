@@ -1,12 +1,10 @@
 //! The spreadsheet path: `POST /customers/import` (CSV upserts with a per-row report,
 //! dry runs, limits) and `GET /customers/export` (filters, paging, round trip).
 
-mod common;
-
 use std::collections::BTreeSet;
 
+use crate::common::*;
 use api_tests::{Client, Method, Reply, Stack, unique_tenant};
-use common::*;
 use serde_json::{Value, json};
 
 async fn import(client: &Client, query: &str, csv: impl Into<Vec<u8>>) -> Reply {

@@ -3,12 +3,10 @@
 //! the file's lines, a second run finding every row unchanged, the rest of a request
 //! sent again after the server's time budget ran out, and HTTP errors.
 
-mod common;
-
 use std::path::PathBuf;
 
+use crate::common::*;
 use api_tests::{Stack, token, unique_tenant};
-use common::*;
 use segmentation_cli::{Command, Console, Options, Summary, import_file, parse_args, run};
 use serde_json::json;
 

@@ -2,12 +2,10 @@
 //! `rules/build-examples.sh`, and hostile modules written as WAT), versions, pinning,
 //! test runs that report everything and write nothing, and tenant isolation.
 
-mod common;
-
 use std::collections::BTreeSet;
 
+use crate::common::*;
 use api_tests::{Client, Method, Reply, Stack, unique_tenant};
-use common::*;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 

@@ -3,13 +3,12 @@
 //! the shared local DynamoDB server through a TCP relay the test can cut, so the other
 //! tests never see the fault; the conflicts are provoked on a private table.
 
-mod common;
-
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use api_tests::{Stack, unique_tenant};
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
@@ -19,7 +18,6 @@ use aws_sdk_dynamodb::types::{
     ScalarAttributeType, TransactWriteItem,
 };
 use base64::Engine;
-use common::*;
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -242,23 +240,32 @@ async fn a_stored_artifact_that_does_not_load_is_recompiled_from_the_module() {
 /// The items of a tenant's compiled artifacts (`BLOB#<sha256>@<engine key>`), not the
 /// modules themselves.
 async fn artifact_chunks(stack: &Stack, tenant: &str) -> Vec<Value> {
-    let blobs = aws_call(
-        &stack.moto_url,
-        "DynamoDB_20120810.Scan",
-        json!({
+    // A Scan of the shared table, every page (a page stops at 1 MB, whatever matches).
+    let mut found = Vec::new();
+    let mut start = Value::Null;
+    loop {
+        let mut request = json!({
             "TableName": stack.table,
             "FilterExpression": "begins_with(pk, :blobs)",
             "ExpressionAttributeValues": {":blobs": {"S": format!("T#{tenant}#BLOB#")}},
-        }),
-    )
-    .await;
-    blobs["Items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|item| item["pk"]["S"].as_str().unwrap().contains('@'))
-        .cloned()
-        .collect()
+        });
+        if !start.is_null() {
+            request["ExclusiveStartKey"] = start;
+        }
+        let page = aws_call(&stack.moto_url, "DynamoDB_20120810.Scan", request).await;
+        found.extend(
+            page["Items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|item| item["pk"]["S"].as_str().unwrap().contains('@'))
+                .cloned(),
+        );
+        start = page["LastEvaluatedKey"].clone();
+        if start.is_null() {
+            return found;
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------

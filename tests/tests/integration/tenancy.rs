@@ -2,10 +2,8 @@
 //! per tenant, uniqueness is per tenant, cursors do not cross tenants, and the tenant
 //! comes only from the verified token.
 
-mod common;
-
+use crate::common::*;
 use api_tests::{Client, Method, Reply, Stack, claims, sign, unique_tenant};
-use common::*;
 use serde_json::{Value, json};
 
 /// What tenant A owns: one segment, two fields (one a cluster) and one customer.

@@ -1,10 +1,8 @@
 //! `/segments`: create, read, list with paging and status filter, merge-patch, delete,
 //! conditional requests and every error status.
 
-mod common;
-
+use crate::common::*;
 use api_tests::{Method, Stack, unique_tenant};
-use common::*;
 use serde_json::{Value, json};
 
 #[tokio::test]

@@ -1,12 +1,10 @@
 //! `/customers`: create, replace, merge-patch, delete, the filtered listings and their
 //! paging, index maintenance, all-or-nothing writes and concurrent writers.
 
-mod common;
-
 use std::collections::BTreeSet;
 
+use crate::common::*;
 use api_tests::{Client, Method, Reply, Stack, unique_tenant};
-use common::*;
 use serde_json::{Value, json};
 
 async fn customer(client: &Client, id: &str) -> Reply {

@@ -1,10 +1,8 @@
 //! `/fields`: custom field definitions, their validation, compatible changes, deletion
 //! rules, member counts and the cluster field limit.
 
-mod common;
-
+use crate::common::*;
 use api_tests::{Client, Method, Stack, unique_tenant};
-use common::*;
 use serde_json::{Value, json};
 
 async fn field(client: &Client, name: &str) -> api_tests::Reply {

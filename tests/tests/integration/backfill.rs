@@ -6,14 +6,12 @@
 //! `annual_revenue` (AA from 100000, A from 10000, else B; 0 when missing), and
 //! `distributor` = `customer_type == "distributor"`.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::common::*;
 use api_tests::{Client, Stack, unique_tenant};
-use common::*;
 use serde_json::{Value, json};
 
 /// How long the counters of a backfill over thousands of customers may take to catch up.

@@ -15,14 +15,12 @@
 //! - A's cursors, replayed by B on the identical listing, are 400;
 //! - and afterwards every read of A's answers exactly as before (bodies and ETags).
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use crate::common::*;
 use api::ROUTES;
 use api_tests::{Client, Method, Reply, Stack, unique_tenant};
-use common::*;
 use serde_json::{Value, json};
 
 const YEAR: &str = "2025";
@@ -817,7 +815,7 @@ async fn every_route_answers_another_tenant_as_if_a_ids_did_not_exist() {
     }
     assert!(
         missing.is_empty(),
-        "routes of api::ROUTES without an isolation case in tests/tests/isolation.rs: {missing:#?}"
+        "routes of api::ROUTES without an isolation case in tests/tests/integration/isolation.rs: {missing:#?}"
     );
     let covered: BTreeSet<_> = all.iter().map(|c| c.route).collect();
     assert_eq!(covered.len(), ROUTES.len());

@@ -4,11 +4,9 @@
 //! Setup goes through a private `local-api` on its own table with its stream poller
 //! off, so nothing but these tests hands records to the handler.
 
-mod common;
-
+use crate::common::*;
 use api_tests::{ApiInstance, Client, Stack, unique_tenant};
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
-use common::*;
 use domain::Customer;
 use evaluation::Runner;
 use evaluation::stream::Assigner;

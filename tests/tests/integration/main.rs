@@ -1,0 +1,30 @@
+//! The HTTP integration tests, one module per area, in one binary: they share one moto
+//! and one `local-api` (see `tests/lib.rs`), and the product is linked once.
+//! `hostile_memory` stays a binary of its own, because it measures this process's memory.
+
+#[path = "../common/mod.rs"]
+mod common;
+#[path = "../hostile_corpus/mod.rs"]
+mod hostile_corpus;
+
+mod assign;
+mod assign_events;
+mod backfill;
+mod contention;
+mod customers;
+mod faults;
+mod fields;
+mod gateway;
+mod hostile;
+mod import_cli;
+mod import_export;
+mod isolation;
+mod lambda_events;
+mod malformed;
+mod parsers;
+mod rules;
+mod sales;
+mod segments;
+mod smoke;
+mod template;
+mod tenancy;
