@@ -24,7 +24,7 @@ use std::convert::Infallible;
 
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response, service_fn};
-use store::{Store, StoreConfig};
+use store::{ConfigError, Store, StoreConfig};
 use tracing::Instrument;
 
 use crate::cursor::CursorSigner;
@@ -43,11 +43,14 @@ pub struct Config {
 }
 
 impl Config {
-    pub fn from_env() -> Result<Self, String> {
+    pub fn from_env() -> Result<Self, ConfigError> {
         let cursor_secret =
-            std::env::var("CURSOR_SECRET").map_err(|_| "CURSOR_SECRET is not set".to_string())?;
+            std::env::var("CURSOR_SECRET").map_err(|_| ConfigError::Missing("CURSOR_SECRET"))?;
         if cursor_secret.len() < 16 {
-            return Err("CURSOR_SECRET must be at least 16 characters".into());
+            return Err(ConfigError::Invalid {
+                name: "CURSOR_SECRET",
+                why: "must be at least 16 characters",
+            });
         }
         Ok(Self {
             tenant_claim: std::env::var("TENANT_CLAIM").unwrap_or_else(|_| "tenant_id".into()),
@@ -55,6 +58,17 @@ impl Config {
             store: StoreConfig::from_env()?,
         })
     }
+}
+
+/// Why a function could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The wasm engine could not be built (the builds that serve rules).
+    #[cfg(feature = "rules")]
+    #[error(transparent)]
+    Engine(#[from] rule_engine::EngineError),
 }
 
 /// The warm state of a function: configuration and the database client.
@@ -69,7 +83,7 @@ pub struct App {
 }
 
 impl App {
-    pub async fn new(config: Config) -> Result<Self, String> {
+    pub async fn new(config: Config) -> Result<Self, StartError> {
         let store = Store::connect(&config.store).await;
         let cursors = CursorSigner::new(config.cursor_secret.as_bytes());
         Ok(Self {
@@ -81,7 +95,7 @@ impl App {
         })
     }
 
-    pub async fn from_env() -> Result<Self, String> {
+    pub async fn from_env() -> Result<Self, StartError> {
         Self::new(Config::from_env()?).await
     }
 
@@ -263,7 +277,7 @@ fn tenant_of(request: &Request, claim: &str) -> Result<String, ApiError> {
 /// The Lambda entry point of one HTTP function: JSON logs, one warm [`App`], and the
 /// lambda_http runtime loop.
 pub async fn run(function: Function) -> Result<(), lambda_http::Error> {
-    init_logging();
+    logging::init();
     let app = App::from_env().await?;
     tracing::info!(
         function = function.name(),
@@ -275,18 +289,4 @@ pub async fn run(function: Function) -> Result<(), lambda_http::Error> {
         async move { Ok::<_, Infallible>(app.handle_function(function, request).await) }
     }))
     .await
-}
-
-/// Structured JSON logs at `LOG_LEVEL` (default `info`), the format CloudWatch indexes:
-/// one object per line with `timestamp` (RFC 3339) and `level`, which Lambda's JSON log
-/// format needs to filter by level (without a timestamp it files every line as INFO),
-/// and the spans: lambda_runtime's `requestId`, the request's `request_id` and `tenant`.
-pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("LOG_LEVEL")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .with_current_span(true)
-        .try_init();
 }

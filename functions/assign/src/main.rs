@@ -7,7 +7,7 @@ use store::{Store, StoreConfig};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    api::init_logging();
+    logging::init();
     let store = Store::connect(&StoreConfig::from_env()?).await;
     let assigner = Assigner::new(Runner::new(store)?);
     tracing::info!("ready");

@@ -48,8 +48,8 @@ pub fn engine_config() -> EngineConfig {
 }
 
 impl Runner {
-    pub fn new(store: Store) -> Result<Self, String> {
-        let engine = RuleEngine::new(engine_config()).map_err(|err| err.to_string())?;
+    pub fn new(store: Store) -> Result<Self, rule_engine::EngineError> {
+        let engine = RuleEngine::new(engine_config())?;
         Ok(Self {
             engine: Arc::new(engine),
             store,

@@ -64,11 +64,23 @@ pub struct StoreConfig {
     pub endpoint_url: Option<String>,
 }
 
+/// A function's environment lacks what it needs to start.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0} is not set")]
+    Missing(&'static str),
+    #[error("{name} {why}")]
+    Invalid {
+        name: &'static str,
+        why: &'static str,
+    },
+}
+
 impl StoreConfig {
     /// `TABLE_NAME` (required) and `DYNAMODB_ENDPOINT` (local stack only).
-    pub fn from_env() -> Result<Self, String> {
+    pub fn from_env() -> Result<Self, ConfigError> {
         let table_name =
-            std::env::var("TABLE_NAME").map_err(|_| "TABLE_NAME is not set".to_string())?;
+            std::env::var("TABLE_NAME").map_err(|_| ConfigError::Missing("TABLE_NAME"))?;
         let endpoint_url = std::env::var("DYNAMODB_ENDPOINT")
             .ok()
             .filter(|s| !s.is_empty());

@@ -48,7 +48,7 @@ async fn run() -> Result<(), String> {
             .map_err(|_| format!("LOCAL_API_PORT must be a port number, got `{raw}`"))?,
         _ => 3000,
     };
-    let app = api::App::from_env().await?;
+    let app = api::App::from_env().await.map_err(|err| err.to_string())?;
     wait_for_table(&app).await?;
 
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
@@ -85,7 +85,7 @@ async fn stream_poller(app: &api::App) -> Result<(), String> {
     if std::env::var("LOCAL_STREAMS").is_ok_and(|v| v == "off") {
         return Ok(());
     }
-    let config = store::StoreConfig::from_env()?;
+    let config = store::StoreConfig::from_env().map_err(|err| err.to_string())?;
     let checkpoint = match std::env::var("LOCAL_STREAM_CHECKPOINT") {
         Ok(path) if !path.is_empty() => path.into(),
         _ => std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
