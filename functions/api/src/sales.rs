@@ -110,7 +110,7 @@ pub async fn annual_report(app: &App, call: Call) -> Result<Reply, ApiError> {
     let mut totals = match &filter {
         CustomerFilter::All => app.store.year_totals(&call.tenant, year, &currency).await?,
         members => {
-            let ids = app.store.customer_ids(&call.tenant, members).await?;
+            let ids = app.store.member_ids(&call.tenant, members).await?;
             app.store
                 .year_totals_of(&call.tenant, year, &currency, &ids)
                 .await?

@@ -81,14 +81,19 @@ pub async fn step(
             step_customers(),
         )
         .await?;
-    let rules = if chain.dry_run {
-        TenantRules::load_one(store, tenant, &chain.rule, chain.version).await?
-    } else {
-        TenantRules::load(store, tenant).await?
-    };
+    // Then the rules and the page's sales at once.
     let now = Utc::now();
     let ids: Vec<String> = customers.iter().map(|c| c.id.clone()).collect();
-    let sales = store.sales_summaries(tenant, &ids, now.year()).await?;
+    let load_rules = async {
+        if chain.dry_run {
+            TenantRules::load_one(store, tenant, &chain.rule, chain.version).await
+        } else {
+            TenantRules::load(store, tenant).await
+        }
+    };
+    let (rules, sales) = tokio::try_join!(load_rules, async {
+        Ok(store.sales_summaries(tenant, &ids, now.year()).await?)
+    })?;
     let mut plans = Vec::with_capacity(customers.len());
     for customer in &customers {
         let summary = sales.get(&customer.id).cloned().unwrap_or_default();

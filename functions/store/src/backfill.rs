@@ -31,6 +31,19 @@ struct JobHead {
     created_at: DateTime<Utc>,
 }
 
+impl JobHead {
+    fn with(self, chains: Vec<BackfillChain>) -> BackfillJob {
+        BackfillJob::from_chains(
+            self.id,
+            self.rule,
+            self.version,
+            self.dry_run,
+            self.created_at,
+            chains,
+        )
+    }
+}
+
 fn chain_key(tenant: &str, rule: &str, job: &str, shard: u8) -> (String, String) {
     (keys::customers(tenant, shard), job_sk(rule, job))
 }
@@ -67,19 +80,22 @@ impl Store {
         self.commit(tx).await
     }
 
+    /// A job: its head and its chains, read at once.
     pub async fn get_job(
         &self,
         tenant: &str,
         rule: &str,
         id: &str,
     ) -> StoreResult<Option<BackfillJob>> {
-        let head: Option<JobHead> = self
-            .get_item(keys::tenant(tenant), job_sk(rule, id))
-            .await?;
-        match head {
-            Some(head) => Ok(self.with_chains(tenant, vec![head]).await?.pop()),
-            None => Ok(None),
-        }
+        let ids = [id];
+        let (head, mut chains) = tokio::try_join!(
+            self.get_item::<JobHead>(keys::tenant(tenant), job_sk(rule, id)),
+            self.chains_of(tenant, rule, &ids),
+        )?;
+        Ok(head.map(|head| {
+            let mine = chains.remove(&head.id).unwrap_or_default();
+            head.with(mine)
+        }))
     }
 
     /// A rule's jobs, newest first (job ids are time-ordered).
@@ -88,40 +104,34 @@ impl Store {
             .query_all(&keys::tenant(tenant), &format!("{BACKFILL}{rule}#"))
             .await?;
         heads.reverse();
-        self.with_chains(tenant, heads).await
+        let ids: Vec<&str> = heads.iter().map(|h| h.id.as_str()).collect();
+        let mut chains = self.chains_of(tenant, rule, &ids).await?;
+        Ok(heads
+            .into_iter()
+            .map(|head| {
+                let mine = chains.remove(&head.id).unwrap_or_default();
+                head.with(mine)
+            })
+            .collect())
     }
 
-    /// The jobs of `heads` with their chains, read in batches.
-    async fn with_chains(
+    /// The chains of the jobs `ids` of `rule`, by job id, each in shard order (the order
+    /// of the keys the batch read keeps).
+    async fn chains_of(
         &self,
         tenant: &str,
-        heads: Vec<JobHead>,
-    ) -> StoreResult<Vec<BackfillJob>> {
-        let chain_keys: Vec<(String, String)> = heads
+        rule: &str,
+        ids: &[&str],
+    ) -> StoreResult<HashMap<String, Vec<BackfillChain>>> {
+        let chain_keys: Vec<(String, String)> = ids
             .iter()
-            .flat_map(|head| {
-                keys::shards().map(|shard| chain_key(tenant, &head.rule, &head.id, shard))
-            })
+            .flat_map(|id| keys::shards().map(move |shard| chain_key(tenant, rule, id, shard)))
             .collect();
         let mut chains: HashMap<String, Vec<BackfillChain>> = HashMap::new();
         for chain in self.batch_get::<BackfillChain>(&chain_keys).await? {
             chains.entry(chain.job.clone()).or_default().push(chain);
         }
-        Ok(heads
-            .into_iter()
-            .map(|head| {
-                let mut mine = chains.remove(&head.id).unwrap_or_default();
-                mine.sort_by_key(|c| c.shard);
-                BackfillJob::from_chains(
-                    head.id,
-                    head.rule,
-                    head.version,
-                    head.dry_run,
-                    head.created_at,
-                    mine,
-                )
-            })
-            .collect())
+        Ok(chains)
     }
 
     /// One chain as stored now.

@@ -4,6 +4,7 @@ use domain::{Customer, FieldDef};
 use std::collections::BTreeSet;
 
 use futures_util::future::try_join_all;
+use futures_util::{StreamExt, TryStreamExt};
 
 use crate::counts::{MEMBERSHIPS, Membership, decode_memberships, encode_memberships, stamp_of};
 use crate::keys::{self, CLUSTER_COUNT, CUSTOMER, EMAIL, shard_of, sk};
@@ -293,6 +294,8 @@ impl Store {
 
 /// Repairs of one customer that keep racing its other writers before giving up.
 const REPAIR_ATTEMPTS: u32 = 5;
+/// Customers repaired at once (each is its own transaction of its own items).
+const REPAIRS_IN_FLIGHT: usize = 16;
 
 impl Store {
     /// Takes customers out of segments and cluster fields that no longer exist (a write
@@ -307,44 +310,54 @@ impl Store {
             tokio::try_join!(self.list_fields(tenant), self.all_segments(tenant))?;
         let segments: std::collections::HashSet<String> =
             segments.into_iter().map(|s| s.id).collect();
-        let mut repaired = 0;
-        for id in ids {
-            for attempt in 1..=REPAIR_ATTEMPTS {
-                let home = keys::customer_home(tenant, id);
-                let Some(item) = self.get_raw(home, sk(CUSTOMER, id)).await? else {
-                    break;
-                };
-                let held = decode_memberships(item.get(MEMBERSHIPS));
-                let current: Customer = serde_dynamo::aws_sdk_dynamodb_1::from_item(item)?;
-                let segment_exists = current
-                    .segment_id
-                    .as_ref()
-                    .is_none_or(|s| segments.contains(s));
-                let Some(next) =
-                    current.without_dangling(&fields, segment_exists, chrono::Utc::now())
-                else {
-                    break;
-                };
-                let before = Some((&current, held.into_iter().collect()));
-                match self.write_customer(tenant, before, &next, &fields).await {
-                    Ok(()) => {
-                        repaired += 1;
-                        break;
-                    }
-                    Err(crate::StoreError::VersionMismatch | crate::StoreError::Conflict(_))
-                        if attempt < REPAIR_ATTEMPTS =>
-                    {
-                        continue;
-                    }
-                    Err(err) => return Err(err),
-                }
-            }
-        }
-        Ok(repaired)
+        let repairs: Vec<_> = ids
+            .iter()
+            .map(|id| self.repair_customer(tenant, id, &fields, &segments))
+            .collect();
+        let repairs = futures_util::stream::iter(repairs)
+            .buffer_unordered(REPAIRS_IN_FLIGHT)
+            .try_collect::<Vec<bool>>()
+            .await?;
+        Ok(repairs.into_iter().filter(|&repaired| repaired).count())
     }
 
-    /// The ids of every customer with a row in a membership (all shards at once).
-    pub(crate) async fn member_ids(
+    /// [`Store::repair_customers`] for one customer; `true` when it was rewritten.
+    async fn repair_customer(
+        &self,
+        tenant: &str,
+        id: &str,
+        fields: &[FieldDef],
+        segments: &std::collections::HashSet<String>,
+    ) -> StoreResult<bool> {
+        for attempt in 1..=REPAIR_ATTEMPTS {
+            let home = keys::customer_home(tenant, id);
+            let Some(item) = self.get_raw(home, sk(CUSTOMER, id)).await? else {
+                return Ok(false);
+            };
+            let held = decode_memberships(item.get(MEMBERSHIPS));
+            let current: Customer = serde_dynamo::aws_sdk_dynamodb_1::from_item(item)?;
+            let segment_exists = current
+                .segment_id
+                .as_ref()
+                .is_none_or(|s| segments.contains(s));
+            let Some(next) = current.without_dangling(fields, segment_exists, chrono::Utc::now())
+            else {
+                return Ok(false);
+            };
+            let before = Some((&current, held.into_iter().collect()));
+            match self.write_customer(tenant, before, &next, fields).await {
+                Ok(()) => return Ok(true),
+                Err(crate::StoreError::VersionMismatch | crate::StoreError::Conflict(_))
+                    if attempt < REPAIR_ATTEMPTS => {}
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(false)
+    }
+
+    /// The ids of every customer with a row in a membership (all shards at once): the
+    /// rows a filtered report starts from, and the members a deletion sweeps.
+    pub async fn member_ids(
         &self,
         tenant: &str,
         membership: &CustomerFilter,

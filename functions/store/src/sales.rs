@@ -12,7 +12,7 @@ use domain::{Amount, Sale, SalesSummary, YearTotals};
 
 use crate::keys::{self, CUSTOMER, SALE, SALE_REF, sk};
 use crate::write::{Item, OnFail, entity_item, key, n};
-use crate::{CustomerFilter, Page, PageKey, Store, StoreError, StoreResult, error};
+use crate::{Page, PageKey, Store, StoreError, StoreResult, error};
 
 /// What recording a sale did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -297,15 +297,5 @@ impl Store {
                 )
             })
             .collect())
-    }
-
-    /// Every customer id a membership filter selects, all pages: the rows a filtered
-    /// report starts from. One Query page per thousand members, the shards at once.
-    pub async fn customer_ids(
-        &self,
-        tenant: &str,
-        filter: &CustomerFilter,
-    ) -> StoreResult<Vec<String>> {
-        self.member_ids(tenant, filter).await
     }
 }

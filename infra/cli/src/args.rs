@@ -249,20 +249,28 @@ fn other(error: &clap::Error) -> UsageError {
     UsageError::Other(line.strip_prefix("error: ").unwrap_or(line).to_owned())
 }
 
+/// Command lines for the tests of this crate.
 #[cfg(test)]
-mod tests {
+pub(crate) mod fixtures {
     use super::*;
 
-    fn args(items: &[&str]) -> Vec<String> {
+    pub(crate) fn args(items: &[&str]) -> Vec<String> {
         items.iter().map(|s| s.to_string()).collect()
     }
 
-    fn options(items: &[&str], env: Option<&str>) -> Options {
+    /// The import options `items` parse to (with `env` as `$SEGMENTATION_TOKEN`).
+    pub(crate) fn options(items: &[&str], env: Option<&str>) -> Options {
         match parse_args(args(items), env.map(str::to_owned)) {
             Ok(Command::Import(options)) => options,
             other => panic!("{other:?}"),
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::{args, options};
+    use super::*;
 
     fn usage_error(items: &[&str]) -> String {
         match parse_args(args(items), None) {

@@ -603,17 +603,7 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use super::*;
-
-    fn args(items: &[&str]) -> Vec<String> {
-        items.iter().map(|s| s.to_string()).collect()
-    }
-
-    fn options(items: &[&str], env: Option<&str>) -> Options {
-        match parse_args(args(items), env.map(str::to_owned)) {
-            Ok(Command::Import(options)) => options,
-            other => panic!("{other:?}"),
-        }
-    }
+    use crate::args::fixtures::{args, options};
 
     /// A fake API on a thread: answers each request with `answer(request number from 0,
     /// body)`; returns its URL and the bodies it received.
