@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Quick start #1: the whole backend on this machine.
 #   moto (local DynamoDB API) on 127.0.0.1:$MOTO_PORT (5000)
-#   local-api (every function behind an emulated API Gateway + JWT authorizer)
+#   local-stack (every function behind an emulated API Gateway + JWT authorizer)
 #   on 127.0.0.1:$LOCAL_API_PORT (3000)
 # Runs in the foreground until Ctrl-C; stops what it started on exit.
 set -euo pipefail
@@ -23,7 +23,7 @@ if http_up "$LOCAL_API_PORT"; then
     die "something already listens on 127.0.0.1:$LOCAL_API_PORT; stop it or set LOCAL_API_PORT"
 fi
 
-log "building local-api and dev-token"
+log "building local-stack"
 cargo build -q -p local-stack --bins
 TARGET_DIR="${CARGO_TARGET_DIR:-$REPO_ROOT/target}"
 
@@ -34,7 +34,7 @@ cleanup() {
     if [ -n "$API_PID" ] && kill -0 "$API_PID" 2>/dev/null; then
         kill -TERM "$API_PID" 2>/dev/null || true
         wait "$API_PID" 2>/dev/null || true
-        log "local-api stopped"
+        log "local-stack stopped"
     fi
     if [ "$STARTED_MOTO" -eq 1 ]; then
         moto_stop "$MOTO_PORT"
@@ -49,7 +49,7 @@ if ! http_up "$MOTO_PORT"; then
 fi
 moto_start "$MOTO_PORT"
 
-"$TARGET_DIR/debug/local-api" &
+"$TARGET_DIR/debug/local-stack" serve &
 API_PID=$!
 ready=0
 for _ in $(seq 1 300); do
@@ -57,12 +57,12 @@ for _ in $(seq 1 300); do
         ready=1
         break
     fi
-    kill -0 "$API_PID" 2>/dev/null || die "local-api exited during startup"
+    kill -0 "$API_PID" 2>/dev/null || die "local-stack exited during startup"
     sleep 0.1
 done
-[ "$ready" -eq 1 ] || die "local-api did not answer on port $LOCAL_API_PORT within 30s"
+[ "$ready" -eq 1 ] || die "local-stack did not answer on port $LOCAL_API_PORT within 30s"
 
-TOKEN="$("$TARGET_DIR/debug/dev-token" demo)"
+TOKEN="$("$TARGET_DIR/debug/local-stack" token demo)"
 URL="http://127.0.0.1:$LOCAL_API_PORT"
 cat <<MSG
 
@@ -80,7 +80,7 @@ The OpenAPI document (no token needed):
   curl -s $URL/openapi.json
 
 Tokens for other tenants:
-  cargo run -q -p local-stack --bin dev-token -- acme
+  cargo run -q -p local-stack -- token acme
 
 Wipe all data: ./infra/moto.sh reset    Stop: Ctrl-C
 MSG

@@ -2,7 +2,7 @@
 # Fuzzes the local API from its own OpenAPI document with schemathesis (issue 7).
 #
 # Installs schemathesis into .venv (pinned, idempotent), starts its own moto and
-# local-api on free ports with a fresh table (a running ./infra/dev.sh is not
+# local-stack on free ports with a fresh table (a running ./infra/dev.sh is not
 # disturbed), mints a token for a fresh tenant, seeds a segment, fields, a customer, a
 # sale and a rule (with the Rust example module and a dry-run backfill job when
 # rules/build-examples.sh has built it), points path parameters at them half of the
@@ -36,15 +36,15 @@ CHECKS="not_a_server_error,response_schema_conformance"
 "$REPO_ROOT/infra/setup.sh" >/dev/null
 pip_pin schemathesis "$SCHEMATHESIS_VERSION"
 
-log "building local-api and dev-token (debug)"
+log "building local-stack (debug)"
 cargo build -q -p local-stack --bins
 BIN="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/debug"
 
 private_stack_start fuzz "$BIN"
-log "moto on :$MOTO, local-api (debug) on :$PORT, table $TABLE_NAME"
+log "moto on :$MOTO, local-stack (debug) on :$PORT, table $TABLE_NAME"
 
 TENANT="fuzz-$$-$(date +%s)"
-TOKEN="$("$BIN/dev-token" "$TENANT" --ttl-seconds 7200)"
+TOKEN="$("$BIN/local-stack" token "$TENANT" --ttl-seconds 7200)"
 
 # seed METHOD PATH BODY EXPECTED...: one request; dies unless the status is expected.
 # The answer is left in $WORK/seed.out.

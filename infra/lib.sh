@@ -108,7 +108,7 @@ free_port() {
     "$VENV/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# private_stack_start NAME BIN_DIR: moto and BIN_DIR/local-api on free ports with a
+# private_stack_start NAME BIN_DIR: moto and BIN_DIR/local-stack on free ports with a
 # fresh table, for scripts that must not disturb a running ./infra/dev.sh. Sets WORK (a
 # temporary folder holding both logs), MOTO, PORT, URL and TABLE_NAME; both processes
 # stop and WORK goes when the calling script exits.
@@ -142,24 +142,24 @@ private_stack_start() {
     export LOCAL_STREAMS="${LOCAL_STREAMS:-on}"
     export LOCAL_STREAM_CHECKPOINT="$WORK/streams"
     export RUST_LOG="${RUST_LOG:-warn}"
-    "$bin/local-api" >"$WORK/local-api.log" 2>&1 </dev/null &
+    "$bin/local-stack" serve >"$WORK/local-stack.log" 2>&1 </dev/null &
     local api_pid=$!
     PRIVATE_PIDS+=("$api_pid")
     URL="http://127.0.0.1:$PORT"
     for _ in $(seq 1 300); do
         curl -sf -o /dev/null --max-time 1 "$URL/openapi.json" && break
-        kill -0 "$api_pid" 2>/dev/null || { tail -n 20 "$WORK/local-api.log" >&2; die "local-api exited"; }
+        kill -0 "$api_pid" 2>/dev/null || { tail -n 20 "$WORK/local-stack.log" >&2; die "local-stack exited"; }
         sleep 0.1
     done
-    curl -sf -o /dev/null --max-time 1 "$URL/openapi.json" || die "local-api did not start"
+    curl -sf -o /dev/null --max-time 1 "$URL/openapi.json" || die "local-stack did not start"
 }
 
-# private_stack_errors: true (and prints the first lines) when the private local-api
+# private_stack_errors: true (and prints the first lines) when the private local-stack
 # logged an error.
 private_stack_errors() {
-    grep -q 'ERROR' "$WORK/local-api.log" || return 1
-    log "local-api logged errors:"
-    grep 'ERROR' "$WORK/local-api.log" | head -20 >&2
+    grep -q 'ERROR' "$WORK/local-stack.log" || return 1
+    log "local-stack logged errors:"
+    grep 'ERROR' "$WORK/local-stack.log" | head -20 >&2
 }
 
 # Stops what private_stack_start started (and any pid a script adds to PRIVATE_PIDS),

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A bounded load test of the local API on loopback (issue 7), with wrk (Debian package).
 #
-# Starts its own moto and local-api on free ports with a fresh table (a running
+# Starts its own moto and local-stack on free ports with a fresh table (a running
 # ./infra/dev.sh is not disturbed), seeds customers for one tenant, then sends
 #   LOAD_GETS   (3000) GET  /customers/{id}   over the seeded ids,
 #   LOAD_POSTS  (1000) POST /customers        each with a new email,
@@ -10,7 +10,7 @@
 # Fails (exit 1) on any answer that is not 2xx, any socket error, or fewer requests than
 # asked. Stops what it started on exit.
 #
-#   ./infra/load.sh                      # debug local-api, as ./infra/dev.sh runs it
+#   ./infra/load.sh                      # debug local-stack, as ./infra/dev.sh runs it
 #   LOAD_PROFILE=release ./infra/load.sh # release build (slow to build the first time)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -33,7 +33,7 @@ else
     log "installed wrk"
 fi
 
-log "building local-api and dev-token ($PROFILE)"
+log "building local-stack ($PROFILE)"
 if [ "$PROFILE" = release ]; then
     cargo build -q --release -p local-stack --bins
 else
@@ -42,10 +42,10 @@ fi
 BIN="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/$PROFILE"
 
 private_stack_start load "$BIN"
-log "moto on :$MOTO, local-api ($PROFILE) on :$PORT, table $TABLE_NAME, streams $LOCAL_STREAMS"
+log "moto on :$MOTO, local-stack ($PROFILE) on :$PORT, table $TABLE_NAME, streams $LOCAL_STREAMS"
 
 TENANT="load-$$"
-TOKEN="$("$BIN/dev-token" "$TENANT" --ttl-seconds 3600)"
+TOKEN="$("$BIN/local-stack" token "$TENANT" --ttl-seconds 3600)"
 log "seeding $SEED customers for tenant $TENANT"
 : >"$WORK/ids"
 for i in $(seq 1 "$SEED"); do

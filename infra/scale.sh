@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The scale benchmark of issue 12 ("Scale with DynamoDB"); not part of CI.
 #
-# Starts its own moto (DynamoDB's latencies injected, every call traced) and local-api
+# Starts its own moto (DynamoDB's latencies injected, every call traced) and local-stack
 # on free ports with a fresh table, runs the scenarios (infra/scale_driver.py), each
 # between two marks in the trace and in a tenant of its own, then prints what each
 # window's DynamoDB calls show and one summary table (infra/scale_report.py). Stops
@@ -42,8 +42,8 @@ WASM="${RULES_WASM_DIR:-$REPO_ROOT/target/rules-wasm}/tier-rust.wasm"
 
 "$REPO_ROOT/infra/setup.sh" >/dev/null
 if [ "${SCALE_NO_BUILD:-0}" != 1 ]; then
-    log "building local-api, dev-token and import-customers"
-    cargo build -q -p local-stack -p segmentation-cli --bins
+    log "building local-stack, local-stack token and import-customers"
+    cargo build -q -p local-stack -p import-customers --bins
 fi
 [ -f "$WASM" ] || bash "$REPO_ROOT/rules/build-examples.sh"
 
@@ -54,25 +54,25 @@ export MOTO_LATENCY_MS="$LATENCY" MOTO_TRACE="$SCALE_DIR/trace.jsonl"
 export RUST_LOG="warn,local_stack::streams=debug"
 private_stack_start scale "$BIN"
 API_PID="${PRIVATE_PIDS[-1]}"
-# The stream scenario freezes the main local-api (SIGSTOP) for a moment; a frozen
+# The stream scenario freezes the main local-stack (SIGSTOP) for a moment; a frozen
 # process would never act on the TERM that stops it.
 trap 'kill -CONT "$API_PID" 2>/dev/null || true; private_stack_stop' EXIT
 
-# A second local-api, without a stream poller: writes through it wait in the stream.
+# A second local-stack, without a stream poller: writes through it wait in the stream.
 QUIET_URL="http://127.0.0.1:$(free_port)"
-LOCAL_API_PORT="${QUIET_URL##*:}" LOCAL_STREAMS=off "$BIN/local-api" \
+LOCAL_API_PORT="${QUIET_URL##*:}" LOCAL_STREAMS=off "$BIN/local-stack" serve \
     >"$WORK/quiet-api.log" 2>&1 </dev/null &
 PRIVATE_PIDS+=("$!")
 for _ in $(seq 1 300); do
     curl -sf -o /dev/null --max-time 1 "$QUIET_URL/openapi.json" && break
     sleep 0.1
 done
-curl -sf -o /dev/null --max-time 1 "$QUIET_URL/openapi.json" || die "the quiet local-api did not start"
-log "moto on :$MOTO (latency $LATENCY, trace $MOTO_TRACE), local-api on :$PORT, quiet on ${QUIET_URL##*:}"
+curl -sf -o /dev/null --max-time 1 "$QUIET_URL/openapi.json" || die "the quiet local-stack did not start"
+log "moto on :$MOTO (latency $LATENCY, trace $MOTO_TRACE), local-stack on :$PORT, quiet on ${QUIET_URL##*:}"
 
 driver() {
     "$VENV/bin/python" "$REPO_ROOT/infra/scale_driver.py" --url "$URL" --quiet-url "$QUIET_URL" \
-        --moto "http://127.0.0.1:$MOTO" --bin "$BIN" --log "$WORK/local-api.log" \
+        --moto "http://127.0.0.1:$MOTO" --bin "$BIN" --log "$WORK/local-stack.log" \
         --results "$SCALE_DIR/results.jsonl" --run "scale-$$" \
         --idle "${SCALE_IDLE_SECONDS:-3}" "$@"
 }
@@ -93,4 +93,4 @@ log "scenarios done in $((SECONDS - STARTED)) s"
     "$VENV/bin/python" "$REPO_ROOT/infra/scale_report.py" --latency "$LATENCY" \
         "$SCALE_DIR/trace.jsonl" "$SCALE_DIR/results.jsonl"
 } | tee "$SCALE_DIR/report.txt"
-if private_stack_errors; then die "local-api logged errors"; fi
+if private_stack_errors; then die "local-stack logged errors"; fi

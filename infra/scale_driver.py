@@ -3,7 +3,7 @@ between two marks in moto's call trace, with its results appended as one JSON li
 the results file for `infra/scale_report.py`.
 
 Every scenario works in a tenant of its own (`<run>-<scenario>`), so its keys, counts
-and partitions are its own. A window ends once the stream poller of `local-api` has
+and partitions are its own. A window ends once the stream poller of `local-stack` has
 been idle for `--idle` seconds (no "stream batch handled" line in its log) and the
 counts the stream keeps show the scenario's customers: the calls the scenario caused
 through the stream (the counting, the rules) are in the window. The wait makes no call
@@ -40,7 +40,7 @@ RULE_INPUTS = [
     {"name": "annual_revenue", "type": "string"},
     {"name": "customer_type", "type": "string"},
 ]
-# local-api may colour its log (ANSI escapes around field names).
+# local-stack may colour its log (ANSI escapes around field names).
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 BATCH_LINE = re.compile(r"stream batch handled.*\brecords=(\d+).*\bms=(\d+)")
 
@@ -69,7 +69,7 @@ def http(method, url, token=None, body=None, content_type="application/json"):
 
 
 class Stack:
-    """The local stack of one run: both local-api instances, moto, the binaries, the
+    """The local stack of one run: both local-stack instances, moto, the binaries, the
     main instance's log and the results file."""
 
     def __init__(self, args):
@@ -115,7 +115,7 @@ class Tenant:
         self.name = name
         self.url = url
         token = subprocess.run(
-            [os.path.join(stack.bin, "dev-token"), name, "--ttl-seconds", "7200"],
+            [os.path.join(stack.bin, "local-stack"), "token", name, "--ttl-seconds", "7200"],
             check=True, capture_output=True, text=True,
         )
         self.token = token.stdout.strip()
@@ -149,7 +149,7 @@ class Tenant:
 
 
 class StreamLog:
-    """The "stream batch handled" lines of local-api's log (RUST_LOG must enable
+    """The "stream batch handled" lines of local-stack's log (RUST_LOG must enable
     `local_stack::streams=debug`), read as the log grows."""
 
     def __init__(self, path):
@@ -300,7 +300,7 @@ def creates(stack, args):
 
 def stream(stack, args):
     """One stream batch of N customer records, evaluated by an enabled rule whose module
-    the process has already loaded. The main local-api is frozen (SIGSTOP) while the
+    the process has already loaded. The main local-stack is frozen (SIGSTOP) while the
     customers are created through the quiet instance (streams off), so their records
     wait in the stream; resumed, its poller hands them to the handler as one batch."""
     tenant = stack.tenant(args.scenario)
@@ -413,11 +413,11 @@ def summary(result):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--url", required=True, help="the main local-api (streams on)")
-    parser.add_argument("--quiet-url", required=True, help="a local-api with LOCAL_STREAMS=off")
+    parser.add_argument("--url", required=True, help="the main local-stack (streams on)")
+    parser.add_argument("--quiet-url", required=True, help="a local-stack with LOCAL_STREAMS=off")
     parser.add_argument("--moto", required=True, help="moto_server.py, tracing")
-    parser.add_argument("--bin", required=True, help="where dev-token and import-customers are")
-    parser.add_argument("--log", required=True, help="the main local-api's log")
+    parser.add_argument("--bin", required=True, help="where local-stack and import-customers are")
+    parser.add_argument("--log", required=True, help="the main local-stack's log")
     parser.add_argument("--results", required=True, help="appends one JSON line per scenario")
     parser.add_argument("--run", required=True, help="prefix of the tenants' names")
     parser.add_argument("--idle", type=float, default=3.0, help="seconds without a stream batch")
@@ -432,7 +432,7 @@ def main():
     command.set_defaults(run_scenario=stream)
     command.add_argument("--count", type=int, required=True)
     command.add_argument("--wasm", required=True, help="the tier-rust example module")
-    command.add_argument("--pause", type=int, required=True, help="the main local-api's pid")
+    command.add_argument("--pause", type=int, required=True, help="the main local-stack's pid")
 
     command = scenarios.add_parser("backfill", help=backfill.__doc__)
     command.set_defaults(run_scenario=backfill)

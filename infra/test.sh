@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Quick start #2: the whole test suite, as CI runs it.
 # Formatting, lints, the example rule modules, then every test of the workspace,
-# including the HTTP integration tests (which start their own moto and local-api).
+# including the HTTP integration tests (which start their own moto and local-stack).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"

@@ -2,7 +2,7 @@
 //! `tests/tests/hostile_memory.rs`).
 //!
 //! Each test binary starts one stack on first use, [`Stack::get`]: a moto server (the
-//! local DynamoDB API) and the `local-api` binary on free ports, with a table of its
+//! local DynamoDB API) and the `local-stack` binary on free ports, with a table of its
 //! own. Tests isolate themselves by tenant ([`unique_tenant`]), so they run in
 //! parallel against the one stack. The processes die with the test binary: they are
 //! spawned with `PR_SET_PDEATHSIG` from a thread that lives as long as the process.
@@ -12,7 +12,7 @@
 //!
 //! Environment: `MOTO_SERVER` (default: `infra/moto_server.py` on the Python of
 //! `<repo>/.venv`, installed by `./infra/setup.sh`), `LOCAL_API_BIN` (default
-//! `<target>/debug/local-api`, built by `cargo build -p local-stack --bins`).
+//! `<target>/debug/local-stack`, built by `cargo build -p local-stack --bins`).
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -92,10 +92,10 @@ fn moto_command(port: u16) -> Command {
 fn local_api_path() -> PathBuf {
     let path = std::env::var_os("LOCAL_API_BIN")
         .map(PathBuf::from)
-        .unwrap_or_else(|| target_dir().join("debug/local-api"));
+        .unwrap_or_else(|| target_dir().join("debug/local-stack"));
     if !path.exists() {
         panic!(
-            "local-api not found at {}: run ./infra/test.sh, or `cargo build -p local-stack \
+            "local-stack not found at {}: run ./infra/test.sh, or `cargo build -p local-stack \
              --bins` before `cargo test`, or set LOCAL_API_BIN",
             path.display()
         );
@@ -106,9 +106,9 @@ fn local_api_path() -> PathBuf {
     path
 }
 
-/// Panics when a source of `local-api` is newer than the binary: `cargo test` does not
+/// Panics when a source of `local-stack` is newer than the binary: `cargo test` does not
 /// rebuild other packages' binaries, and testing a stale server hides changes. The
-/// sources are the workspace files listed in the binary's dep-info file (`local-api.d`).
+/// sources are the workspace files listed in the binary's dep-info file (`local-stack.d`).
 fn check_fresh(binary: &Path) {
     if std::env::var_os("API_TESTS_ALLOW_STALE").is_some() {
         return;
@@ -318,9 +318,9 @@ fn log_dir() -> PathBuf {
 // ---------------------------------------------------------------------------------
 // The stack
 
-/// moto plus one `local-api`, shared by every test of a test binary.
+/// moto plus one `local-stack`, shared by every test of a test binary.
 pub struct Stack {
-    /// `http://127.0.0.1:PORT` of the shared local-api.
+    /// `http://127.0.0.1:PORT` of the shared local-stack.
     pub base_url: String,
     /// `http://127.0.0.1:PORT` of moto.
     pub moto_url: String,
@@ -385,7 +385,7 @@ impl Stack {
             &moto_url,
             &table,
             &[],
-            &logs.join("local-api.log"),
+            &logs.join("local-stack.log"),
         );
         Stack {
             base_url: format!("http://127.0.0.1:{api_port}"),
@@ -406,11 +406,11 @@ impl Stack {
         Client::new(&self.base_url, None)
     }
 
-    /// Starts another, private `local-api` on its own port against the same moto and
+    /// Starts another, private `local-stack` on its own port against the same moto and
     /// table, e.g. to restart it in a test. `env` adds or overrides variables.
     pub fn spawn_api(&self, env: &[(&str, &str)]) -> ApiInstance {
         let log = log_dir().join(format!(
-            "local-api-private-{}.log",
+            "local-stack-private-{}.log",
             COUNTER.fetch_add(1, Ordering::Relaxed)
         ));
         // The shared stack already polls the table's stream; a second poller would only
@@ -451,6 +451,7 @@ fn start_api_on(
     port: u16,
 ) -> (Proc, u16) {
     let mut command = Command::new(binary);
+    command.arg("serve");
     for name in [
         "AWS_PROFILE",
         "AWS_ENDPOINT_URL",
@@ -479,12 +480,12 @@ fn start_api_on(
     for (name, value) in env {
         command.env(name, value);
     }
-    let mut proc = Proc::start("local-api", command, log.to_path_buf());
+    let mut proc = Proc::start("local-stack", command, log.to_path_buf());
     proc.wait_until(API_START, || probe(port, "/openapi.json") == Some(200));
     (proc, port)
 }
 
-/// A private `local-api` process; killed when dropped.
+/// A private `local-stack` process; killed when dropped.
 pub struct ApiInstance {
     pub base_url: String,
     pub port: u16,

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use api_tests::{Client, Method, Reply, repo_root};
+use tests::{Client, Method, Reply, repo_root};
 use serde_json::{Value, json};
 
 /// Percent-encodes a query value (RFC 3986 unreserved characters stay as they are).
@@ -509,7 +509,7 @@ pub fn writes(stdout: &str) -> Vec<u8> {
 /// Calls the local DynamoDB server's emulation control (`/_emulation/latency`, see
 /// `infra/moto_server.py`); panics unless it answers 2xx.
 pub async fn emulation(
-    stack: &api_tests::Stack,
+    stack: &tests::Stack,
     method: reqwest::Method,
     query: &[(&str, &str)],
     body: Option<&Value>,
@@ -529,7 +529,7 @@ pub async fn emulation(
 }
 
 /// Gives one table of the local DynamoDB server a latency per operation class (ms).
-pub async fn set_latency(stack: &api_tests::Stack, setting: Value) {
+pub async fn set_latency(stack: &tests::Stack, setting: Value) {
     emulation(stack, reqwest::Method::POST, &[], Some(&setting)).await;
 }
 

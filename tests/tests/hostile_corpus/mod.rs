@@ -59,7 +59,7 @@ impl Hostile {
 }
 
 pub fn dir() -> PathBuf {
-    api_tests::repo_root().join("tests/hostile")
+    tests::repo_root().join("tests/hostile")
 }
 
 /// Every module of the corpus, by name. Panics on a file without `attack` or `expect`.

@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use crate::common::*;
-use api_tests::{Stack, unique_tenant};
+use tests::{Stack, unique_tenant};
 use serde_json::{Value, json};
 
 /// How long the stream may take to deliver and the rules to answer.

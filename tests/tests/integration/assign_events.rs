@@ -1,11 +1,11 @@
 //! The assign function's handler, in process, with DynamoDB Streams events shaped as
 //! Lambda delivers them (`aws_lambda_events`): duplicates, reordering and poison records.
 //!
-//! Setup goes through a private `local-api` on its own table with its stream poller
+//! Setup goes through a private `local-stack` on its own table with its stream poller
 //! off, so nothing but these tests hands records to the handler.
 
 use crate::common::*;
-use api_tests::{ApiInstance, Client, Stack, unique_tenant};
+use tests::{ApiInstance, Client, Stack, unique_tenant};
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use domain::Customer;
 use evaluation::Runner;

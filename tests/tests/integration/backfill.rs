@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::common::*;
-use api_tests::{Client, Stack, unique_tenant};
+use tests::{Client, Stack, unique_tenant};
 use serde_json::{Value, json};
 
 /// How long the counters of a backfill over thousands of customers may take to catch up.
@@ -372,7 +372,7 @@ async fn a_dry_run_reports_what_would_change_and_writes_nothing() {
     );
     assert_problem(
         &client
-            .request(api_tests::Method::POST, "/rules/tiering/backfill")
+            .request(tests::Method::POST, "/rules/tiering/backfill")
             .send()
             .await,
         409,

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use crate::common::*;
-use api_tests::{Client, Stack, unique_tenant};
+use tests::{Client, Stack, unique_tenant};
 use serde_json::{Value, json};
 use store::{CountedWrite, Store, StoreConfig};
 

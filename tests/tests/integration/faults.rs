@@ -1,5 +1,5 @@
 //! Faults: the DynamoDB-API server going away mid-request, a stored rule artifact that
-//! no longer loads, and DynamoDB's transaction conflicts. A private `local-api` reaches
+//! no longer loads, and DynamoDB's transaction conflicts. A private `local-stack` reaches
 //! the shared local DynamoDB server through a TCP relay the test can cut, so the other
 //! tests never see the fault; the conflicts are provoked on a private table.
 
@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::common::*;
-use api_tests::{Stack, unique_tenant};
+use tests::{Stack, unique_tenant};
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -95,7 +95,7 @@ impl Relay {
 }
 
 #[track_caller]
-fn assert_unavailable(reply: &api_tests::Reply, started: Instant) {
+fn assert_unavailable(reply: &tests::Reply, started: Instant) {
     assert_problem(reply, 503, "unavailable");
     assert_eq!(reply.header("retry-after"), Some("1"), "{reply:?}");
     // The store gives up after its 12 s operation timeout: an answer, never a hang.
@@ -106,7 +106,7 @@ fn assert_unavailable(reply: &api_tests::Reply, started: Instant) {
     );
 }
 
-// Several threads: starting the private local-api blocks this thread while the relay
+// Several threads: starting the private local-stack blocks this thread while the relay
 // must already carry its first requests.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_database_going_away_gives_503_and_the_service_recovers() {

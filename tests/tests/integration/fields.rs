@@ -2,10 +2,10 @@
 //! rules, member counts and the cluster field limit.
 
 use crate::common::*;
-use api_tests::{Client, Method, Stack, unique_tenant};
+use tests::{Client, Method, Stack, unique_tenant};
 use serde_json::{Value, json};
 
-async fn field(client: &Client, name: &str) -> api_tests::Reply {
+async fn field(client: &Client, name: &str) -> tests::Reply {
     client.get(&format!("/fields/{name}")).await
 }
 

@@ -1,10 +1,10 @@
 //! The local API Gateway emulation and the harness itself: the JWT authorizer's
 //! refusals, the payload limit, raw requests, and a private instance that restarts.
 
-use api_tests::{Method, Stack, claims, sign, sign_with, unique_tenant};
+use tests::{Method, Stack, claims, sign, sign_with, unique_tenant};
 use serde_json::json;
 
-fn assert_refused(reply: &api_tests::Reply) {
+fn assert_refused(reply: &tests::Reply) {
     assert_eq!(reply.status, 401, "{reply:#?}");
     assert_eq!(reply.json, json!({ "message": "Unauthorized" }));
     let challenge = reply.header("www-authenticate").unwrap_or_default();

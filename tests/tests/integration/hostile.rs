@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use crate::common::*;
 use crate::hostile_corpus::{Expect, corpus};
-use api_tests::{Client, Reply, Stack, unique_tenant};
+use tests::{Client, Reply, Stack, unique_tenant};
 use serde_json::{Value, json};
 
 /// A well-behaved rule: `{"clusters": {"<field>": "<value>"}}`.

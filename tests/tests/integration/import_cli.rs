@@ -1,4 +1,4 @@
-//! `import-customers` (`infra/cli`, the `segmentation-cli` library called in-process)
+//! `import-customers` (`infra/import-customers`, the `import-customers` library called in-process)
 //! against the local stack: a file split into several requests, failed rows reported by
 //! the file's lines, a second run finding every row unchanged, the rest of a request
 //! sent again after the server's time budget ran out, and HTTP errors.
@@ -6,8 +6,8 @@
 use std::path::PathBuf;
 
 use crate::common::*;
-use api_tests::{Stack, token, unique_tenant};
-use segmentation_cli::{Command, Console, Options, Summary, import_file, parse_args, run};
+use tests::{Stack, token, unique_tenant};
+use import_customers::{Command, Console, Options, Summary, import_file, parse_args, run};
 use serde_json::json;
 
 /// A CSV file in the temporary directory, removed when dropped.

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use crate::common::*;
-use api_tests::{Client, Method, Reply, Stack, unique_tenant};
+use tests::{Client, Method, Reply, Stack, unique_tenant};
 use serde_json::{Value, json};
 
 async fn import(client: &Client, query: &str, csv: impl Into<Vec<u8>>) -> Reply {

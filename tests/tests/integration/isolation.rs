@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use crate::common::*;
 use api::ROUTES;
-use api_tests::{Client, Method, Reply, Stack, unique_tenant};
+use tests::{Client, Method, Reply, Stack, unique_tenant};
 use serde_json::{Value, json};
 
 const YEAR: &str = "2025";

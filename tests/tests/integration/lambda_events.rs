@@ -4,7 +4,7 @@
 //! DynamoDB Streams events the local event source mapping delivers ([`stream_mapping`]).
 
 use api::{App, Config, Function};
-use api_tests::{JWT_AUDIENCE, JWT_ISSUER, Stack, unique_tenant};
+use tests::{JWT_AUDIENCE, JWT_ISSUER, Stack, unique_tenant};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use lambda_http::{Body, Response};
@@ -619,7 +619,7 @@ mod stream_mapping {
     use std::sync::{Arc, Mutex};
     use std::time::{Duration, Instant};
 
-    use api_tests::Stack;
+    use tests::Stack;
     use aws_lambda_events::event::dynamodb::{Event, EventRecord};
     use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
     use aws_sdk_dynamodb::types::AttributeValue as Av;

@@ -1,5 +1,5 @@
 //! The HTTP integration tests, one module per area, in one binary: they share one moto
-//! and one `local-api` (see `tests/lib.rs`), and the product is linked once.
+//! and one `local-stack` (see `tests/lib.rs`), and the product is linked once.
 //! `hostile_memory` stays a binary of its own, because it measures this process's memory.
 
 #[path = "../common/mod.rs"]

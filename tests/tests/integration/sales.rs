@@ -5,14 +5,14 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::common::*;
-use api_tests::{Client, Method, Stack, unique_tenant};
+use tests::{Client, Method, Stack, unique_tenant};
 use chrono::Datelike;
 use serde_json::{Value, json};
 
 /// How long the stream may take to deliver and the rules to answer.
 const SETTLE: Duration = Duration::from_secs(30);
 
-async fn sale(client: &Client, customer: &str, body: Value) -> api_tests::Reply {
+async fn sale(client: &Client, customer: &str, body: Value) -> tests::Reply {
     client
         .post(&format!("/customers/{customer}/sales"), &body)
         .await

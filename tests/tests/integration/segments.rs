@@ -2,7 +2,7 @@
 //! conditional requests and every error status.
 
 use crate::common::*;
-use api_tests::{Method, Stack, unique_tenant};
+use tests::{Method, Stack, unique_tenant};
 use serde_json::{Value, json};
 
 #[tokio::test]

@@ -1,6 +1,6 @@
 //! The stack answers at all: the public spec, the authorizer, one authorized read.
 
-use api_tests::{Stack, unique_tenant};
+use tests::{Stack, unique_tenant};
 
 #[tokio::test]
 async fn openapi_is_public_json() {

@@ -8,7 +8,7 @@ use api::{Function, ROUTES};
 
 /// (function binary, method, path) for every HttpApi event of the template.
 fn template_routes() -> BTreeSet<(String, String, String)> {
-    let text = std::fs::read_to_string(api_tests::repo_root().join("template.yaml"))
+    let text = std::fs::read_to_string(tests::repo_root().join("template.yaml"))
         .expect("template.yaml is readable");
     let mut routes = BTreeSet::new();
     let mut binary = None;
@@ -61,13 +61,10 @@ fn template_declares_exactly_the_served_routes() {
 
 #[test]
 fn every_function_binary_exists_in_the_workspace() {
-    let root = api_tests::repo_root();
+    let root = tests::repo_root();
     for function in Function::ALL {
         let name = function.name();
-        let dir = root.join("functions").join(match function {
-            Function::Rules => "rules",
-            other => other.name(),
-        });
+        let dir = root.join("functions").join(name);
         let manifest = std::fs::read_to_string(dir.join("Cargo.toml"))
             .unwrap_or_else(|_| panic!("{} has no crate", name));
         assert!(
@@ -97,7 +94,7 @@ fn template_value(text: &str, after: &str, key: &str) -> String {
 #[test]
 fn the_stream_mapping_matches_what_the_assign_code_expects() {
     use evaluation::stream::{BATCH_SIZE, MAXIMUM_RETRY_ATTEMPTS, filter_patterns};
-    let text = std::fs::read_to_string(api_tests::repo_root().join("template.yaml")).unwrap();
+    let text = std::fs::read_to_string(tests::repo_root().join("template.yaml")).unwrap();
     let anchor = "Type: DynamoDB";
     assert_eq!(
         template_value(&text, anchor, "BatchSize:"),
@@ -169,7 +166,7 @@ fn block_value<'a>(block: &'a str, key: &str) -> Option<&'a str> {
 }
 
 fn functions_of_template() -> Vec<(String, String)> {
-    let text = std::fs::read_to_string(api_tests::repo_root().join("template.yaml")).unwrap();
+    let text = std::fs::read_to_string(tests::repo_root().join("template.yaml")).unwrap();
     resources(&text)
         .into_iter()
         .filter(|(_, kind, _)| kind == "AWS::Serverless::Function")
@@ -182,7 +179,7 @@ fn functions_of_template() -> Vec<(String, String)> {
 /// features alone and the CRUD functions do not get wasmtime).
 #[test]
 fn every_function_builds_its_binary_from_its_own_crate() {
-    let root = api_tests::repo_root();
+    let root = tests::repo_root();
     let functions = functions_of_template();
     assert!(functions.len() >= 5, "template.yaml has too few functions");
     for (id, block) in functions {
@@ -214,7 +211,7 @@ fn every_function_builds_its_binary_from_its_own_crate() {
 /// retention; its role may write there and nowhere else.
 #[test]
 fn every_function_has_a_log_group_with_retention() {
-    let text = std::fs::read_to_string(api_tests::repo_root().join("template.yaml")).unwrap();
+    let text = std::fs::read_to_string(tests::repo_root().join("template.yaml")).unwrap();
     let all = resources(&text);
     let find = |id: &str, kind: &str| {
         all.iter()
@@ -258,7 +255,7 @@ fn every_function_has_a_log_group_with_retention() {
 /// No statement of any role grants every action or every resource.
 #[test]
 fn roles_grant_no_wildcard_actions_or_resources() {
-    let text = std::fs::read_to_string(api_tests::repo_root().join("template.yaml")).unwrap();
+    let text = std::fs::read_to_string(tests::repo_root().join("template.yaml")).unwrap();
     let roles: Vec<_> = resources(&text)
         .into_iter()
         .filter(|(_, kind, _)| *kind == "AWS::IAM::Role")

@@ -3,7 +3,7 @@
 //! comes only from the verified token.
 
 use crate::common::*;
-use api_tests::{Client, Method, Reply, Stack, claims, sign, unique_tenant};
+use tests::{Client, Method, Reply, Stack, claims, sign, unique_tenant};
 use serde_json::{Value, json};
 
 /// What tenant A owns: one segment, two fields (one a cluster) and one customer.

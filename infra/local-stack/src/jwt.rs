@@ -1,5 +1,5 @@
-//! HS256 JSON Web Tokens for the local stack: minted by `dev-token`, checked by the
-//! emulated API Gateway JWT authorizer in `local-api`.
+//! HS256 JSON Web Tokens for the local stack: minted by `local-stack token`, checked by the
+//! emulated API Gateway JWT authorizer in `local-stack`.
 //!
 //! Deployed, API Gateway verifies RS256 tokens against the issuer's JWKS; locally a
 //! shared secret stands in for the key set. The checks are the ones API Gateway makes:

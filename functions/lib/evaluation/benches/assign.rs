@@ -20,7 +20,7 @@ const TENANT: &str = "bench";
 const RECORDS: usize = 100;
 
 fn setup(runtime: &tokio::runtime::Runtime) -> (Runner, TenantRules, Event) {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../..");
     let wasm = std::fs::read(root.join("target/rules-wasm/tier-rust.wasm"))
         .expect("run `bash rules/build-examples.sh` first");
     // Never contacted: the rule is loaded into the engine's cache below.

@@ -10,13 +10,13 @@ async fn main() -> ExitCode {
     let args = std::env::args_os()
         .skip(1)
         .map(|arg| arg.to_string_lossy().into_owned());
-    let token = std::env::var(segmentation_cli::TOKEN_ENV).ok();
+    let token = std::env::var(import_customers::TOKEN_ENV).ok();
     let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
     let err_is_terminal = err.is_terminal();
-    let console = segmentation_cli::Console {
+    let console = import_customers::Console {
         out: &mut out,
         err: &mut err,
         err_is_terminal,
     };
-    ExitCode::from(segmentation_cli::run(args, token, console).await)
+    ExitCode::from(import_customers::run(args, token, console).await)
 }

@@ -1,12 +1,40 @@
-//! `local-api`: serves every function's handler on `127.0.0.1:$LOCAL_API_PORT`.
+//! `local-stack serve`: every function's handler on `127.0.0.1:$LOCAL_API_PORT`, behind
+//! an emulated API Gateway and JWT authorizer, with the stream mapping feeding `assign`.
+//! `local-stack token TENANT`: a token that the server accepts, for that tenant.
 
 use std::time::{Duration, Instant};
 
+use clap::{Parser, Subcommand};
 use evaluation::stream;
-use local_stack::{jwt::JwtConfig, server, streams};
+use local_stack::jwt::{self, DEFAULT_TENANT_CLAIM, JwtConfig};
+use local_stack::{server, streams};
+
+#[derive(Parser)]
+#[command(name = "local-stack", version, about = "The product on one machine, over a local DynamoDB API")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve every route and poll the table's stream (configured by environment variables).
+    Serve,
+    /// Print an HS256 token for TENANT, signed with LOCAL_JWT_SECRET and carrying
+    /// LOCAL_JWT_ISSUER / LOCAL_JWT_AUDIENCE (local defaults when unset).
+    Token {
+        tenant: String,
+        /// Lifetime of the token.
+        #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(i64).range(1..))]
+        ttl_seconds: i64,
+        /// The claim that carries the tenant (default: TENANT_CLAIM, else tenant_id).
+        #[arg(long)]
+        claim: Option<String>,
+    },
+}
 
 /// Local defaults, applied only when the variable is unset, so that a bare
-/// `cargo run -p local-stack --bin local-api` works against `./infra/moto.sh start`.
+/// `cargo run -p local-stack -- serve` works against `./infra/moto.sh start`.
 const LOCAL_DEFAULTS: &[(&str, &str)] = &[
     ("TABLE_NAME", "segmentation-local"),
     ("DYNAMODB_ENDPOINT", "http://127.0.0.1:5000"),
@@ -21,6 +49,28 @@ const LOCAL_DEFAULTS: &[(&str, &str)] = &[
 const STORE_WAIT: Duration = Duration::from_secs(15);
 
 fn main() -> Result<(), String> {
+    match Cli::parse().command {
+        Command::Serve => serve(),
+        Command::Token {
+            tenant,
+            ttl_seconds,
+            claim,
+        } => {
+            if tenant.trim().is_empty() {
+                return Err("the tenant must not be empty".into());
+            }
+            let claim = claim
+                .or_else(|| std::env::var("TENANT_CLAIM").ok().filter(|c| !c.is_empty()))
+                .unwrap_or_else(|| DEFAULT_TENANT_CLAIM.to_owned());
+            let config = JwtConfig::from_env();
+            let claims = jwt::dev_claims(&config, &claim, &tenant, ttl_seconds, jwt::now());
+            println!("{}", jwt::sign(&config.secret, &claims));
+            Ok(())
+        }
+    }
+}
+
+fn serve() -> Result<(), String> {
     for (name, value) in LOCAL_DEFAULTS {
         if std::env::var_os(name).is_none() {
             // SAFETY: no other thread exists yet; the runtime is built below.
