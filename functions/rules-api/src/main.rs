@@ -1,6 +1,6 @@
-//! The `rules-api` Lambda: wiring only; the `api` crate handles requests.
+//! The `rules-api` Lambda: wiring only; the crate's library handles requests.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    api::run(api::Function::Rules).await
+    rules_api::run().await
 }

@@ -10,7 +10,11 @@ use local_stack::jwt::{self, DEFAULT_TENANT_CLAIM, JwtConfig};
 use local_stack::{server, streams};
 
 #[derive(Parser)]
-#[command(name = "local-stack", version, about = "The product on one machine, over a local DynamoDB API")]
+#[command(
+    name = "local-stack",
+    version,
+    about = "The product on one machine, over a local DynamoDB API"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -98,7 +102,9 @@ async fn run() -> Result<(), String> {
             .map_err(|_| format!("LOCAL_API_PORT must be a port number, got `{raw}`"))?,
         _ => 3000,
     };
-    let app = api::App::from_env().await.map_err(|err| err.to_string())?;
+    let app = rules_api::App::from_env()
+        .await
+        .map_err(|err| err.to_string())?;
     wait_for_table(&app).await?;
 
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
@@ -131,7 +137,7 @@ async fn run() -> Result<(), String> {
 /// Plays the Lambda event source mapping of `template.yaml`: polls the table's stream
 /// and hands the assign handler the same batches, filters and retries. Off with
 /// `LOCAL_STREAMS=off`; its checkpoint survives restarts (`LOCAL_STREAM_CHECKPOINT`).
-async fn stream_poller(app: &api::App) -> Result<(), String> {
+async fn stream_poller(app: &rules_api::App) -> Result<(), String> {
     if std::env::var("LOCAL_STREAMS").is_ok_and(|v| v == "off") {
         return Ok(());
     }
@@ -166,7 +172,7 @@ async fn stream_poller(app: &api::App) -> Result<(), String> {
 }
 
 /// Creates the table if it is missing, retrying while the DynamoDB API starts.
-async fn wait_for_table(app: &api::App) -> Result<(), String> {
+async fn wait_for_table(app: &rules_api::App) -> Result<(), String> {
     let started = Instant::now();
     loop {
         match app.store().ensure_table().await {

@@ -39,13 +39,13 @@ pub trait Handler: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = lambda_http::Response<lambda_http::Body>> + Send + 'static;
 }
 
-impl Handler for api::App {
+impl Handler for rules_api::App {
     fn call(
         &self,
         request: lambda_http::Request,
     ) -> impl Future<Output = lambda_http::Response<lambda_http::Body>> + Send + 'static {
         let app = self.clone();
-        async move { app.handle(request).await }
+        async move { app.handle_any(request).await }
     }
 }
 
@@ -215,17 +215,17 @@ fn bearer_token(req: &Request<IncomingBody>) -> Option<&str> {
 /// against. Requests that match no route are still passed on (the handler answers 404
 /// or 405) under the `$default` key, behind the authorizer.
 fn route_of(method: &Method, path: &str) -> (String, HashMap<String, String>, bool) {
-    match api::routes::find(method.as_str(), path, None) {
-        Ok((route, values)) => {
-            let names = route
+    match api::route::find(rules_api::endpoints(), method.as_str(), path, None) {
+        Ok((endpoint, values)) => {
+            let names = endpoint
                 .path
                 .split('/')
                 .filter_map(|part| part.strip_prefix('{')?.strip_suffix('}'));
             let params = names.map(str::to_string).zip(values).collect();
             (
-                format!("{} {}", route.method, route.path),
+                format!("{} {}", endpoint.method, endpoint.path),
                 params,
-                route.authorized,
+                endpoint.authorized(),
             )
         }
         Err(_) => ("$default".to_string(), HashMap::new(), true),

@@ -1,182 +1,252 @@
-//! `rules`: run a rule module locally with the production engine and limits.
+//! `rule-engine`: run a rule module locally with the production engine and limits.
 //!
 //! ```text
-//! rules run MODULE.wasm --input CUSTOMER.json [--fuel N] [--memory-mib N]
-//!           [--timeout-ms N] [--json]
-//! rules validate MODULE.wasm
+//! rule-engine run MODULE --input FILE [--fuel N] [--memory-mib N] [--timeout-ms N] [--json]
+//! rule-engine validate MODULE
 //! ```
 //!
-//! The module goes through the production path: validate, precompile, load
-//! the artifact, run. Exit status: 0 success, 1 the rule failed, 2 usage,
-//! I/O or validation error.
+//! MODULE is a `.wasm` file (or `.wat` when built with `--features wat`); FILE is the
+//! ABI v1 input document (`-` for stdin). The module goes through the production path:
+//! validate, precompile, load the artifact, run. Limits default to the production
+//! defaults; larger values raise the maxima for that run only. Exit status: 0 success,
+//! 1 the rule failed, 2 usage, I/O or validation error (clap exits with 2 on usage
+//! errors itself).
 
+use std::io::Read;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use clap::{Args, Parser, Subcommand};
 use rule_engine::{
-    DEFAULT_MAX_MODULE_BYTES, EngineConfig, Limits, ModuleHash, RuleEngine, RunReport,
-    SegmentChoice,
+    DEFAULT_MAX_MODULE_BYTES, EngineConfig, EngineError, Limits, ModuleHash, RuleEngine, RunReport,
+    SegmentChoice, ValidationError,
 };
 use serde_json::json;
 
-const USAGE: &str = "usage:
-  rules run MODULE --input FILE [--fuel N] [--memory-mib N] [--timeout-ms N] [--json]
-  rules validate MODULE
-
+/// The command line. Without clap's `usage` feature the usage lines are written here.
+#[derive(Debug, Parser)]
+#[command(
+    name = "rule-engine",
+    override_usage = "\
+rule-engine run MODULE --input FILE [--fuel N] [--memory-mib N] [--timeout-ms N] [--json]
+       rule-engine validate MODULE",
+    about = "Runs a rule module locally with the production engine and limits.",
+    after_help = "\
 MODULE is a .wasm file (or .wat when built with `--features wat`).
-FILE is the ABI v1 input document (`-` for stdin).
-Limits default to the production defaults; larger values raise the maxima
-for this run only.";
+Exit status: 0 success, 1 the rule failed, 2 usage, I/O or validation error."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate, precompile and load MODULE, then run it on one input
+    #[command(
+        override_usage = "rule-engine run MODULE --input FILE [--fuel N] [--memory-mib N] \
+                          [--timeout-ms N] [--json]",
+        after_help = "Limits default to the production defaults; larger values raise the \
+                      maxima for this run only.",
+        // A repeated flag takes its last value.
+        args_override_self = true
+    )]
+    Run(RunArgs),
+    /// Check MODULE as an upload does and print its SHA-256
+    #[command(override_usage = "rule-engine validate MODULE")]
+    Validate {
+        /// the rule module
+        #[arg(value_name = "MODULE")]
+        module: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
 struct RunArgs {
-    module: String,
-    input: String,
-    limits: Limits,
+    /// the rule module
+    #[arg(value_name = "MODULE")]
+    module: PathBuf,
+    /// the ABI v1 input document (`-` for stdin)
+    #[arg(long, value_name = "FILE")]
+    input: PathBuf,
+    /// fuel (about one unit per wasm instruction)
+    #[arg(long, value_name = "N", default_value_t = Limits::DEFAULT_FUEL)]
+    fuel: u64,
+    /// largest linear memory, in MiB
+    #[arg(long, value_name = "N", default_value_t = Limits::DEFAULT_MEMORY_BYTES >> 20,
+          value_parser = mebibytes)]
+    memory_mib: usize,
+    /// wall-clock deadline, in milliseconds
+    #[arg(long, value_name = "N",
+          default_value_t = Limits::DEFAULT_TIMEOUT.as_millis() as u64)]
+    timeout_ms: u64,
+    /// print one JSON document instead of text
+    #[arg(long)]
     json: bool,
 }
 
-fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("run") => parse_run_args(&args[1..]).and_then(|args| run(&args)),
-        Some("validate") if args.len() == 2 => validate(&args[1]),
-        Some("-h" | "--help" | "help") => {
-            println!("{USAGE}");
-            Ok(ExitCode::SUCCESS)
+impl RunArgs {
+    /// The production defaults with the flags given.
+    fn limits(&self) -> Limits {
+        Limits {
+            fuel: self.fuel,
+            // Cannot overflow: `mebibytes` checked it.
+            memory_bytes: self.memory_mib << 20,
+            timeout: Duration::from_millis(self.timeout_ms),
+            ..Limits::default()
         }
-        _ => Err(USAGE.to_string()),
+    }
+}
+
+/// A number of MiB whose size in bytes fits a `usize`.
+fn mebibytes(text: &str) -> Result<usize, String> {
+    let mib: usize = text
+        .parse()
+        .map_err(|error| format!("expects a number: {error}"))?;
+    mib.checked_mul(1 << 20)
+        .map(|_| mib)
+        .ok_or_else(|| "is too large".to_owned())
+}
+
+/// Why a command could not do its job (exit status 2). A rule that fails is not an
+/// error here: `run` reports it and exits with 1.
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot read stdin: {0}")]
+    Stdin(#[source] std::io::Error),
+    /// A `.wat` module that does not parse.
+    #[cfg(feature = "wat")]
+    #[error("{}: {source}", path.display())]
+    Wat { path: PathBuf, source: wat::Error },
+    /// A `.wat` module, in a build without the `wat` feature.
+    #[cfg(not(feature = "wat"))]
+    #[error("{}: .wat support is off; rebuild with `--features wat`", path.display())]
+    WatOff { path: PathBuf },
+    /// The module fails the upload checks.
+    #[error("{}: {source}", path.display())]
+    Invalid {
+        path: PathBuf,
+        source: ValidationError,
+    },
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+fn main() -> ExitCode {
+    // Usage errors: clap prints them and exits with 2; `--help` exits with 0.
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Run(args) => run(args),
+        Command::Validate { module } => validate(module),
     };
-    result.unwrap_or_else(|message| {
-        eprintln!("rules: {message}");
+    result.unwrap_or_else(|error| {
+        eprintln!("rule-engine: {error}");
         ExitCode::from(2)
     })
 }
 
-fn parse_run_args(args: &[String]) -> Result<RunArgs, String> {
-    let mut module = None;
-    let mut input = None;
-    let mut limits = Limits::default();
-    let mut json = false;
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        let mut value = |name: &str| {
-            args.next()
-                .cloned()
-                .ok_or_else(|| format!("{name} needs a value"))
-        };
-        match arg.as_str() {
-            "--input" => input = Some(value("--input")?),
-            "--fuel" => limits.fuel = number(&value("--fuel")?, "--fuel")?,
-            "--memory-mib" => {
-                let mib: usize = number(&value("--memory-mib")?, "--memory-mib")?;
-                limits.memory_bytes = mib
-                    .checked_mul(1 << 20)
-                    .ok_or("--memory-mib is too large")?;
-            }
-            "--timeout-ms" => {
-                limits.timeout =
-                    Duration::from_millis(number(&value("--timeout-ms")?, "--timeout-ms")?)
-            }
-            "--json" => json = true,
-            flag if flag.starts_with('-') => return Err(format!("unknown option {flag}\n{USAGE}")),
-            path if module.is_none() => module = Some(path.to_string()),
-            extra => return Err(format!("unexpected argument {extra}\n{USAGE}")),
-        }
-    }
-    Ok(RunArgs {
-        module: module.ok_or(USAGE)?,
-        input: input.ok_or("--input is required")?,
-        limits,
-        json,
+fn read_file(path: &Path) -> Result<Vec<u8>, CliError> {
+    std::fs::read(path).map_err(|source| CliError::Read {
+        path: path.to_owned(),
+        source,
     })
 }
 
-fn number<T: std::str::FromStr>(text: &str, flag: &str) -> Result<T, String> {
-    text.parse()
-        .map_err(|_| format!("{flag} expects a number, got `{text}`"))
-}
-
-fn read_module(path: &str) -> Result<Vec<u8>, String> {
-    let bytes = std::fs::read(path).map_err(|error| format!("cannot read {path}: {error}"))?;
-    if path.ends_with(".wat") {
+fn read_module(path: &Path) -> Result<Vec<u8>, CliError> {
+    let bytes = read_file(path)?;
+    if path.as_os_str().as_encoded_bytes().ends_with(b".wat") {
         return wat_to_wasm(&bytes, path);
     }
     Ok(bytes)
 }
 
 #[cfg(feature = "wat")]
-fn wat_to_wasm(text: &[u8], path: &str) -> Result<Vec<u8>, String> {
+fn wat_to_wasm(text: &[u8], path: &Path) -> Result<Vec<u8>, CliError> {
     wat::parse_bytes(text)
         .map(|wasm| wasm.into_owned())
-        .map_err(|error| format!("{path}: {error}"))
+        .map_err(|source| CliError::Wat {
+            path: path.to_owned(),
+            source,
+        })
 }
 
 #[cfg(not(feature = "wat"))]
-fn wat_to_wasm(_: &[u8], path: &str) -> Result<Vec<u8>, String> {
-    Err(format!(
-        "{path}: .wat support is off; rebuild with `--features wat`"
-    ))
+fn wat_to_wasm(_: &[u8], path: &Path) -> Result<Vec<u8>, CliError> {
+    Err(CliError::WatOff {
+        path: path.to_owned(),
+    })
 }
 
-fn read_input(path: &str) -> Result<Vec<u8>, String> {
-    if path == "-" {
+fn read_input(path: &Path) -> Result<Vec<u8>, CliError> {
+    if path == Path::new("-") {
         let mut input = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::stdin(), &mut input)
-            .map_err(|error| format!("cannot read stdin: {error}"))?;
+        std::io::stdin()
+            .read_to_end(&mut input)
+            .map_err(CliError::Stdin)?;
         return Ok(input);
     }
-    std::fs::read(path).map_err(|error| format!("cannot read {path}: {error}"))
+    read_file(path)
 }
 
-fn validate(path: &str) -> Result<ExitCode, String> {
-    let wasm = read_module(path)?;
-    let engine = RuleEngine::new(EngineConfig::default()).map_err(|error| error.to_string())?;
+/// The upload checks, with the production module size limit.
+fn check(engine: &RuleEngine, wasm: &[u8], path: &Path) -> Result<(), CliError> {
     engine
-        .validate(&wasm, DEFAULT_MAX_MODULE_BYTES)
-        .map_err(|error| format!("{path}: {error}"))?;
+        .validate(wasm, DEFAULT_MAX_MODULE_BYTES)
+        .map_err(|source| CliError::Invalid {
+            path: path.to_owned(),
+            source,
+        })
+}
+
+fn validate(path: &Path) -> Result<ExitCode, CliError> {
+    let wasm = read_module(path)?;
+    let engine = RuleEngine::new(EngineConfig::default())?;
+    check(&engine, &wasm, path)?;
     println!(
-        "{path}: valid rule module (ABI v1), sha256 {}",
+        "{}: valid rule module (ABI v1), sha256 {}",
+        path.display(),
         ModuleHash::of(&wasm)
     );
     Ok(ExitCode::SUCCESS)
 }
 
-fn run(args: &RunArgs) -> Result<ExitCode, String> {
+fn run(args: &RunArgs) -> Result<ExitCode, CliError> {
     let wasm = read_module(&args.module)?;
     let input = read_input(&args.input)?;
+    let limits = args.limits();
     let defaults = Limits::default();
     let maxima = Limits {
-        fuel: args.limits.fuel.max(defaults.fuel),
-        timeout: args.limits.timeout.max(defaults.timeout),
-        memory_bytes: args.limits.memory_bytes.max(defaults.memory_bytes),
+        fuel: limits.fuel.max(defaults.fuel),
+        timeout: limits.timeout.max(defaults.timeout),
+        memory_bytes: limits.memory_bytes.max(defaults.memory_bytes),
         ..defaults
     };
     let engine = RuleEngine::new(EngineConfig {
         maxima,
         max_concurrent_runs: 1,
         cache_capacity: 1,
-    })
-    .map_err(|error| error.to_string())?;
+    })?;
 
-    engine
-        .validate(&wasm, DEFAULT_MAX_MODULE_BYTES)
-        .map_err(|error| format!("{}: {error}", args.module))?;
+    check(&engine, &wasm, &args.module)?;
     let compile_started = Instant::now();
-    let artifact = engine
-        .precompile(&wasm)
-        .map_err(|error| error.to_string())?;
+    let artifact = engine.precompile(&wasm)?;
     let compile_time = compile_started.elapsed();
     let load_started = Instant::now();
     // SAFETY: the artifact was produced by `precompile` just above.
-    let rule = unsafe { engine.load_artifact(ModuleHash::of(&wasm), &artifact) }
-        .map_err(|error| error.to_string())?;
+    let rule = unsafe { engine.load_artifact(ModuleHash::of(&wasm), &artifact) }?;
     let load_time = load_started.elapsed();
 
-    let report = engine.run(&rule, &input, &args.limits);
+    let report = engine.run(&rule, &input, &limits);
     if args.json {
-        print_json(&report, &args.limits, compile_time, load_time);
+        print_json(&report, &limits, compile_time, load_time);
     } else {
-        print_human(&report, &args.limits, compile_time, load_time);
+        print_human(&report, &limits, compile_time, load_time);
     }
     Ok(if report.outcome.is_ok() {
         ExitCode::SUCCESS

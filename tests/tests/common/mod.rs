@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use tests::{Client, Method, Reply, repo_root};
 use serde_json::{Value, json};
+use tests::{Client, Method, Reply, repo_root};
 
 /// Percent-encodes a query value (RFC 3986 unreserved characters stay as they are).
 pub fn enc(value: &str) -> String {

@@ -9,8 +9,8 @@
 use std::time::Duration;
 
 use crate::common::*;
-use tests::{Stack, unique_tenant};
 use serde_json::{Value, json};
+use tests::{Stack, unique_tenant};
 
 /// How long the stream may take to deliver and the rules to answer.
 const SETTLE: Duration = Duration::from_secs(30);

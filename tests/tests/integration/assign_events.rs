@@ -5,13 +5,13 @@
 //! off, so nothing but these tests hands records to the handler.
 
 use crate::common::*;
-use tests::{ApiInstance, Client, Stack, unique_tenant};
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use domain::Customer;
 use evaluation::Runner;
 use evaluation::stream::Assigner;
 use serde_json::{Value, json};
 use store::{Store, StoreConfig};
+use tests::{ApiInstance, Client, Stack, unique_tenant};
 
 struct Setup {
     _api: ApiInstance,

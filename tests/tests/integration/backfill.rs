@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::common::*;
-use tests::{Client, Stack, unique_tenant};
 use serde_json::{Value, json};
+use tests::{Client, Stack, unique_tenant};
 
 /// How long the counters of a backfill over thousands of customers may take to catch up.
 const SETTLE_MANY: Duration = Duration::from_secs(120);

@@ -8,9 +8,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use crate::common::*;
-use tests::{Client, Stack, unique_tenant};
 use serde_json::{Value, json};
 use store::{CountedWrite, Store, StoreConfig};
+use tests::{Client, Stack, unique_tenant};
 
 /// How long the stream may take to catch up in these tests.
 const CATCH_UP: Duration = Duration::from_secs(60);

@@ -4,8 +4,8 @@
 use std::collections::BTreeSet;
 
 use crate::common::*;
-use tests::{Client, Method, Reply, Stack, unique_tenant};
 use serde_json::{Value, json};
+use tests::{Client, Method, Reply, Stack, unique_tenant};
 
 async fn customer(client: &Client, id: &str) -> Reply {
     client.get(&format!("/customers/{id}")).await

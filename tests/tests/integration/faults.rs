@@ -9,7 +9,6 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::common::*;
-use tests::{Stack, unique_tenant};
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -19,6 +18,7 @@ use aws_sdk_dynamodb::types::{
 };
 use base64::Engine;
 use serde_json::{Value, json};
+use tests::{Stack, unique_tenant};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 

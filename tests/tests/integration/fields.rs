@@ -2,8 +2,8 @@
 //! rules, member counts and the cluster field limit.
 
 use crate::common::*;
-use tests::{Client, Method, Stack, unique_tenant};
 use serde_json::{Value, json};
+use tests::{Client, Method, Stack, unique_tenant};
 
 async fn field(client: &Client, name: &str) -> tests::Reply {
     client.get(&format!("/fields/{name}")).await

@@ -1,8 +1,8 @@
 //! The local API Gateway emulation and the harness itself: the JWT authorizer's
 //! refusals, the payload limit, raw requests, and a private instance that restarts.
 
-use tests::{Method, Stack, claims, sign, sign_with, unique_tenant};
 use serde_json::json;
+use tests::{Method, Stack, claims, sign, sign_with, unique_tenant};
 
 fn assert_refused(reply: &tests::Reply) {
     assert_eq!(reply.status, 401, "{reply:#?}");

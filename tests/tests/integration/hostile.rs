@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 
 use crate::common::*;
 use crate::hostile_corpus::{Expect, corpus};
-use tests::{Client, Reply, Stack, unique_tenant};
 use serde_json::{Value, json};
+use tests::{Client, Reply, Stack, unique_tenant};
 
 /// A well-behaved rule: `{"clusters": {"<field>": "<value>"}}`.
 fn control_module(field: &str, value: &str) -> Vec<u8> {

@@ -6,9 +6,9 @@
 use std::path::PathBuf;
 
 use crate::common::*;
-use tests::{Stack, token, unique_tenant};
 use import_customers::{Command, Console, Options, Summary, import_file, parse_args, run};
 use serde_json::json;
+use tests::{Stack, token, unique_tenant};
 
 /// A CSV file in the temporary directory, removed when dropped.
 struct TempFile(PathBuf);

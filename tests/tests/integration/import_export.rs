@@ -4,8 +4,8 @@
 use std::collections::BTreeSet;
 
 use crate::common::*;
-use tests::{Client, Method, Reply, Stack, unique_tenant};
 use serde_json::{Value, json};
+use tests::{Client, Method, Reply, Stack, unique_tenant};
 
 async fn import(client: &Client, query: &str, csv: impl Into<Vec<u8>>) -> Reply {
     send_raw(

@@ -1,7 +1,7 @@
 //! The tenant isolation matrix (issue 7; OWASP API1, broken object-level
 //! authorization). Tenant A owns one of everything: segments, fields, customers, sales,
 //! a rule with an uploaded module and a version, a finished dry-run backfill job. Then,
-//! for every route of `api::ROUTES` (the table the server routes with, so a new route
+//! for every route of `rules_api::endpoints()` (the table the server routes with, so a new route
 //! without a case here fails the test):
 //!
 //! - tenant B's token on A's ids answers 404, exactly as for ids that never existed
@@ -19,9 +19,8 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use crate::common::*;
-use api::ROUTES;
-use tests::{Client, Method, Reply, Stack, unique_tenant};
 use serde_json::{Value, json};
+use tests::{Client, Method, Reply, Stack, unique_tenant};
 
 const YEAR: &str = "2025";
 
@@ -799,7 +798,8 @@ async fn every_route_answers_another_tenant_as_if_a_ids_did_not_exist() {
     let mut missing = Vec::new();
     let mut all = Vec::new();
     let mut all_ghost = Vec::new();
-    for route in ROUTES {
+    let endpoints: Vec<&api::Endpoint> = rules_api::endpoints().collect();
+    for route in &endpoints {
         let key = (route.method, route.path);
         match (
             cases_for(key, &a.ids, &b_own, YEAR),
@@ -815,10 +815,10 @@ async fn every_route_answers_another_tenant_as_if_a_ids_did_not_exist() {
     }
     assert!(
         missing.is_empty(),
-        "routes of api::ROUTES without an isolation case in tests/tests/integration/isolation.rs: {missing:#?}"
+        "routes of rules_api::endpoints() without an isolation case in tests/tests/integration/isolation.rs: {missing:#?}"
     );
     let covered: BTreeSet<_> = all.iter().map(|c| c.route).collect();
-    assert_eq!(covered.len(), ROUTES.len());
+    assert_eq!(covered.len(), endpoints.len());
 
     // Probes: nothing may change, and A's ids answer exactly like ids nobody has.
     let mut probes = 0;
@@ -974,7 +974,7 @@ async fn every_route_answers_another_tenant_as_if_a_ids_did_not_exist() {
         "isolation matrix: {} routes, {} cases ({probes} probes, {compared} of them also sent \
          with unknown ids and compared; {creates} creates), {} shadow reads, {} reads of A's \
          compared before and after",
-        ROUTES.len(),
+        endpoints.len(),
         all.len(),
         shadow.len(),
         before.len()

@@ -1,17 +1,18 @@
 //! The deployed path: real API Gateway HTTP API (payload format 2.0) events, parsed by
 //! `lambda_http` exactly as the Lambda runtime does, handed in-process to one
-//! function's handler (`App::handle_function`), against the stack's table; and the
+//! function's handler (`rules_api::App::handle`, which serves one function's routes), against the stack's table; and the
 //! DynamoDB Streams events the local event source mapping delivers ([`stream_mapping`]).
 
-use api::{App, Config, Function};
-use tests::{JWT_AUDIENCE, JWT_ISSUER, Stack, unique_tenant};
+use api::{Config, Function};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use lambda_http::{Body, Response};
+use rules_api::App;
 use serde_json::{Map, Value, json};
+use tests::{JWT_AUDIENCE, JWT_ISSUER, Stack, unique_tenant};
 
 async fn app(stack: &Stack) -> App {
-    App::new(Config {
+    let api = api::App::new(Config {
         tenant_claim: "tenant_id".into(),
         cursor_secret: "lambda-events-cursor-secret-0123".into(),
         store: store::StoreConfig {
@@ -20,7 +21,8 @@ async fn app(stack: &Stack) -> App {
         },
     })
     .await
-    .expect("the app starts")
+    .expect("the app starts");
+    App::new(api).expect("the engine starts")
 }
 
 /// The JWT claims API Gateway's JWT authorizer passes on: every value as a string.
@@ -202,7 +204,7 @@ impl<'a> Event<'a> {
     async fn send(&self, app: &App, function: Function) -> Answer {
         let request = lambda_http::request::from_str(&self.to_json())
             .unwrap_or_else(|e| panic!("lambda_http refused the event: {e}\n{}", self.to_json()));
-        Answer::from(app.handle_function(function, request).await)
+        Answer::from(app.handle(function, request).await)
     }
 }
 
@@ -619,12 +621,12 @@ mod stream_mapping {
     use std::sync::{Arc, Mutex};
     use std::time::{Duration, Instant};
 
-    use tests::Stack;
     use aws_lambda_events::event::dynamodb::{Event, EventRecord};
     use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
     use aws_sdk_dynamodb::types::AttributeValue as Av;
     use local_stack::streams::{self, EventSourceMapping, InvocationResult};
     use serde_json::{Value, json};
+    use tests::Stack;
 
     fn sort_key(record: &EventRecord) -> String {
         match record.change.keys.get("sk") {

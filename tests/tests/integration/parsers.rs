@@ -18,7 +18,6 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use crate::common::*;
-use tests::{Client, Method, Stack, unique_tenant};
 use chrono::Utc;
 use domain::FieldDef;
 use domain::field::FieldDraft;
@@ -27,6 +26,7 @@ use domain::segment::SegmentDraft;
 use domain::spreadsheet::CORE_COLUMNS;
 use rule_engine::{DEFAULT_MAX_MODULE_BYTES, EngineConfig, Limits, ModuleHash, RuleEngine};
 use serde_json::{Map, Value, json};
+use tests::{Client, Method, Stack, unique_tenant};
 
 // ---------------------------------------------------------------------------------
 // The generator

@@ -5,9 +5,9 @@
 use std::collections::BTreeSet;
 
 use crate::common::*;
-use tests::{Client, Method, Reply, Stack, unique_tenant};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use tests::{Client, Method, Reply, Stack, unique_tenant};
 
 /// The largest module an upload accepts (`rule_engine::DEFAULT_MAX_MODULE_BYTES`).
 const MAX_MODULE_BYTES: usize = 4 * 1024 * 1024;

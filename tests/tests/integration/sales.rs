@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::common::*;
-use tests::{Client, Method, Stack, unique_tenant};
 use chrono::Datelike;
 use serde_json::{Value, json};
+use tests::{Client, Method, Stack, unique_tenant};
 
 /// How long the stream may take to deliver and the rules to answer.
 const SETTLE: Duration = Duration::from_secs(30);

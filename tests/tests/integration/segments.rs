@@ -2,8 +2,8 @@
 //! conditional requests and every error status.
 
 use crate::common::*;
-use tests::{Method, Stack, unique_tenant};
 use serde_json::{Value, json};
+use tests::{Method, Stack, unique_tenant};
 
 #[tokio::test]
 async fn create_answers_201_with_location_etag_and_the_segment() {

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use api::{Function, ROUTES};
+use api::Function;
 
 /// (function binary, method, path) for every HttpApi event of the template.
 fn template_routes() -> BTreeSet<(String, String, String)> {
@@ -40,8 +40,7 @@ fn template_routes() -> BTreeSet<(String, String, String)> {
 
 #[test]
 fn template_declares_exactly_the_served_routes() {
-    let served: BTreeSet<(String, String, String)> = ROUTES
-        .iter()
+    let served: BTreeSet<(String, String, String)> = rules_api::endpoints()
         .map(|r| {
             (
                 r.function.name().to_owned(),

@@ -3,8 +3,8 @@
 //! comes only from the verified token.
 
 use crate::common::*;
-use tests::{Client, Method, Reply, Stack, claims, sign, unique_tenant};
 use serde_json::{Value, json};
+use tests::{Client, Method, Reply, Stack, claims, sign, unique_tenant};
 
 /// What tenant A owns: one segment, two fields (one a cluster) and one customer.
 struct Owned {

@@ -7,14 +7,78 @@ use std::collections::BTreeMap;
 use lambda_http::http::StatusCode;
 use serde_json::{Value, json};
 
-use crate::App;
 use crate::http::{Call, Reply};
 use crate::listing::{cluster_filter, filtered_page};
+use crate::openapi::{CURSOR, Doc, LIMIT, json, page};
 use crate::problem::ApiError;
+use crate::route::{Function::Fields, Route};
+use crate::{App, handler};
+
+/// Served by the fields function: clusters are cluster fields' values.
+pub(crate) const ROUTES: &[Route<App>] = &[
+    Route::new(
+        Fields,
+        "GET",
+        "/clusters",
+        Doc::new(
+            "ListClusters",
+            "Every cluster field with its number of customers per value",
+        )
+        .answers(200, json::<ClusterList>()),
+        handler!(list),
+    ),
+    Route::new(
+        Fields,
+        "GET",
+        "/clusters/{field}/members",
+        Doc::new(
+            "ListClusterMembers",
+            "The customers in one cluster (`?value=`)",
+        )
+        .query(&[
+            (
+                "value",
+                "The cluster value, as in ?cluster.<field>= (required)",
+            ),
+            LIMIT,
+            CURSOR,
+        ])
+        .answers(200, page::<domain::Customer>("CustomerPage")),
+        handler!(members),
+    ),
+];
+
+/// One value of a cluster field and how many customers hold it.
+#[allow(dead_code)]
+#[derive(utoipa::ToSchema)]
+struct ClusterCount {
+    /// A string, integer or boolean, as the field's type.
+    value: Value,
+    count: i64,
+}
+
+/// A cluster field in `GET /clusters`.
+#[allow(dead_code)]
+#[derive(utoipa::ToSchema)]
+struct ClusterField {
+    field: String,
+    label: String,
+    #[schema(rename = "type")]
+    r#type: domain::FieldType,
+    /// Customers holding any value of the field.
+    member_count: i64,
+    values: Vec<ClusterCount>,
+}
+
+#[allow(dead_code)]
+#[derive(utoipa::ToSchema)]
+struct ClusterList {
+    items: Vec<ClusterField>,
+}
 
 /// `GET /clusters`: every cluster field with its number of customers per value, the
 /// largest cluster first.
-pub async fn list(app: &App, call: Call) -> Result<Reply, ApiError> {
+async fn list(app: &App, call: Call) -> Result<Reply, ApiError> {
     call.allow_query(&[], &[])?;
     let fields = app.store.list_fields(&call.tenant).await?;
     let mut counts: BTreeMap<String, Vec<(Value, i64)>> = BTreeMap::new();
@@ -57,7 +121,7 @@ pub async fn list(app: &App, call: Call) -> Result<Reply, ApiError> {
 
 /// `GET /clusters/{field}/members?value=`: the customers in one cluster, paginated
 /// like (and with cursors shared with) `GET /customers?cluster.<field>=<value>`.
-pub async fn members(app: &App, call: Call) -> Result<Reply, ApiError> {
+async fn members(app: &App, call: Call) -> Result<Reply, ApiError> {
     call.allow_query(&["value", "limit", "cursor"], &[])?;
     let fields = app.store.list_fields(&call.tenant).await?;
     let name = call.param(0);

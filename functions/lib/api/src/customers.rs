@@ -6,13 +6,130 @@ use lambda_http::http::StatusCode;
 use serde_json::Value;
 use store::Page;
 
-use crate::App;
 use crate::http::{Call, Reply, reject_identity_change};
 use crate::listing::{CLUSTER_PREFIX, Selection, filtered_page, selection};
+use crate::openapi::{Body, CURSOR, Doc, LIMIT, json, page};
 use crate::problem::ApiError;
+use crate::route::{Function::Customers, Route};
+use crate::{App, handler};
+
+pub(crate) const ROUTES: &[Route<App>] = &[
+    Route::new(
+        Customers,
+        "GET",
+        "/customers",
+        Doc::new(
+            "ListCustomers",
+            "List customers, optionally by segment, email or cluster value",
+        )
+        .query(&[
+            ("segment", "Only customers of this segment id"),
+            ("email", "The customer with this email (case-insensitive)"),
+            LIMIT,
+            CURSOR,
+        ])
+        .answers(200, page::<Customer>("CustomerPage")),
+        handler!(list),
+    ),
+    Route::new(
+        Customers,
+        "POST",
+        "/customers",
+        Doc::new("CreateCustomer", "Create a customer")
+            .takes(json::<CustomerInput>())
+            .answers(201, json::<Customer>()),
+        handler!(create),
+    ),
+    Route::new(
+        Customers,
+        "GET",
+        "/customers/{id}",
+        Doc::new("GetCustomer", "Get a customer").answers(200, json::<Customer>()),
+        handler!(get),
+    ),
+    Route::new(
+        Customers,
+        "PUT",
+        "/customers/{id}",
+        Doc::new("ReplaceCustomer", "Create or replace a customer")
+            .takes(json::<CustomerInput>())
+            .answers(200, json::<Customer>())
+            .conditional()
+            .or_created(),
+        handler!(replace),
+    ),
+    Route::new(
+        Customers,
+        "PATCH",
+        "/customers/{id}",
+        Doc::new("UpdateCustomer", "Change a customer (JSON merge patch)")
+            .takes(json::<CustomerInput>())
+            .answers(200, json::<Customer>())
+            .conditional(),
+        handler!(update),
+    ),
+    Route::new(
+        Customers,
+        "DELETE",
+        "/customers/{id}",
+        Doc::new("DeleteCustomer", "Delete a customer")
+            .answers(204, Body::None)
+            .conditional(),
+        handler!(delete),
+    ),
+    Route::new(
+        Customers,
+        "GET",
+        "/customers/{id}/clusters",
+        Doc::new(
+            "GetCustomerClusters",
+            "A customer's cluster values, which rule set each, and the last rule errors",
+        )
+        .answers(200, json::<CustomerClusters>()),
+        handler!(clusters),
+    ),
+];
+
+/// Body of `POST /customers` and `PUT /customers/{id}`.
+#[allow(dead_code)]
+#[derive(utoipa::ToSchema)]
+pub struct CustomerInput {
+    /// Generated when absent.
+    id: Option<String>,
+    email: String,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    document: Option<String>,
+    phone: Option<String>,
+    /// Must name an active segment.
+    segment_id: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    fields: Option<Value>,
+}
+
+/// One cluster value of `GET /customers/{id}/clusters`.
+#[allow(dead_code)]
+#[derive(utoipa::ToSchema)]
+struct ClusterValue {
+    /// A string, integer or boolean, as the field's type.
+    value: Value,
+    /// The rule that set the value; `null` when a client did.
+    source: Option<domain::ClusterSource>,
+}
+
+/// A customer's cluster values with their provenance, and the last rule failures.
+#[allow(dead_code)]
+#[derive(utoipa::ToSchema)]
+struct CustomerClusters {
+    customer_id: String,
+    segment_id: Option<String>,
+    written_by: domain::WrittenBy,
+    clusters: std::collections::BTreeMap<String, ClusterValue>,
+    rule_errors: Vec<domain::RuleFailure>,
+}
 
 /// `?segment=`, `?email=` or one `?cluster.<field>=<value>`, each answered by one index.
-pub async fn list(app: &App, call: Call) -> Result<Reply, ApiError> {
+async fn list(app: &App, call: Call) -> Result<Reply, ApiError> {
     call.allow_query(&["segment", "email", "limit", "cursor"], &[CLUSTER_PREFIX])?;
     let fields = app.store.list_fields(&call.tenant).await?;
     let filter = match selection(&call, &fields)? {
@@ -69,7 +186,7 @@ fn parse_draft(
 }
 
 /// [`parse_draft`] after reading the segment the body names.
-pub(crate) async fn validate(
+pub async fn validate(
     app: &App,
     tenant: &str,
     body: &Value,
@@ -80,7 +197,7 @@ pub(crate) async fn validate(
     parse_draft(body, fields, segment.as_ref(), current)
 }
 
-pub async fn create(app: &App, call: Call) -> Result<Reply, ApiError> {
+async fn create(app: &App, call: Call) -> Result<Reply, ApiError> {
     let body = call.json_body()?;
     // Two rounds before the write: the definitions and the segment at once.
     let (fields, segment) = tokio::try_join!(
@@ -108,13 +225,13 @@ async fn find(app: &App, call: &Call) -> Result<Option<Customer>, ApiError> {
     Ok(app.store.get_customer(&call.tenant, call.param(0)).await?)
 }
 
-pub(crate) async fn load(app: &App, call: &Call) -> Result<Customer, ApiError> {
+pub async fn load(app: &App, call: &Call) -> Result<Customer, ApiError> {
     find(app, call)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("customer `{}` not found", call.param(0))))
 }
 
-pub async fn get(app: &App, call: Call) -> Result<Reply, ApiError> {
+async fn get(app: &App, call: Call) -> Result<Reply, ApiError> {
     let customer = load(app, &call).await?;
     let fields = app.store.list_fields(&call.tenant).await?;
     let version = customer.version;
@@ -123,7 +240,7 @@ pub async fn get(app: &App, call: Call) -> Result<Reply, ApiError> {
 
 /// The customer's cluster values, each with the rule and module version that set it
 /// (`null` when a client did), and the failures of the last rule evaluation.
-pub async fn clusters(app: &App, call: Call) -> Result<Reply, ApiError> {
+async fn clusters(app: &App, call: Call) -> Result<Reply, ApiError> {
     call.allow_query(&[], &[])?;
     let customer = load(app, &call).await?;
     let fields = app.store.list_fields(&call.tenant).await?;
@@ -157,7 +274,7 @@ pub async fn clusters(app: &App, call: Call) -> Result<Reply, ApiError> {
 }
 
 /// PUT creates the customer under the path's id (201) or replaces it (200).
-pub async fn replace(app: &App, call: Call) -> Result<Reply, ApiError> {
+async fn replace(app: &App, call: Call) -> Result<Reply, ApiError> {
     let mut body = call.json_body()?;
     let id = call.param(0).to_owned();
     reject_identity_change(&body, "id", &id)?;
@@ -191,7 +308,7 @@ pub async fn replace(app: &App, call: Call) -> Result<Reply, ApiError> {
 
 /// PATCH merges the body into the customer as clients see it, then validates the result
 /// like a PUT.
-pub async fn update(app: &App, call: Call) -> Result<Reply, ApiError> {
+async fn update(app: &App, call: Call) -> Result<Reply, ApiError> {
     let patch = call.json_body()?;
     let (current, fields) = tokio::try_join!(load(app, &call), async {
         Ok::<_, ApiError>(app.store.list_fields(&call.tenant).await?)
@@ -220,7 +337,7 @@ async fn save_replacement(
     Reply::entity(StatusCode::OK, &updated.visible(fields), version)
 }
 
-pub async fn delete(app: &App, call: Call) -> Result<Reply, ApiError> {
+async fn delete(app: &App, call: Call) -> Result<Reply, ApiError> {
     let current = load(app, &call).await?;
     call.check_if_match(current.version)?;
     let fields = app.store.list_fields(&call.tenant).await?;

@@ -5,11 +5,81 @@ use domain::field::{CLUSTER_FIELDS_MAX, FIELDS_MAX};
 use domain::{FieldDef, FieldDraft, merge_patch};
 use lambda_http::http::StatusCode;
 
-use crate::App;
 use crate::http::{Call, Reply, reject_identity_change};
+use crate::openapi::{Body, Doc, json, page};
 use crate::problem::ApiError;
+use crate::route::{Function::Fields, Route};
+use crate::{App, handler};
 
-pub async fn list(app: &App, call: Call) -> Result<Reply, ApiError> {
+pub(crate) const ROUTES: &[Route<App>] = &[
+    Route::new(
+        Fields,
+        "GET",
+        "/fields",
+        Doc::new("ListFields", "List custom field definitions")
+            .answers(200, page::<FieldDef>("FieldPage")),
+        handler!(list),
+    ),
+    Route::new(
+        Fields,
+        "POST",
+        "/fields",
+        Doc::new("CreateField", "Define a custom field")
+            .takes(json::<FieldInput>())
+            .answers(201, json::<FieldDef>()),
+        handler!(create),
+    ),
+    Route::new(
+        Fields,
+        "GET",
+        "/fields/{name}",
+        Doc::new("GetField", "Get a field definition").answers(200, json::<FieldDef>()),
+        handler!(get),
+    ),
+    Route::new(
+        Fields,
+        "PATCH",
+        "/fields/{name}",
+        Doc::new(
+            "UpdateField",
+            "Change a field definition compatibly (JSON merge patch)",
+        )
+        .takes(json::<FieldInput>())
+        .answers(200, json::<FieldDef>())
+        .conditional(),
+        handler!(update),
+    ),
+    Route::new(
+        Fields,
+        "DELETE",
+        "/fields/{name}",
+        Doc::new("DeleteField", "Delete a field definition")
+            .answers(204, Body::None)
+            .conditional(),
+        handler!(delete),
+    ),
+];
+
+/// Body of `POST /fields`.
+#[allow(dead_code)]
+#[derive(utoipa::ToSchema)]
+struct FieldInput {
+    /// `^[a-z][a-z0-9_]{0,63}$`
+    name: String,
+    label: Option<String>,
+    #[schema(rename = "type")]
+    r#type: domain::FieldType,
+    /// Allowed values; required for `enum`.
+    values: Option<Vec<String>>,
+    required: Option<bool>,
+    /// A value of the field's type (any JSON value in this schema).
+    default: Option<serde_json::Value>,
+    /// Fixed at creation. Only string, integer, boolean and enum fields can be clusters.
+    cluster: Option<bool>,
+    max_length: Option<u32>,
+}
+
+async fn list(app: &App, call: Call) -> Result<Reply, ApiError> {
     call.allow_query(&[], &[])?;
     let fields = app.store.list_fields(&call.tenant).await?;
     Reply::json(
@@ -18,7 +88,7 @@ pub async fn list(app: &App, call: Call) -> Result<Reply, ApiError> {
     )
 }
 
-pub async fn create(app: &App, call: Call) -> Result<Reply, ApiError> {
+async fn create(app: &App, call: Call) -> Result<Reply, ApiError> {
     let draft = FieldDraft::parse(&call.json_body()?)?;
     let existing = app.store.list_fields(&call.tenant).await?;
     if existing.len() >= FIELDS_MAX {
@@ -51,13 +121,13 @@ async fn load(app: &App, call: &Call) -> Result<FieldDef, ApiError> {
         .ok_or_else(|| ApiError::NotFound(format!("field `{name}` not found")))
 }
 
-pub async fn get(app: &App, call: Call) -> Result<Reply, ApiError> {
+async fn get(app: &App, call: Call) -> Result<Reply, ApiError> {
     let field = load(app, &call).await?;
     Reply::entity(StatusCode::OK, &field, field.version)
 }
 
 /// Only changes that keep every stored value valid are accepted; others answer 409.
-pub async fn update(app: &App, call: Call) -> Result<Reply, ApiError> {
+async fn update(app: &App, call: Call) -> Result<Reply, ApiError> {
     let patch = call.json_body()?;
     let current = load(app, &call).await?;
     call.check_if_match(current.version)?;
@@ -87,7 +157,7 @@ pub async fn update(app: &App, call: Call) -> Result<Reply, ApiError> {
     Reply::entity(StatusCode::OK, &updated, updated.version)
 }
 
-pub async fn delete(app: &App, call: Call) -> Result<Reply, ApiError> {
+async fn delete(app: &App, call: Call) -> Result<Reply, ApiError> {
     let current = load(app, &call).await?;
     call.check_if_match(current.version)?;
     let rules = app.store.list_rules(&call.tenant).await?;

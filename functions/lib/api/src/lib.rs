@@ -1,21 +1,18 @@
 //! Everything the HTTP Lambda functions share: configuration, tenant authentication,
-//! routing, handlers and the mapping of errors to problem responses. Each function's
-//! `main.rs` only calls [`run`] with its [`Function`]; the local server calls
-//! [`App::handle`] for all of them.
+//! routing, problem responses, and the handlers of the segments, fields, customers and
+//! reports functions. Each route is declared beside its handler ([`route`]); a
+//! function's `main.rs` only calls [`run`] with its [`Function`]. The rules API (the
+//! `rules-api` crate) serves its own routes through [`serve`] with its own state.
 
-#[cfg(feature = "rules")]
-mod backfill;
 mod clusters;
 mod cursor;
-mod customers;
+pub mod customers;
 mod fields;
 pub mod http;
 mod listing;
 pub mod openapi;
 pub mod problem;
-pub mod routes;
-#[cfg(feature = "rules")]
-mod rules;
+pub mod route;
 mod sales;
 mod segments;
 mod spreadsheet;
@@ -30,7 +27,17 @@ use tracing::Instrument;
 use crate::cursor::CursorSigner;
 use crate::http::{Call, Reply, problem_response};
 use crate::problem::ApiError;
-pub use crate::routes::{Function, Op, ROUTES, Route};
+pub use crate::route::{Endpoint, Function, Route, Tables};
+
+/// The routes of this crate's handlers, one table per module.
+pub const ROUTES: Tables<App> = &[
+    segments::ROUTES,
+    fields::ROUTES,
+    clusters::ROUTES,
+    customers::ROUTES,
+    spreadsheet::ROUTES,
+    sales::ROUTES,
+];
 
 /// Settings read once per container.
 #[derive(Debug, Clone)]
@@ -65,10 +72,6 @@ impl Config {
 pub enum StartError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// The wasm engine could not be built (the builds that serve rules).
-    #[cfg(feature = "rules")]
-    #[error(transparent)]
-    Engine(#[from] rule_engine::EngineError),
 }
 
 /// The warm state of a function: configuration and the database client.
@@ -77,9 +80,17 @@ pub struct App {
     config: Config,
     store: Store,
     cursors: CursorSigner,
-    /// The wasm engine and module loading, in the builds that serve rules (feature `rules`).
-    #[cfg(feature = "rules")]
-    runner: evaluation::Runner,
+}
+
+/// What a function's handlers get: its warm state, which holds an [`App`].
+pub trait State: Send + Sync + 'static {
+    fn app(&self) -> &App;
+}
+
+impl State for App {
+    fn app(&self) -> &App {
+        self
+    }
 }
 
 impl App {
@@ -88,8 +99,6 @@ impl App {
         let cursors = CursorSigner::new(config.cursor_secret.as_bytes());
         Ok(Self {
             config,
-            #[cfg(feature = "rules")]
-            runner: evaluation::Runner::new(store.clone())?,
             store,
             cursors,
         })
@@ -103,151 +112,106 @@ impl App {
         &self.store
     }
 
-    /// The rule runner, shared with the local stream poller so one process holds one engine.
-    #[cfg(feature = "rules")]
-    pub fn runner(&self) -> &evaluation::Runner {
-        &self.runner
+    /// Serves this crate's routes; `only` restricts them to one function's, as that
+    /// Lambda is wired behind API Gateway.
+    pub async fn handle(&self, only: Option<Function>, request: Request) -> Response<Body> {
+        serve(self, ROUTES, only, request).await
     }
+}
 
-    /// Serves any route of any function (the local server).
-    pub async fn handle(&self, request: Request) -> Response<Body> {
-        self.respond(None, request).await
-    }
+/// Answers `request` from `tables` (restricted to `only`'s routes when given): finds the
+/// route, checks the tenant, runs the handler, and maps every error to a problem.
+pub async fn serve<S: State>(
+    state: &S,
+    tables: Tables<S>,
+    only: Option<Function>,
+    request: Request,
+) -> Response<Body> {
+    let path = request.uri().path().to_owned();
+    let request_id = request_context(&request)
+        .and_then(|c| c.request_id.clone())
+        .unwrap_or_default();
+    let span = tracing::info_span!(
+        "request",
+        request_id,
+        method = %request.method(),
+        path,
+        tenant = tracing::field::Empty
+    );
+    let result = route(state, tables, only, request)
+        .instrument(span.clone())
+        .await;
+    let response = match result {
+        Ok(reply) => reply.into_response(),
+        Err(err) => span.in_scope(|| problem_response(&err, &path)),
+    };
+    span.in_scope(|| tracing::info!(status = response.status().as_u16(), "handled"));
+    response
+}
 
-    /// Serves only `function`'s routes, as that Lambda does behind API Gateway.
-    pub async fn handle_function(&self, function: Function, request: Request) -> Response<Body> {
-        self.respond(Some(function), request).await
-    }
-
-    async fn respond(&self, only: Option<Function>, request: Request) -> Response<Body> {
-        let path = request.uri().path().to_owned();
-        let request_id = request_context(&request)
-            .and_then(|c| c.request_id.clone())
-            .unwrap_or_default();
-        let span = tracing::info_span!(
-            "request",
-            request_id,
-            method = %request.method(),
-            path,
-            tenant = tracing::field::Empty
-        );
-        let result = self.route(only, request).instrument(span.clone()).await;
-        let response = match result {
-            Ok(reply) => reply.into_response(),
-            Err(err) => span.in_scope(|| problem_response(&err, &path)),
-        };
-        span.in_scope(|| tracing::info!(status = response.status().as_u16(), "handled"));
-        response
-    }
-
-    async fn route(&self, only: Option<Function>, request: Request) -> Result<Reply, ApiError> {
-        let (route, params) = routes::find(request.method().as_str(), request.uri().path(), only)?;
-        if route.op == Op::OpenApi {
-            return Reply::json(lambda_http::http::StatusCode::OK, &openapi::document());
-        }
-        let tenant = tenant_of(&request, &self.config.tenant_claim)?;
+async fn route<S: State>(
+    state: &S,
+    tables: Tables<S>,
+    only: Option<Function>,
+    request: Request,
+) -> Result<Reply, ApiError> {
+    let (route, params) = route::find(
+        route::all(tables),
+        request.method().as_str(),
+        request.uri().path(),
+        only,
+    )?;
+    let tenant = if route.endpoint.authorized() {
+        let tenant = tenant_of(&request, &state.app().config.tenant_claim)?;
         tracing::Span::current().record("tenant", tenant.as_str());
-        let query = request
-            .uri()
-            .query()
-            .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-            .unwrap_or_default();
-        let (parts, body) = request.into_parts();
-        let call = Call {
-            tenant,
-            params,
-            query,
-            headers: parts.headers,
-            body: body.to_vec(),
-        };
-        self.dispatch_retrying(route.op, call).await
-    }
+        tenant
+    } else {
+        String::new()
+    };
+    let query = request
+        .uri()
+        .query()
+        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default();
+    let (parts, body) = request.into_parts();
+    let call = Call {
+        tenant,
+        params,
+        query,
+        headers: parts.headers,
+        body: body.to_vec(),
+    };
+    run_retrying(state, route, call).await
+}
 
-    /// A write without `If-Match` means "apply this to whatever is current": when another
-    /// write wins the race in between, the handler re-reads and applies it again instead
-    /// of answering 412 to a client that set no precondition.
-    async fn dispatch_retrying(&self, op: Op, call: Call) -> Result<Reply, ApiError> {
-        const ATTEMPTS: usize = 4;
-        if call
-            .headers
-            .contains_key(lambda_http::http::header::IF_MATCH)
-            || !op.retries_on_conflict()
-        {
-            return self.dispatch(op, call).await;
-        }
-        for _ in 1..ATTEMPTS {
-            match self.dispatch(op, call.clone()).await {
-                Err(ApiError::PreconditionFailed) => continue,
-                other => return other,
-            }
-        }
-        match self.dispatch(op, call).await {
-            Err(ApiError::PreconditionFailed) => Err(ApiError::Conflict {
-                detail: "the resource kept changing while this request was applied; retry it"
-                    .into(),
-                extra: None,
-            }),
-            other => other,
-        }
+/// A write without `If-Match` means "apply this to whatever is current": when another
+/// write wins the race in between, the handler re-reads and applies it again instead
+/// of answering 412 to a client that set no precondition.
+async fn run_retrying<S: State>(
+    state: &S,
+    route: &Route<S>,
+    call: Call,
+) -> Result<Reply, ApiError> {
+    const ATTEMPTS: usize = 4;
+    if call
+        .headers
+        .contains_key(lambda_http::http::header::IF_MATCH)
+        || !route.endpoint.retries_on_conflict()
+    {
+        return (route.handler)(state, call).await;
     }
-
-    async fn dispatch(&self, op: Op, call: Call) -> Result<Reply, ApiError> {
-        match op {
-            Op::ListSegments => segments::list(self, call).await,
-            Op::CreateSegment => segments::create(self, call).await,
-            Op::GetSegment => segments::get(self, call).await,
-            Op::UpdateSegment => segments::update(self, call).await,
-            Op::DeleteSegment => segments::delete(self, call).await,
-            Op::ListFields => fields::list(self, call).await,
-            Op::CreateField => fields::create(self, call).await,
-            Op::GetField => fields::get(self, call).await,
-            Op::UpdateField => fields::update(self, call).await,
-            Op::DeleteField => fields::delete(self, call).await,
-            Op::ListCustomers => customers::list(self, call).await,
-            Op::CreateCustomer => customers::create(self, call).await,
-            Op::GetCustomer => customers::get(self, call).await,
-            Op::ReplaceCustomer => customers::replace(self, call).await,
-            Op::UpdateCustomer => customers::update(self, call).await,
-            Op::DeleteCustomer => customers::delete(self, call).await,
-            Op::GetCustomerClusters => customers::clusters(self, call).await,
-            Op::ImportCustomers => spreadsheet::import(self, call).await,
-            Op::ExportCustomers => spreadsheet::export(self, call).await,
-            Op::RecordSale => sales::record(self, call).await,
-            Op::ListSales => sales::list(self, call).await,
-            Op::AnnualSalesReport => sales::annual_report(self, call).await,
-            Op::ListClusters => clusters::list(self, call).await,
-            Op::ListClusterMembers => clusters::members(self, call).await,
-            Op::OpenApi => unreachable!("answered above"),
-            #[cfg(feature = "rules")]
-            rule_op => self.route_rules(rule_op, call).await,
-            #[cfg(not(feature = "rules"))]
-            _ => Err(ApiError::NotFound(format!(
-                "{} is served by the rules function",
-                call.param(0)
-            ))),
+    for _ in 1..ATTEMPTS {
+        match (route.handler)(state, call.clone()).await {
+            Err(ApiError::PreconditionFailed) => continue,
+            other => return other,
         }
     }
-
-    #[cfg(feature = "rules")]
-    async fn route_rules(&self, op: Op, call: Call) -> Result<Reply, ApiError> {
-        match op {
-            Op::ListRules => rules::list(self, call).await,
-            Op::GetRule => rules::get(self, call).await,
-            Op::PutRule => rules::put(self, call).await,
-            Op::UpdateRule => rules::update(self, call).await,
-            Op::DeleteRule => rules::delete(self, call).await,
-            Op::UploadModule => rules::upload(self, call).await,
-            Op::ListRuleVersions => rules::versions(self, call).await,
-            Op::GetRuleVersion => rules::version(self, call).await,
-            Op::TestRule => rules::test(self, call).await,
-            Op::StartBackfill => backfill::create(self, call).await,
-            Op::ListBackfills => backfill::list(self, call).await,
-            Op::GetBackfill => backfill::get(self, call).await,
-            Op::ResumeBackfill => backfill::resume(self, call).await,
-            other => Err(ApiError::Internal(format!(
-                "{other:?} is not a rules operation"
-            ))),
-        }
+    match (route.handler)(state, call).await {
+        Err(ApiError::PreconditionFailed) => Err(ApiError::Conflict {
+            detail: "the resource kept changing while this request was applied; retry it".into(),
+            extra: None,
+        }),
+        other => other,
     }
 }
 
@@ -274,19 +238,27 @@ fn tenant_of(request: &Request, claim: &str) -> Result<String, ApiError> {
     Ok(tenant.clone())
 }
 
-/// The Lambda entry point of one HTTP function: JSON logs, one warm [`App`], and the
-/// lambda_http runtime loop.
+/// The Lambda entry point of the functions whose handlers live in this crate.
 pub async fn run(function: Function) -> Result<(), lambda_http::Error> {
     logging::init();
     let app = App::from_env().await?;
+    run_lambda(function, app, ROUTES).await
+}
+
+/// The lambda_http runtime loop over one warm `state`, serving `function`'s routes.
+pub async fn run_lambda<S: State + Clone>(
+    function: Function,
+    state: S,
+    tables: Tables<S>,
+) -> Result<(), lambda_http::Error> {
     tracing::info!(
         function = function.name(),
-        table = app.store.table_name(),
+        table = state.app().store.table_name(),
         "ready"
     );
     lambda_http::run(service_fn(move |request: Request| {
-        let app = app.clone();
-        async move { Ok::<_, Infallible>(app.handle_function(function, request).await) }
+        let state = state.clone();
+        async move { Ok::<_, Infallible>(serve(&state, tables, Some(function), request).await) }
     }))
     .await
 }

@@ -1,280 +1,156 @@
-//! The OpenAPI 3.1 description, built from the route table (paths, methods, summaries)
-//! and the domain types' schemas (utoipa derives), so it cannot drift from what is served.
+//! The OpenAPI 3.1 description. Each route carries its [`Doc`] (declared beside its
+//! handler); [`document`] assembles them with the schemas of the types they name
+//! (utoipa derives), so the description cannot drift from what is served.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
-use utoipa::openapi::ComponentsBuilder;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::Schema;
 
-use crate::routes::{Op, ROUTES};
+use crate::route::Endpoint;
 
-/// Body of `POST /segments` (and the result of merging a PATCH).
-#[allow(dead_code)]
-#[derive(ToSchema)]
-struct SegmentInput {
-    /// Unique per tenant, case-insensitive; at most 64 characters.
-    name: String,
-    /// Defaults to `active`.
-    status: Option<domain::SegmentStatus>,
-    description: Option<String>,
+/// A query parameter: name and description.
+pub type Param = (&'static str, &'static str);
+
+/// The paging parameters of JSON listings.
+pub const LIMIT: Param = ("limit", "Page size, 1 to 100 (default 50)");
+pub const CURSOR: Param = (
+    "cursor",
+    "Opaque cursor from the previous page's next_cursor",
+);
+
+/// A type whose schema the document lists under `components/schemas`.
+#[derive(Debug, Clone, Copy)]
+pub struct Type {
+    name: fn() -> Cow<'static, str>,
+    collect: fn(&mut Vec<(String, RefOr<Schema>)>),
 }
 
-/// Body of `POST /fields`.
-#[allow(dead_code)]
-#[derive(ToSchema)]
-struct FieldInput {
-    /// `^[a-z][a-z0-9_]{0,63}$`
-    name: String,
-    label: Option<String>,
-    #[schema(rename = "type")]
-    r#type: domain::FieldType,
-    /// Allowed values; required for `enum`.
-    values: Option<Vec<String>>,
-    required: Option<bool>,
-    /// A value of the field's type (any JSON value in this schema).
-    default: Option<Value>,
-    /// Fixed at creation. Only string, integer, boolean and enum fields can be clusters.
-    cluster: Option<bool>,
-    max_length: Option<u32>,
+fn collect<T: ToSchema>(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+    schemas.push((T::name().into_owned(), T::schema()));
+    T::schemas(schemas);
 }
 
-/// Body of `POST /customers` and `PUT /customers/{id}`.
-#[allow(dead_code)]
-#[derive(ToSchema)]
-struct CustomerInput {
-    /// Generated when absent.
-    id: Option<String>,
-    email: String,
-    first_name: Option<String>,
-    last_name: Option<String>,
-    document: Option<String>,
-    phone: Option<String>,
-    /// Must name an active segment.
-    segment_id: Option<String>,
-    #[schema(value_type = Option<Object>)]
-    fields: Option<Value>,
+/// The schema of `T` (and of the types it refers to).
+pub const fn of<T: ToSchema>() -> Type {
+    Type {
+        name: T::name,
+        collect: collect::<T>,
+    }
 }
 
-/// Body of `PUT /rules/{name}` (and the result of merging a PATCH).
-#[allow(dead_code)]
-#[derive(ToSchema)]
-struct RuleInput {
-    description: Option<String>,
-    /// Cluster fields the rule may set; no two rules share one.
-    outputs: Option<Vec<String>>,
-    segment_output: Option<bool>,
-    enabled: Option<bool>,
-    /// Ascending evaluation order (default 100).
-    priority: Option<i32>,
-    limits: Option<domain::rule::RuleLimits>,
-    pinned_version: Option<u32>,
+/// A request or response body.
+#[derive(Debug, Clone, Copy)]
+pub enum Body {
+    None,
+    /// `application/json` (`application/merge-patch+json` for a PATCH request).
+    Json(Type),
+    /// `{"items": [T], "next_cursor": ...}`, under the given schema name.
+    Page(&'static str, Type),
+    /// JSON by default, `text/csv` when asked for.
+    JsonOrCsv(Type),
+    /// `text/csv`: the customer import's request, the export's response.
+    Csv,
+    /// The raw `application/wasm` module upload.
+    Wasm,
+    /// This document.
+    Document,
 }
 
-/// Body of `POST /rules/{name}/test`: exactly one of `customer` and `customer_id`.
-#[allow(dead_code)]
-#[derive(ToSchema)]
-struct RuleTestInput {
-    customer: Option<CustomerInput>,
-    customer_id: Option<String>,
-    /// Defaults to the version that runs.
-    version: Option<u32>,
+pub const fn json<T: ToSchema>() -> Body {
+    Body::Json(of::<T>())
 }
 
-/// What the test run did: output, checks, logs and resources used.
-#[allow(dead_code)]
-#[derive(ToSchema)]
-struct RuleTestReport {
-    rule: String,
-    version: u32,
-    /// Ran, produced valid output, and passed every check.
-    ok: bool,
-    #[schema(value_type = Option<Object>)]
-    output: Option<Value>,
-    #[schema(value_type = Option<Object>)]
-    error: Option<Value>,
-    #[schema(value_type = Object)]
-    verdict: Value,
-    logs: String,
-    fuel_used: u64,
-    duration_us: u64,
-    memory_bytes: u64,
+pub const fn page<T: ToSchema>(name: &'static str) -> Body {
+    Body::Page(name, of::<T>())
 }
 
-/// What each operation takes and returns, for the document.
-struct Shape {
-    request: Option<&'static str>,
-    success: u16,
-    response: Option<&'static str>,
-    query: &'static [(&'static str, &'static str)],
-    conditional: bool,
+/// What an operation takes and returns, for the document and the router.
+#[derive(Debug)]
+pub struct Doc {
+    /// The `operationId`.
+    pub id: &'static str,
+    pub summary: &'static str,
+    pub request: Body,
+    pub status: u16,
+    pub response: Body,
+    pub query: &'static [Param],
+    /// Takes `If-Match`.
+    pub conditional: bool,
+    /// A create-or-replace: 201 when the resource did not exist.
+    pub or_created: bool,
+    /// `None`: writes retry a lost version race, reads do not
+    /// ([`Endpoint::retries_on_conflict`]).
+    pub retries: Option<bool>,
+    /// Guarded by the JWT authorizer.
+    pub authorized: bool,
 }
 
-/// Marks the raw `application/wasm` upload body.
-const WASM_BODY: &str = "wasm";
-/// Marks a `text/csv` body (import) or response (export).
-const CSV_BODY: &str = "csv";
+impl Doc {
+    pub const fn new(id: &'static str, summary: &'static str) -> Doc {
+        Doc {
+            id,
+            summary,
+            request: Body::None,
+            status: 200,
+            response: Body::None,
+            query: &[],
+            conditional: false,
+            or_created: false,
+            retries: None,
+            authorized: true,
+        }
+    }
 
-const PAGE_QUERY: [(&str, &str); 2] = [
-    ("limit", "Page size, 1 to 100 (default 50)"),
-    (
-        "cursor",
-        "Opaque cursor from the previous page's next_cursor",
-    ),
-];
+    pub const fn takes(mut self, body: Body) -> Doc {
+        self.request = body;
+        self
+    }
 
-fn shape(op: Op) -> Shape {
-    let shape = |request, success, response| Shape {
-        request,
-        success,
-        response,
-        query: &[],
-        conditional: false,
-    };
-    match op {
-        Op::ListSegments => Shape {
-            query: &[
-                (
-                    "status",
-                    "Only segments with this status: active or inactive",
-                ),
-                PAGE_QUERY[0],
-                PAGE_QUERY[1],
-            ],
-            ..shape(None, 200, Some("SegmentPage"))
-        },
-        Op::CreateSegment => shape(Some("SegmentInput"), 201, Some("Segment")),
-        Op::GetSegment => shape(None, 200, Some("Segment")),
-        Op::UpdateSegment => Shape {
-            conditional: true,
-            ..shape(Some("SegmentInput"), 200, Some("Segment"))
-        },
-        Op::DeleteSegment => Shape {
-            conditional: true,
-            ..shape(None, 204, None)
-        },
-        Op::ListFields => shape(None, 200, Some("FieldPage")),
-        Op::CreateField => shape(Some("FieldInput"), 201, Some("FieldDef")),
-        Op::GetField => shape(None, 200, Some("FieldDef")),
-        Op::UpdateField => Shape {
-            conditional: true,
-            ..shape(Some("FieldInput"), 200, Some("FieldDef"))
-        },
-        Op::DeleteField => Shape {
-            conditional: true,
-            ..shape(None, 204, None)
-        },
-        Op::ListCustomers => Shape {
-            query: &[
-                ("segment", "Only customers of this segment id"),
-                ("email", "The customer with this email (case-insensitive)"),
-                PAGE_QUERY[0],
-                PAGE_QUERY[1],
-            ],
-            ..shape(None, 200, Some("CustomerPage"))
-        },
-        Op::CreateCustomer => shape(Some("CustomerInput"), 201, Some("Customer")),
-        Op::GetCustomer => shape(None, 200, Some("Customer")),
-        Op::ReplaceCustomer => Shape {
-            conditional: true,
-            ..shape(Some("CustomerInput"), 200, Some("Customer"))
-        },
-        Op::UpdateCustomer => Shape {
-            conditional: true,
-            ..shape(Some("CustomerInput"), 200, Some("Customer"))
-        },
-        Op::DeleteCustomer => Shape {
-            conditional: true,
-            ..shape(None, 204, None)
-        },
-        Op::GetCustomerClusters => shape(None, 200, Some("CustomerClusters")),
-        Op::ImportCustomers => Shape {
-            query: &[(
-                "dry_run",
-                "`true`: validate and count created/updated/unchanged rows, write nothing",
-            )],
-            ..shape(Some(CSV_BODY), 200, Some("ImportReport"))
-        },
-        Op::ExportCustomers => Shape {
-            query: &[
-                ("segment", "Only customers of this segment id"),
-                ("email", "The customer with this email (case-insensitive)"),
-                (
-                    "limit",
-                    "Rows per response, 1 to 10,000 (default 10,000); fewer when rows are large",
-                ),
-                (
-                    "cursor",
-                    "Set by the previous response's `Link: <...>; rel=\"next\"` header",
-                ),
-            ],
-            ..shape(None, 200, Some(CSV_BODY))
-        },
-        Op::RecordSale => shape(Some("SaleDraft"), 201, Some("Sale")),
-        Op::ListSales => Shape {
-            query: &[
-                ("year", "Only sales of this year"),
-                PAGE_QUERY[0],
-                PAGE_QUERY[1],
-            ],
-            ..shape(None, 200, Some("SalePage"))
-        },
-        Op::AnnualSalesReport => Shape {
-            query: &[
-                ("year", "The year, e.g. 2026 (required)"),
-                (
-                    "currency",
-                    "ISO 4217 code; optional when the year's sales are in one currency",
-                ),
-                ("segment", "Only customers of this segment id"),
-                (
-                    "format",
-                    "`json` (default) or `csv` (also chosen by Accept: text/csv)",
-                ),
-                (
-                    "limit",
-                    "Rows per page: 1 to 100 for JSON (default 50), up to 10,000 for CSV",
-                ),
-                PAGE_QUERY[1],
-            ],
-            ..shape(None, 200, Some("AnnualSalesReport"))
-        },
-        Op::ListClusters => shape(None, 200, Some("ClusterList")),
-        Op::ListClusterMembers => Shape {
-            query: &[
-                (
-                    "value",
-                    "The cluster value, as in ?cluster.<field>= (required)",
-                ),
-                PAGE_QUERY[0],
-                PAGE_QUERY[1],
-            ],
-            ..shape(None, 200, Some("CustomerPage"))
-        },
-        Op::ListRules => shape(None, 200, Some("RulePage")),
-        Op::GetRule => shape(None, 200, Some("Rule")),
-        Op::PutRule => Shape {
-            conditional: true,
-            ..shape(Some("RuleInput"), 200, Some("Rule"))
-        },
-        Op::UpdateRule => Shape {
-            conditional: true,
-            ..shape(Some("RuleInput"), 200, Some("Rule"))
-        },
-        Op::DeleteRule => Shape {
-            conditional: true,
-            ..shape(None, 204, None)
-        },
-        Op::UploadModule => Shape {
-            conditional: true,
-            ..shape(Some(WASM_BODY), 201, Some("RuleVersion"))
-        },
-        Op::ListRuleVersions => shape(None, 200, Some("RuleVersionPage")),
-        Op::GetRuleVersion => shape(None, 200, Some("RuleVersion")),
-        Op::TestRule => shape(Some("RuleTestInput"), 200, Some("RuleTestReport")),
-        Op::StartBackfill => shape(Some("BackfillInput"), 202, Some("BackfillJob")),
-        Op::ListBackfills => shape(None, 200, Some("BackfillPage")),
-        Op::GetBackfill => shape(None, 200, Some("BackfillJob")),
-        Op::ResumeBackfill => shape(None, 202, Some("BackfillJob")),
-        Op::OpenApi => shape(None, 200, None),
+    pub const fn answers(mut self, status: u16, body: Body) -> Doc {
+        self.status = status;
+        self.response = body;
+        self
+    }
+
+    pub const fn query(mut self, query: &'static [Param]) -> Doc {
+        self.query = query;
+        self
+    }
+
+    pub const fn conditional(mut self) -> Doc {
+        self.conditional = true;
+        self
+    }
+
+    pub const fn or_created(mut self) -> Doc {
+        self.or_created = true;
+        self
+    }
+
+    /// A write that must not be re-applied after a lost race (it retries per item
+    /// itself), or a POST that writes nothing.
+    pub const fn no_retry(mut self) -> Doc {
+        self.retries = Some(false);
+        self
+    }
+
+    /// Served without a token.
+    pub const fn public(mut self) -> Doc {
+        self.authorized = false;
+        self
+    }
+
+    fn types(&self) -> impl Iterator<Item = Type> {
+        [self.request, self.response]
+            .into_iter()
+            .filter_map(|body| match body {
+                Body::Json(t) | Body::Page(_, t) | Body::JsonOrCsv(t) => Some(t),
+                _ => None,
+            })
     }
 }
 
@@ -311,18 +187,81 @@ fn problem_schema() -> Value {
     })
 }
 
-fn operation(route: &crate::Route) -> Value {
-    let shape = shape(route.op);
-    let mut parameters: Vec<Value> = route
+fn success(body: Body) -> Value {
+    match body {
+        Body::Json(t) => json!({
+            "description": "Success",
+            "content": {"application/json": {"schema": schema_ref(&(t.name)())}}
+        }),
+        Body::Page(name, _) => json!({
+            "description": "Success",
+            "content": {"application/json": {"schema": schema_ref(name)}}
+        }),
+        Body::JsonOrCsv(t) => json!({
+            "description": "Success",
+            "content": {
+                "application/json": {"schema": schema_ref(&(t.name)())},
+                "text/csv": {"schema": {"type": "string"}}
+            }
+        }),
+        Body::Csv => json!({
+            "description": "Core columns, then every field by name; imports back unchanged",
+            "headers": {"Link": {
+                "description": "`<...>; rel=\"next\"` when more customers follow",
+                "schema": {"type": "string"}
+            }},
+            "content": {"text/csv": {"schema": {"type": "string"}}}
+        }),
+        Body::Document => json!({
+            "description": "This document",
+            "content": {"application/json": {"schema": {"type": "object"}}}
+        }),
+        Body::None | Body::Wasm => json!({"description": "Done"}),
+    }
+}
+
+fn request_body(method: &str, body: Body) -> Option<Value> {
+    let media = if method == "PATCH" {
+        "application/merge-patch+json"
+    } else {
+        "application/json"
+    };
+    Some(match body {
+        Body::Wasm => json!({
+            "required": true,
+            "content": {"application/wasm": {"schema": {"type": "string", "contentMediaType": "application/wasm"}}}
+        }),
+        Body::Csv => json!({
+            "required": true,
+            "description": "UTF-8 (BOM optional), `,` or `;` separated, RFC 4180 quoting; \
+                a header row of core columns and field names; at most 6,000,000 bytes and \
+                10,000 rows",
+            "content": {"text/csv": {"schema": {"type": "string"}}}
+        }),
+        Body::Json(t) | Body::JsonOrCsv(t) => json!({
+            "required": true,
+            "content": {media: {"schema": schema_ref(&(t.name)())}}
+        }),
+        Body::Page(name, _) => json!({
+            "required": true,
+            "content": {media: {"schema": schema_ref(name)}}
+        }),
+        Body::None | Body::Document => return None,
+    })
+}
+
+fn operation(endpoint: &Endpoint) -> Value {
+    let doc = &endpoint.doc;
+    let mut parameters: Vec<Value> = endpoint
         .path
         .split('/')
         .filter_map(|part| part.strip_prefix('{')?.strip_suffix('}'))
         .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
         .collect();
-    parameters.extend(shape.query.iter().map(|(name, description)| {
+    parameters.extend(doc.query.iter().map(|(name, description)| {
         json!({"name": name, "in": "query", "required": false, "description": description, "schema": {"type": "string"}})
     }));
-    if shape.conditional {
+    if doc.conditional {
         parameters.push(json!({
             "name": "If-Match", "in": "header", "required": false,
             "description": "The ETag last read; 412 when the resource changed since",
@@ -331,38 +270,12 @@ fn operation(route: &crate::Route) -> Value {
     }
     let problem = json!({"application/problem+json": {"schema": schema_ref("Problem")}});
     let mut responses = Map::new();
-    let success = match (shape.response, route.op) {
-        (Some(name), Op::AnnualSalesReport) => json!({
-            "description": "Success",
-            "content": {
-                "application/json": {"schema": schema_ref(name)},
-                "text/csv": {"schema": {"type": "string"}}
-            }
-        }),
-        (Some(CSV_BODY), _) => json!({
-            "description": "Core columns, then every field by name; imports back unchanged",
-            "headers": {"Link": {
-                "description": "`<...>; rel=\"next\"` when more customers follow",
-                "schema": {"type": "string"}
-            }},
-            "content": {"text/csv": {"schema": {"type": "string"}}}
-        }),
-        (Some(name), _) => json!({
-            "description": "Success",
-            "content": {"application/json": {"schema": schema_ref(name)}}
-        }),
-        (None, Op::OpenApi) => json!({
-            "description": "This document",
-            "content": {"application/json": {"schema": {"type": "object"}}}
-        }),
-        (None, _) => json!({"description": "Done"}),
-    };
-    if matches!(route.op, Op::PutRule | Op::ReplaceCustomer) {
-        // Create-or-replace: 201 when the resource did not exist.
-        responses.insert("201".into(), success.clone());
+    let answer = success(doc.response);
+    if doc.or_created {
+        responses.insert("201".into(), answer.clone());
     }
-    responses.insert(shape.success.to_string(), success);
-    if route.op != Op::OpenApi {
+    responses.insert(doc.status.to_string(), answer);
+    if doc.authorized {
         for (status, description) in [
             ("400", "Malformed request"),
             ("401", "No valid tenant token"),
@@ -381,213 +294,51 @@ fn operation(route: &crate::Route) -> Value {
         }
     }
     let mut operation = json!({
-        "operationId": format!("{:?}", route.op),
-        "summary": route.summary,
-        "tags": [route.function.name()],
+        "operationId": doc.id,
+        "summary": doc.summary,
+        "tags": [endpoint.function.name()],
         "parameters": parameters,
         "responses": responses,
     });
-    if shape.request == Some(WASM_BODY) {
-        operation["requestBody"] = json!({
-            "required": true,
-            "content": {"application/wasm": {"schema": {"type": "string", "contentMediaType": "application/wasm"}}}
-        });
-    } else if shape.request == Some(CSV_BODY) {
-        operation["requestBody"] = json!({
-            "required": true,
-            "description": "UTF-8 (BOM optional), `,` or `;` separated, RFC 4180 quoting; \
-                a header row of core columns and field names; at most 6,000,000 bytes and \
-                10,000 rows",
-            "content": {"text/csv": {"schema": {"type": "string"}}}
-        });
-    } else if let Some(request) = shape.request {
-        let media = if matches!(route.method, "PATCH") {
-            "application/merge-patch+json"
-        } else {
-            "application/json"
-        };
-        operation["requestBody"] = json!({
-            "required": true,
-            "content": {
-                media: {"schema": schema_ref(request)},
-            }
-        });
+    if let Some(body) = request_body(endpoint.method, doc.request) {
+        operation["requestBody"] = body;
     }
-    if route.authorized {
-        operation["security"] = json!([{"tenantJwt": []}]);
+    operation["security"] = if doc.authorized {
+        json!([{"tenantJwt": []}])
     } else {
-        operation["security"] = json!([]);
-    }
+        json!([])
+    };
     operation
 }
 
-/// Body of `POST /rules/{name}/backfill` (optional).
-#[allow(dead_code)]
-#[derive(ToSchema)]
-struct BackfillInput {
-    /// Count what `version` would change, writing nothing.
-    dry_run: Option<bool>,
-    /// Defaults to the version that runs; a real run always uses that one.
-    version: Option<u32>,
-}
-
-/// One cluster value of `GET /customers/{id}/clusters`.
-#[allow(dead_code)]
-#[derive(ToSchema)]
-struct ClusterValue {
-    /// A string, integer or boolean, as the field's type.
-    value: Value,
-    /// The rule that set the value; `null` when a client did.
-    source: Option<domain::ClusterSource>,
-}
-
-/// A customer's cluster values with their provenance, and the last rule failures.
-#[allow(dead_code)]
-#[derive(ToSchema)]
-struct CustomerClusters {
-    customer_id: String,
-    segment_id: Option<String>,
-    written_by: domain::WrittenBy,
-    clusters: std::collections::BTreeMap<String, ClusterValue>,
-    rule_errors: Vec<domain::RuleFailure>,
-}
-
-/// `GET /reports/annual-sales` as JSON.
-#[allow(dead_code)]
-#[derive(ToSchema)]
-struct AnnualSalesReport {
-    year: String,
-    /// `null` when the tenant recorded no sales that year.
-    currency: Option<String>,
-    items: Vec<domain::report::AnnualSalesRow>,
-    next_cursor: Option<String>,
-}
-
-/// One value of a cluster field and how many customers hold it.
-#[allow(dead_code)]
-#[derive(ToSchema)]
-struct ClusterCount {
-    /// A string, integer or boolean, as the field's type.
-    value: Value,
-    count: i64,
-}
-
-/// A cluster field in `GET /clusters`.
-#[allow(dead_code)]
-#[derive(ToSchema)]
-struct ClusterField {
-    field: String,
-    label: String,
-    #[schema(rename = "type")]
-    r#type: domain::FieldType,
-    /// Customers holding any value of the field.
-    member_count: i64,
-    values: Vec<ClusterCount>,
-}
-
-#[allow(dead_code)]
-#[derive(ToSchema)]
-struct ClusterList {
-    items: Vec<ClusterField>,
-}
-
-/// Body of `POST /customers/{id}/sales`.
-#[allow(dead_code)]
-#[derive(ToSchema)]
-struct SaleDraft {
-    /// `YYYY-MM-DD`
-    date: String,
-    /// A decimal with at most 4 decimals, as a string (`"1234.50"`) or a JSON number.
-    amount: String,
-    /// ISO 4217, e.g. `EUR`.
-    currency: String,
-    /// The order or invoice number; unique per customer (re-posting it records nothing).
-    reference: String,
-    description: Option<String>,
-}
-
-/// What `POST /customers/import` did, or in a dry run would do.
-#[allow(dead_code)]
-#[derive(ToSchema)]
-struct ImportReport {
-    created: usize,
-    updated: usize,
-    unchanged: usize,
-    /// Every row that was not imported, in file order.
-    failed: Vec<ImportFailure>,
-    dry_run: bool,
-    /// Set when the request's time ran out: rows from this line on were not imported.
-    stopped_at_line: Option<u64>,
-}
-
-/// A row that was not imported and why.
-#[allow(dead_code)]
-#[derive(ToSchema)]
-struct ImportFailure {
-    /// 1-based line of the file where the row starts (the header is line 1).
-    line: u64,
-    /// The customer the row names or matched, when known.
-    id: Option<String>,
-    errors: Vec<domain::spreadsheet::CellError>,
-}
-
-/// The whole document, served at `GET /openapi.json`.
-pub fn document() -> Value {
+/// The whole document for `endpoints`, served at `GET /openapi.json`.
+pub fn document<'a>(endpoints: impl IntoIterator<Item = &'a Endpoint>) -> Value {
     let mut paths = Map::new();
-    for route in ROUTES {
+    let mut found = Vec::new();
+    let mut pages = BTreeMap::new();
+    collect::<domain::Violation>(&mut found);
+    for endpoint in endpoints {
         let item = paths
-            .entry(route.path.to_owned())
+            .entry(endpoint.path.to_owned())
             .or_insert_with(|| json!({}));
-        item[route.method.to_ascii_lowercase()] = operation(route);
+        item[endpoint.method.to_ascii_lowercase()] = operation(endpoint);
+        for t in endpoint.doc.types() {
+            (t.collect)(&mut found);
+        }
+        for body in [endpoint.doc.request, endpoint.doc.response] {
+            if let Body::Page(name, t) = body {
+                pages.insert(name, (t.name)());
+            }
+        }
     }
-    let components = ComponentsBuilder::new()
-        .schema_from::<domain::Segment>()
-        .schema_from::<domain::SegmentStatus>()
-        .schema_from::<domain::FieldDef>()
-        .schema_from::<domain::FieldType>()
-        .schema_from::<domain::Customer>()
-        .schema_from::<domain::WrittenBy>()
-        .schema_from::<domain::ClusterSource>()
-        .schema_from::<domain::RuleFailure>()
-        .schema_from::<ClusterValue>()
-        .schema_from::<CustomerClusters>()
-        .schema_from::<domain::Violation>()
-        .schema_from::<SegmentInput>()
-        .schema_from::<FieldInput>()
-        .schema_from::<CustomerInput>()
-        .schema_from::<domain::rule::Rule>()
-        .schema_from::<domain::rule::RuleLimits>()
-        .schema_from::<domain::rule::RuleVersion>()
-        .schema_from::<RuleInput>()
-        .schema_from::<RuleTestInput>()
-        .schema_from::<RuleTestReport>()
-        .schema_from::<BackfillInput>()
-        .schema_from::<domain::BackfillJob>()
-        .schema_from::<domain::BackfillChain>()
-        .schema_from::<domain::Progress>()
-        .schema_from::<domain::JobState>()
-        .schema_from::<domain::StepPhase>()
-        .schema_from::<ImportReport>()
-        .schema_from::<ImportFailure>()
-        .schema_from::<domain::spreadsheet::CellError>()
-        .schema_from::<domain::Sale>()
-        .schema_from::<SaleDraft>()
-        .schema_from::<domain::report::AnnualSalesRow>()
-        .schema_from::<domain::report::SegmentColumn>()
-        .schema_from::<AnnualSalesReport>()
-        .schema_from::<ClusterCount>()
-        .schema_from::<ClusterField>()
-        .schema_from::<ClusterList>()
-        .build();
-    let mut schemas = serde_json::to_value(&components.schemas).unwrap_or_default();
-    schemas["SegmentPage"] = page_schema("Segment");
-    schemas["FieldPage"] = page_schema("FieldDef");
-    schemas["CustomerPage"] = page_schema("Customer");
-    schemas["RulePage"] = page_schema("Rule");
-    schemas["RuleVersionPage"] = page_schema("RuleVersion");
-    schemas["BackfillPage"] = page_schema("BackfillJob");
-    schemas["SalePage"] = page_schema("Sale");
-    schemas["Problem"] = problem_schema();
+    let mut schemas: Map<String, Value> = found
+        .into_iter()
+        .map(|(name, schema)| (name, serde_json::to_value(schema).unwrap_or_default()))
+        .collect();
+    for (name, item) in pages {
+        schemas.insert(name.to_owned(), page_schema(&item));
+    }
+    schemas.insert("Problem".into(), problem_schema());
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -604,30 +355,4 @@ pub fn document() -> Value {
             }
         }
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_route_and_every_reference_is_described() {
-        let doc = document();
-        for route in ROUTES {
-            assert!(
-                doc["paths"][route.path][route.method.to_ascii_lowercase()].is_object(),
-                "{} {} missing",
-                route.method,
-                route.path
-            );
-        }
-        let text = doc.to_string();
-        for reference in text.split("#/components/schemas/").skip(1) {
-            let name: String = reference.chars().take_while(|c| *c != '"').collect();
-            assert!(
-                doc["components"]["schemas"][&name].is_object(),
-                "{name} undefined"
-            );
-        }
-    }
 }

@@ -138,13 +138,3 @@ impl From<StoreError> for ApiError {
         }
     }
 }
-
-#[cfg(feature = "rules")]
-impl From<evaluation::EvaluationError> for ApiError {
-    fn from(err: evaluation::EvaluationError) -> Self {
-        match err {
-            evaluation::EvaluationError::Store(err) => err.into(),
-            evaluation::EvaluationError::Internal(detail) => Self::Internal(detail),
-        }
-    }
-}

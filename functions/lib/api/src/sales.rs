@@ -9,11 +9,98 @@ use lambda_http::http::header::{ACCEPT, LOCATION};
 use serde_json::json;
 use store::{CustomerFilter, PageKey, SaleRecorded};
 
-use crate::App;
 use crate::customers::load;
 use crate::http::{CSV_UTF8, Call, Reply};
 use crate::listing::{CLUSTER_PREFIX, cluster_filter};
+use crate::openapi::{Body, CURSOR, Doc, LIMIT, json, of, page};
 use crate::problem::ApiError;
+use crate::route::Function::{Customers, Reports};
+use crate::route::Route;
+use crate::{App, handler};
+
+pub(crate) const ROUTES: &[Route<App>] = &[
+    Route::new(
+        Customers,
+        "POST",
+        "/customers/{id}/sales",
+        Doc::new(
+            "RecordSale",
+            "Record a sale once per reference; updates the customer's monthly totals",
+        )
+        .takes(json::<schema::SaleDraft>())
+        .answers(201, json::<domain::Sale>()),
+        handler!(record),
+    ),
+    Route::new(
+        Customers,
+        "GET",
+        "/customers/{id}/sales",
+        Doc::new(
+            "ListSales",
+            "A customer's sales in date order, optionally of one year",
+        )
+        .query(&[("year", "Only sales of this year"), LIMIT, CURSOR])
+        .answers(200, page::<domain::Sale>("SalePage")),
+        handler!(list),
+    ),
+    Route::new(
+        Reports,
+        "GET",
+        "/reports/annual-sales",
+        Doc::new(
+            "AnnualSalesReport",
+            "Annual Sales Summary per Customer: monthly and year totals, by total (JSON or CSV)",
+        )
+        .query(&[
+            ("year", "The year, e.g. 2026 (required)"),
+            (
+                "currency",
+                "ISO 4217 code; optional when the year's sales are in one currency",
+            ),
+            ("segment", "Only customers of this segment id"),
+            (
+                "format",
+                "`json` (default) or `csv` (also chosen by Accept: text/csv)",
+            ),
+            (
+                "limit",
+                "Rows per page: 1 to 100 for JSON (default 50), up to 10,000 for CSV",
+            ),
+            CURSOR,
+        ])
+        .answers(200, Body::JsonOrCsv(of::<schema::AnnualSalesReport>())),
+        handler!(annual_report),
+    ),
+];
+
+/// The bodies as the OpenAPI document describes them.
+mod schema {
+    #![allow(dead_code)]
+
+    /// Body of `POST /customers/{id}/sales`.
+    #[derive(utoipa::ToSchema)]
+    pub struct SaleDraft {
+        /// `YYYY-MM-DD`
+        date: String,
+        /// A decimal with at most 4 decimals, as a string (`"1234.50"`) or a JSON number.
+        amount: String,
+        /// ISO 4217, e.g. `EUR`.
+        currency: String,
+        /// The order or invoice number; unique per customer (re-posting it records nothing).
+        reference: String,
+        description: Option<String>,
+    }
+
+    /// `GET /reports/annual-sales` as JSON.
+    #[derive(utoipa::ToSchema)]
+    pub struct AnnualSalesReport {
+        year: String,
+        /// `null` when the tenant recorded no sales that year.
+        currency: Option<String>,
+        items: Vec<domain::report::AnnualSalesRow>,
+        next_cursor: Option<String>,
+    }
+}
 
 /// Rows of one CSV answer: a spreadsheet-sized year fits in one response (well under
 /// the 6 MB Lambda payload limit); more continue through the `Link` header.
@@ -22,7 +109,7 @@ const MAX_CSV_ROWS: usize = 10_000;
 /// `POST /customers/{id}/sales`: 201 for a new reference, 200 with the stored sale when
 /// the same sale is posted again (a safe retry), 409 when the reference was used for a
 /// different sale.
-pub async fn record(app: &App, call: Call) -> Result<Reply, ApiError> {
+async fn record(app: &App, call: Call) -> Result<Reply, ApiError> {
     call.allow_query(&[], &[])?;
     let body = call.json_body()?;
     let customer = load(app, &call).await?;
@@ -47,7 +134,7 @@ pub async fn record(app: &App, call: Call) -> Result<Reply, ApiError> {
 }
 
 /// `GET /customers/{id}/sales[?year=]`, in date order.
-pub async fn list(app: &App, call: Call) -> Result<Reply, ApiError> {
+async fn list(app: &App, call: Call) -> Result<Reply, ApiError> {
     call.allow_query(&["year", "limit", "cursor"], &[])?;
     let customer = load(app, &call).await?;
     let year = call.query("year").map(parse_year).transpose()?;
@@ -78,7 +165,7 @@ fn parse_year(raw: &str) -> Result<i32, ApiError> {
 /// the filter's members), never the sales: the cost follows the customers in the result.
 /// Sorted by total, highest first; JSON pages of up to 100 rows, or CSV
 /// (`Accept: text/csv` or `?format=csv`) of up to 10,000 rows per response.
-pub async fn annual_report(app: &App, call: Call) -> Result<Reply, ApiError> {
+async fn annual_report(app: &App, call: Call) -> Result<Reply, ApiError> {
     call.allow_query(
         &["year", "currency", "segment", "format", "limit", "cursor"],
         &[CLUSTER_PREFIX],

@@ -4,11 +4,78 @@ use chrono::Utc;
 use domain::{Segment, SegmentDraft, SegmentStatus, merge_patch};
 use lambda_http::http::StatusCode;
 
-use crate::App;
 use crate::http::{Call, Reply, reject_identity_change};
+use crate::openapi::{Body, CURSOR, Doc, LIMIT, json, page};
 use crate::problem::ApiError;
+use crate::route::{Function::Segments, Route};
+use crate::{App, handler};
 
-pub async fn list(app: &App, call: Call) -> Result<Reply, ApiError> {
+pub(crate) const ROUTES: &[Route<App>] = &[
+    Route::new(
+        Segments,
+        "GET",
+        "/segments",
+        Doc::new("ListSegments", "List segments")
+            .query(&[
+                (
+                    "status",
+                    "Only segments with this status: active or inactive",
+                ),
+                LIMIT,
+                CURSOR,
+            ])
+            .answers(200, page::<Segment>("SegmentPage")),
+        handler!(list),
+    ),
+    Route::new(
+        Segments,
+        "POST",
+        "/segments",
+        Doc::new("CreateSegment", "Create a segment")
+            .takes(json::<SegmentInput>())
+            .answers(201, json::<Segment>()),
+        handler!(create),
+    ),
+    Route::new(
+        Segments,
+        "GET",
+        "/segments/{id}",
+        Doc::new("GetSegment", "Get a segment").answers(200, json::<Segment>()),
+        handler!(get),
+    ),
+    Route::new(
+        Segments,
+        "PATCH",
+        "/segments/{id}",
+        Doc::new("UpdateSegment", "Change a segment (JSON merge patch)")
+            .takes(json::<SegmentInput>())
+            .answers(200, json::<Segment>())
+            .conditional(),
+        handler!(update),
+    ),
+    Route::new(
+        Segments,
+        "DELETE",
+        "/segments/{id}",
+        Doc::new("DeleteSegment", "Delete an unused segment")
+            .answers(204, Body::None)
+            .conditional(),
+        handler!(delete),
+    ),
+];
+
+/// Body of `POST /segments` (and the result of merging a PATCH).
+#[allow(dead_code)]
+#[derive(utoipa::ToSchema)]
+struct SegmentInput {
+    /// Unique per tenant, case-insensitive; at most 64 characters.
+    name: String,
+    /// Defaults to `active`.
+    status: Option<SegmentStatus>,
+    description: Option<String>,
+}
+
+async fn list(app: &App, call: Call) -> Result<Reply, ApiError> {
     call.allow_query(&["status", "limit", "cursor"], &[])?;
     let status =
         match call.query("status") {
@@ -33,7 +100,7 @@ pub async fn list(app: &App, call: Call) -> Result<Reply, ApiError> {
     Reply::page(app, &call, &scope, page)
 }
 
-pub async fn create(app: &App, call: Call) -> Result<Reply, ApiError> {
+async fn create(app: &App, call: Call) -> Result<Reply, ApiError> {
     let draft = SegmentDraft::parse(&call.json_body()?)?;
     let segment = draft.into_segment(domain::ids::new_id(), Utc::now());
     app.store.create_segment(&call.tenant, &segment).await?;
@@ -52,12 +119,12 @@ async fn load(app: &App, call: &Call) -> Result<Segment, ApiError> {
         .ok_or_else(|| ApiError::NotFound(format!("segment `{id}` not found")))
 }
 
-pub async fn get(app: &App, call: Call) -> Result<Reply, ApiError> {
+async fn get(app: &App, call: Call) -> Result<Reply, ApiError> {
     let segment = load(app, &call).await?;
     Reply::entity(StatusCode::OK, &segment, segment.version)
 }
 
-pub async fn update(app: &App, call: Call) -> Result<Reply, ApiError> {
+async fn update(app: &App, call: Call) -> Result<Reply, ApiError> {
     let patch = call.json_body()?;
     let current = load(app, &call).await?;
     call.check_if_match(current.version)?;
@@ -72,7 +139,7 @@ pub async fn update(app: &App, call: Call) -> Result<Reply, ApiError> {
     Reply::entity(StatusCode::OK, &updated, updated.version)
 }
 
-pub async fn delete(app: &App, call: Call) -> Result<Reply, ApiError> {
+async fn delete(app: &App, call: Call) -> Result<Reply, ApiError> {
     let current = load(app, &call).await?;
     call.check_if_match(current.version)?;
     app.store.delete_segment(&call.tenant, &current).await?;

@@ -19,10 +19,12 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use store::StoreError;
 
-use crate::App;
 use crate::http::{CSV_UTF8, Call, Reply};
 use crate::listing::{CLUSTER_PREFIX, Selection, listing_scope, selection};
+use crate::openapi::{Body, Doc, json};
 use crate::problem::ApiError;
+use crate::route::{Function::Customers, Route};
+use crate::{App, handler};
 
 /// Import bodies above this are refused with 413: a synchronous Lambda invocation
 /// carries at most 6 MB (6,291,456 bytes), and the API Gateway event around the body
@@ -58,21 +60,70 @@ pub const CSV_MEDIA_TYPE: &str = "text/csv";
 pub const XLSX_MEDIA_TYPE: &str =
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
 
-/// What an import did (or, in a dry run, would do).
-#[derive(Debug, Default, Serialize)]
+pub(crate) const ROUTES: &[Route<App>] = &[
+    Route::new(
+        Customers,
+        "POST",
+        "/customers/import",
+        Doc::new(
+            "ImportCustomers",
+            "Create or update customers from a CSV file; reports every row that failed",
+        )
+        .query(&[(
+            "dry_run",
+            "`true`: validate and count created/updated/unchanged rows, write nothing",
+        )])
+        .takes(Body::Csv)
+        .answers(200, json::<ImportReport>())
+        // Re-running the file after a lost race would apply rows twice; each row
+        // retries itself.
+        .no_retry(),
+        handler!(import),
+    ),
+    Route::new(
+        Customers,
+        "GET",
+        "/customers/export",
+        Doc::new(
+            "ExportCustomers",
+            "The customers a listing filter selects, as CSV that imports back unchanged",
+        )
+        .query(&[
+            ("segment", "Only customers of this segment id"),
+            ("email", "The customer with this email (case-insensitive)"),
+            (
+                "limit",
+                "Rows per response, 1 to 10,000 (default 10,000); fewer when rows are large",
+            ),
+            (
+                "cursor",
+                "Set by the previous response's `Link: <...>; rel=\"next\"` header",
+            ),
+        ])
+        .answers(200, Body::Csv),
+        handler!(export),
+    ),
+];
+
+/// What `POST /customers/import` did, or in a dry run would do.
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
 struct ImportReport {
     created: usize,
     updated: usize,
     unchanged: usize,
+    /// Every row that was not imported, in file order.
     failed: Vec<FailedRow>,
     dry_run: bool,
-    /// Set when the time budget ran out: the rows from this line on were not imported
+    /// Set when the request's time ran out: rows from this line on were not imported
     /// (nor counted); post them again.
     stopped_at_line: Option<u64>,
 }
 
-#[derive(Debug, Serialize)]
+/// A row that was not imported and why.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = ImportFailure)]
 struct FailedRow {
+    /// 1-based line of the file where the row starts (the header is line 1).
     line: u64,
     /// The customer the row names or matched, when known.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -125,7 +176,7 @@ struct Import<'a> {
 
 /// `POST /customers/import[?dry_run=true]` with a CSV body: upserts every valid row and
 /// reports the rest by line.
-pub async fn import(app: &App, call: Call) -> Result<Reply, ApiError> {
+async fn import(app: &App, call: Call) -> Result<Reply, ApiError> {
     call.allow_query(&["dry_run"], &[])?;
     let dry_run = match call.query("dry_run") {
         None | Some("false") => false,
@@ -532,7 +583,7 @@ impl Import<'_> {
 /// `?email=`, `?cluster.<field>=`), as CSV that imports back unchanged. At most
 /// `?limit=` (default and maximum 10,000) rows and about 4 MB per response; a `Link`
 /// header with `rel="next"` continues.
-pub async fn export(app: &App, call: Call) -> Result<Reply, ApiError> {
+async fn export(app: &App, call: Call) -> Result<Reply, ApiError> {
     call.allow_query(&["segment", "email", "limit", "cursor"], &[CLUSTER_PREFIX])?;
     let limit = call.limit_within(MAX_EXPORT_ROWS, MAX_EXPORT_ROWS)?;
     let fields = app.store.list_fields(&call.tenant).await?;

@@ -8,12 +8,68 @@ use lambda_http::http::StatusCode;
 use lambda_http::http::header::LOCATION;
 use serde_json::json;
 
+use api::handler;
+use api::http::{Call, Reply};
+use api::openapi::{Doc, json, page};
+use api::problem::ApiError;
+use api::route::{Function::Rules, Route};
+
 use crate::App;
-use crate::http::{Call, Reply};
-use crate::problem::ApiError;
 use crate::rules::{load, start_backfill};
 
-pub async fn create(app: &App, call: Call) -> Result<Reply, ApiError> {
+pub(crate) const ROUTES: &[Route<App>] = &[
+    Route::new(
+        Rules,
+        "POST",
+        "/rules/{name}/backfill",
+        Doc::new(
+            "StartBackfill",
+            "Re-evaluate every customer, or count what a version would change (dry run)",
+        )
+        .takes(json::<BackfillInput>())
+        .answers(202, json::<BackfillJob>()),
+        handler!(create),
+    ),
+    Route::new(
+        Rules,
+        "GET",
+        "/rules/{name}/backfill",
+        Doc::new("ListBackfills", "A rule's backfill jobs, newest first")
+            .answers(200, page::<BackfillJob>("BackfillPage")),
+        handler!(list),
+    ),
+    Route::new(
+        Rules,
+        "GET",
+        "/rules/{name}/backfill/{job}",
+        Doc::new("GetBackfill", "A backfill job's progress and counts")
+            .answers(200, json::<BackfillJob>()),
+        handler!(get),
+    ),
+    Route::new(
+        Rules,
+        "POST",
+        "/rules/{name}/backfill/{job}/resume",
+        Doc::new(
+            "ResumeBackfill",
+            "Re-drive the running chains of a job whose steps were given up on",
+        )
+        .answers(202, json::<BackfillJob>()),
+        handler!(resume),
+    ),
+];
+
+/// Body of `POST /rules/{name}/backfill` (optional).
+#[allow(dead_code)]
+#[derive(utoipa::ToSchema)]
+struct BackfillInput {
+    /// Count what `version` would change, writing nothing.
+    dry_run: Option<bool>,
+    /// Defaults to the version that runs; a real run always uses that one.
+    version: Option<u32>,
+}
+
+async fn create(app: &App, call: Call) -> Result<Reply, ApiError> {
     let body = if call.body.iter().all(u8::is_ascii_whitespace) {
         None
     } else {
@@ -59,7 +115,7 @@ pub async fn create(app: &App, call: Call) -> Result<Reply, ApiError> {
     Ok(Reply::json(StatusCode::ACCEPTED, &job)?.header(LOCATION, location))
 }
 
-pub async fn list(app: &App, call: Call) -> Result<Reply, ApiError> {
+async fn list(app: &App, call: Call) -> Result<Reply, ApiError> {
     call.allow_query(&[], &[])?;
     let rule = load(app, &call).await?;
     let jobs = app.store.list_jobs(&call.tenant, &rule.name).await?;
@@ -69,7 +125,7 @@ pub async fn list(app: &App, call: Call) -> Result<Reply, ApiError> {
     )
 }
 
-pub async fn get(app: &App, call: Call) -> Result<Reply, ApiError> {
+async fn get(app: &App, call: Call) -> Result<Reply, ApiError> {
     Reply::json(StatusCode::OK, &load_job(app, &call).await?)
 }
 
@@ -90,7 +146,7 @@ async fn load_job(app: &App, call: &Call) -> Result<BackfillJob, ApiError> {
 /// steps use, so the new stream record runs the step it stopped at; a chain that moved
 /// on meanwhile is left alone. Harmless on a job that was not stalled: the extra record
 /// finds its step already taken.
-pub async fn resume(app: &App, call: Call) -> Result<Reply, ApiError> {
+async fn resume(app: &App, call: Call) -> Result<Reply, ApiError> {
     call.allow_query(&[], &[])?;
     let job = load_job(app, &call).await?;
     if job.state != JobState::Running {

@@ -9,10 +9,152 @@ use lambda_http::http::StatusCode;
 use rule_engine::{DEFAULT_MAX_MODULE_BYTES, ModuleHash, RunError};
 use serde_json::{Value, json};
 
+use api::customers::{CustomerInput, validate as validate_customer};
+use api::handler;
+use api::http::{Call, Reply, reject_identity_change};
+use api::openapi::{Body, Doc, json, page};
+use api::problem::ApiError;
+use api::route::{Function::Rules, Route};
+
 use crate::App;
-use crate::customers::validate as validate_customer;
-use crate::http::{Call, Reply, reject_identity_change};
-use crate::problem::ApiError;
+
+pub(crate) const ROUTES: &[Route<App>] = &[
+    Route::new(
+        Rules,
+        "GET",
+        "/rules",
+        Doc::new("ListRules", "List rules in evaluation order")
+            .answers(200, page::<Rule>("RulePage")),
+        handler!(list),
+    ),
+    Route::new(
+        Rules,
+        "GET",
+        "/rules/{name}",
+        Doc::new("GetRule", "Get a rule").answers(200, json::<Rule>()),
+        handler!(get),
+    ),
+    Route::new(
+        Rules,
+        "PUT",
+        "/rules/{name}",
+        Doc::new("PutRule", "Create or replace a rule's configuration")
+            .takes(json::<RuleInput>())
+            .answers(200, json::<Rule>())
+            .conditional()
+            .or_created(),
+        handler!(put),
+    ),
+    Route::new(
+        Rules,
+        "PATCH",
+        "/rules/{name}",
+        Doc::new(
+            "UpdateRule",
+            "Change a rule: enable, disable, pin a version (JSON merge patch)",
+        )
+        .takes(json::<RuleInput>())
+        .answers(200, json::<Rule>())
+        .conditional(),
+        handler!(update),
+    ),
+    Route::new(
+        Rules,
+        "DELETE",
+        "/rules/{name}",
+        Doc::new("DeleteRule", "Delete a rule and its versions")
+            .answers(204, Body::None)
+            .conditional(),
+        handler!(delete),
+    ),
+    Route::new(
+        Rules,
+        "PUT",
+        "/rules/{name}/module",
+        Doc::new(
+            "UploadModule",
+            "Upload a WebAssembly module as the rule's next version",
+        )
+        .takes(Body::Wasm)
+        .answers(201, json::<RuleVersion>())
+        .conditional(),
+        handler!(upload),
+    ),
+    Route::new(
+        Rules,
+        "GET",
+        "/rules/{name}/versions",
+        Doc::new("ListRuleVersions", "List a rule's module versions")
+            .answers(200, page::<RuleVersion>("RuleVersionPage")),
+        handler!(versions),
+    ),
+    Route::new(
+        Rules,
+        "GET",
+        "/rules/{name}/versions/{number}",
+        Doc::new("GetRuleVersion", "Get one module version").answers(200, json::<RuleVersion>()),
+        handler!(version),
+    ),
+    Route::new(
+        Rules,
+        "POST",
+        "/rules/{name}/test",
+        Doc::new(
+            "TestRule",
+            "Run a rule on a customer without writing anything",
+        )
+        .takes(json::<RuleTestInput>())
+        .answers(200, json::<RuleTestReport>())
+        // Writes nothing, so there is no race to lose.
+        .no_retry(),
+        handler!(test),
+    ),
+];
+
+/// Body of `PUT /rules/{name}` (and the result of merging a PATCH).
+#[allow(dead_code)]
+#[derive(utoipa::ToSchema)]
+struct RuleInput {
+    description: Option<String>,
+    /// Cluster fields the rule may set; no two rules share one.
+    outputs: Option<Vec<String>>,
+    segment_output: Option<bool>,
+    enabled: Option<bool>,
+    /// Ascending evaluation order (default 100).
+    priority: Option<i32>,
+    limits: Option<domain::rule::RuleLimits>,
+    pinned_version: Option<u32>,
+}
+
+/// Body of `POST /rules/{name}/test`: exactly one of `customer` and `customer_id`.
+#[allow(dead_code)]
+#[derive(utoipa::ToSchema)]
+struct RuleTestInput {
+    customer: Option<CustomerInput>,
+    customer_id: Option<String>,
+    /// Defaults to the version that runs.
+    version: Option<u32>,
+}
+
+/// What the test run did: output, checks, logs and resources used.
+#[allow(dead_code)]
+#[derive(utoipa::ToSchema)]
+struct RuleTestReport {
+    rule: String,
+    version: u32,
+    /// Ran, produced valid output, and passed every check.
+    ok: bool,
+    #[schema(value_type = Option<Object>)]
+    output: Option<Value>,
+    #[schema(value_type = Option<Object>)]
+    error: Option<Value>,
+    #[schema(value_type = Object)]
+    verdict: Value,
+    logs: String,
+    fuel_used: u64,
+    duration_us: u64,
+    memory_bytes: u64,
+}
 
 fn conflict(detail: String) -> ApiError {
     ApiError::Conflict {
@@ -21,7 +163,7 @@ fn conflict(detail: String) -> ApiError {
     }
 }
 
-pub async fn list(app: &App, call: Call) -> Result<Reply, ApiError> {
+async fn list(app: &App, call: Call) -> Result<Reply, ApiError> {
     call.allow_query(&[], &[])?;
     let mut rules = app.store.list_rules(&call.tenant).await?;
     rules.sort_by(|a, b| (a.priority, &a.name).cmp(&(b.priority, &b.name)));
@@ -41,7 +183,7 @@ pub(crate) async fn load(app: &App, call: &Call) -> Result<Rule, ApiError> {
         .ok_or_else(|| ApiError::NotFound(format!("rule `{}` not found", call.param(0))))
 }
 
-pub async fn get(app: &App, call: Call) -> Result<Reply, ApiError> {
+async fn get(app: &App, call: Call) -> Result<Reply, ApiError> {
     let rule = load(app, &call).await?;
     Reply::entity(StatusCode::OK, &rule, rule.version)
 }
@@ -78,7 +220,7 @@ async fn checked_draft(
 }
 
 /// PUT creates the rule (201) or replaces its configuration (200); versions stay.
-pub async fn put(app: &App, call: Call) -> Result<Reply, ApiError> {
+async fn put(app: &App, call: Call) -> Result<Reply, ApiError> {
     let name = call.param(0).to_owned();
     if !is_valid_field_name(&name) {
         return Err(Violations::one("/name", "must match ^[a-z][a-z0-9_]{0,63}$").into());
@@ -103,7 +245,7 @@ pub async fn put(app: &App, call: Call) -> Result<Reply, ApiError> {
     }
 }
 
-pub async fn update(app: &App, call: Call) -> Result<Reply, ApiError> {
+async fn update(app: &App, call: Call) -> Result<Reply, ApiError> {
     let patch = call.json_body()?;
     let current = load(app, &call).await?;
     call.check_if_match(current.version)?;
@@ -129,7 +271,7 @@ async fn save_update(
     Reply::entity(StatusCode::OK, &updated, updated.version)
 }
 
-pub async fn delete(app: &App, call: Call) -> Result<Reply, ApiError> {
+async fn delete(app: &App, call: Call) -> Result<Reply, ApiError> {
     let current = load(app, &call).await?;
     call.check_if_match(current.version)?;
     app.store.delete_rule(&call.tenant, &current).await?;
@@ -138,7 +280,7 @@ pub async fn delete(app: &App, call: Call) -> Result<Reply, ApiError> {
 
 /// Validates the module, compiles it once, stores module and artifact, and only then
 /// records the version, so a failed or partial upload is never visible.
-pub async fn upload(app: &App, call: Call) -> Result<Reply, ApiError> {
+async fn upload(app: &App, call: Call) -> Result<Reply, ApiError> {
     let media = call.media_type().unwrap_or_default();
     if !matches!(
         media.as_str(),
@@ -199,7 +341,7 @@ pub async fn upload(app: &App, call: Call) -> Result<Reply, ApiError> {
     )
 }
 
-pub async fn versions(app: &App, call: Call) -> Result<Reply, ApiError> {
+async fn versions(app: &App, call: Call) -> Result<Reply, ApiError> {
     let rule = load(app, &call).await?;
     let versions = app
         .store
@@ -211,7 +353,7 @@ pub async fn versions(app: &App, call: Call) -> Result<Reply, ApiError> {
     )
 }
 
-pub async fn version(app: &App, call: Call) -> Result<Reply, ApiError> {
+async fn version(app: &App, call: Call) -> Result<Reply, ApiError> {
     let rule = load(app, &call).await?;
     let not_found = || {
         ApiError::NotFound(format!(
@@ -231,7 +373,7 @@ pub async fn version(app: &App, call: Call) -> Result<Reply, ApiError> {
 
 /// Runs a rule on a stored customer (`customer_id`) or an inline one (`customer`),
 /// optionally at a given `version`, and reports everything without writing.
-pub async fn test(app: &App, call: Call) -> Result<Reply, ApiError> {
+async fn test(app: &App, call: Call) -> Result<Reply, ApiError> {
     let body = call.json_body()?;
     let rule = load(app, &call).await?;
     let fields = app.store.list_fields(&call.tenant).await?;
@@ -262,7 +404,11 @@ pub async fn test(app: &App, call: Call) -> Result<Reply, ApiError> {
     let report = app
         .runner
         .evaluate(&call.tenant, &rule, &version, &input)
-        .await?;
+        .await
+        .map_err(|err| match err {
+            evaluation::EvaluationError::Store(err) => ApiError::from(err),
+            evaluation::EvaluationError::Internal(detail) => ApiError::Internal(detail),
+        })?;
     let (output, error, verdict) = match report.outcome {
         Ok(raw) => {
             let output = raw.to_json();
@@ -319,7 +465,7 @@ async fn test_customer(
             Ok(customer.visible(fields))
         }
         (None, Some(inline)) => {
-            let draft = validate_customer(app, &call.tenant, inline, fields, None)
+            let draft = validate_customer(&app.api, &call.tenant, inline, fields, None)
                 .await
                 .map_err(|err| match err {
                     ApiError::Validation(violations) => ApiError::Validation(Violations(

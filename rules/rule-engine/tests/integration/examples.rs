@@ -1,11 +1,9 @@
 //! The example rules, compiled by `rules/build-examples.sh` with Debian's
 //! toolchains, run through the production path. Rust and C must agree.
 
-mod common;
-
 use std::sync::OnceLock;
 
-use common::{engine, example_wasm, input_with_fields, load, run};
+use crate::common::{engine, example_wasm, input_with_fields, load, run};
 use rule_engine::{Limits, ModuleHash, Rule, RunError, SegmentChoice};
 use serde_json::{Value, json};
 

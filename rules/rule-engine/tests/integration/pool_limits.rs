@@ -2,11 +2,10 @@
 //! its element limit, a second table or memory) must be refused by `precompile`, at
 //! upload: wasmtime checks these limits only when an artifact is loaded, so before this
 //! check such a module was stored and then failed every evaluation with an internal
-//! error (found by the hostile corpus in `tests/hostile/`, issue 7).
+//! error (found by the API's hostile corpus, `tests/hostile/` at the repository root,
+//! issue 7).
 
-mod common;
-
-use common::engine;
+use crate::common::engine;
 use rule_engine::{DEFAULT_MAX_MODULE_BYTES, EngineError, ModuleHash};
 
 fn refused(text: &str) -> String {

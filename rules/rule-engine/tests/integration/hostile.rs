@@ -1,11 +1,9 @@
 //! Modules that misbehave on purpose (`tests/hostile/*.wat`). Each must end in
 //! one specific, clearly worded error, and never take the host down.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{engine, hostile_wasm, input_with_fields, load, run};
+use crate::common::{engine, hostile_wasm, input_with_fields, load, run};
 use rule_engine::{
     DEFAULT_MAX_MODULE_BYTES, Limits, RunError, RunReport, SegmentChoice, ValidationError,
 };
