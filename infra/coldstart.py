@@ -5,8 +5,9 @@ Plays the Lambda Runtime API on loopback: starts the binary with the environment
 gives a provided.al2023 function, serves one event on
 `GET /2018-06-01/runtime/invocation/next` and stops the clock when
 `POST /2018-06-01/runtime/invocation/{id}/response` arrives. The functions talk to a
-local moto server (infra/moto_server.py) through DYNAMODB_ENDPOINT, so the first event
-includes the SDK setup and real DynamoDB API round trips over loopback HTTP (no TLS).
+local moto server (infra/moto_server.py, started by `infra/moto.sh run` on a free port)
+through DYNAMODB_ENDPOINT, so the first event includes the SDK setup and real DynamoDB
+API round trips over loopback HTTP (no TLS).
 
 Reported per function: `init` (spawn to the first `next` request: Lambda's Init
 Duration), `first event` (spawn to the response) and the peak RSS (the binary's VmHWM
@@ -23,13 +24,11 @@ import argparse
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -54,12 +53,6 @@ FUNCTIONS = {
     "rules-api": ("rules-api", ("GET", "/rules")),
     "assign": ("assign", None),
 }
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def http_event(method, path, query="", body=None):
@@ -302,26 +295,30 @@ def check(binary, outcome, log_path):
     return answer
 
 
-def start_moto(port, log_path):
-    python = REPO / ".venv" / "bin" / "python"
-    if not python.exists():
-        raise SystemExit("no .venv: run ./infra/setup.sh")
+def start_moto(log_path):
+    """moto on a free port, started the one way (`infra/moto.sh run`, see
+    infra/moto_server.py): returns (process, port) once it listens."""
+    port_file = log_path.with_suffix(".port")
+    port_file.unlink(missing_ok=True)
     log = open(log_path, "wb")
     proc = subprocess.Popen(
-        [str(python), str(REPO / "infra" / "moto_server.py"), "-H", "127.0.0.1", "-p", str(port)],
+        [str(REPO / "infra" / "moto.sh"), "run", "-H", "127.0.0.1", "-p", "0", "--port-file", str(port_file)],
+        stdin=subprocess.DEVNULL,
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    for _ in range(300):
+    log.close()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
         try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/", timeout=1)
-            return proc
-        except Exception:
-            if proc.poll() is not None:
-                raise SystemExit(f"moto exited (log: {log_path})")
-            time.sleep(0.1)
+            return proc, int(port_file.read_text())
+        except (FileNotFoundError, ValueError):
+            pass
+        if proc.poll() is not None:
+            raise SystemExit(f"moto exited during startup (log: {log_path}):\n{log_path.read_text(errors='replace')[-2000:]}")
+        time.sleep(0.1)
     proc.kill()
-    raise SystemExit("moto did not start within 30 s")
+    raise SystemExit(f"moto was not listening within 30 s (log: {log_path})")
 
 
 def create_table(port):
@@ -377,8 +374,7 @@ def main():
 
     logs = Path(args.logs)
     logs.mkdir(parents=True, exist_ok=True)
-    moto_port = free_port()
-    moto = start_moto(moto_port, logs / "moto.log")
+    moto, moto_port = start_moto(logs / "moto.log")
     try:
         client = create_table(moto_port)
         events = {}

@@ -45,34 +45,49 @@ http_up() {
     curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$1/" 2>/dev/null
 }
 
-# moto_start [port]: starts moto_server in the background unless one already answers.
+# moto_launch PORT LOG [OPTION...]: starts moto in the background the one way
+# (infra/moto.sh run, see there), on PORT (0: any free port), its output in LOG, and
+# waits until it listens: the server writes its port to LOG's .port file then. Sets
+# MOTO_PID, MOTO_LISTENING (the port) and MOTO_STARTUP_SECONDS. Dies with the log's end if moto exits first or
+# is not listening within 30 s (and stops it then). The OPTIONs go to infra/moto_server.py.
+moto_launch() {
+    local port="$1" logfile="$2" portfile="${2%.log}.port" started=$SECONDS
+    shift 2
+    rm -f "$portfile"
+    nohup "$REPO_ROOT/infra/moto.sh" run -H 127.0.0.1 -p "$port" --port-file "$portfile" "$@" \
+        >"$logfile" 2>&1 </dev/null &
+    MOTO_PID=$!
+    local i
+    for i in $(seq 1 300); do
+        if [ -s "$portfile" ]; then
+            MOTO_LISTENING="$(cat "$portfile")"
+            MOTO_STARTUP_SECONDS=$((SECONDS - started))
+            return 0
+        fi
+        if ! kill -0 "$MOTO_PID" 2>/dev/null; then
+            tail -n 20 "$logfile" >&2 || true
+            die "moto exited during startup (log $logfile)"
+        fi
+        sleep 0.1
+    done
+    kill "$MOTO_PID" 2>/dev/null || true
+    die "moto was not listening on port $port within 30s (log $logfile)"
+}
+
+# moto_start [port [OPTION...]]: starts moto in the background unless something already
+# answers on the port; pid and log in .local/.
 moto_start() {
     local port="${1:-$MOTO_PORT}"
-    local pidfile="$LOCAL_DIR/moto-$port.pid" logfile="$LOCAL_DIR/moto-$port.log"
-    [ -x "$VENV/bin/moto_server" ] || die "moto is not installed; run ./infra/setup.sh"
+    [ "$#" -eq 0 ] || shift
     mkdir -p "$LOCAL_DIR"
     if http_up "$port"; then
         log "moto already answering on 127.0.0.1:$port"
         return 0
     fi
-    local started=$SECONDS
-    # infra/moto_server.py: moto's server with requests serialized (see there why).
-    nohup "$VENV/bin/python" "$REPO_ROOT/infra/moto_server.py" -H 127.0.0.1 -p "$port" \
-        >"$logfile" 2>&1 </dev/null &
-    echo $! >"$pidfile"
-    local i
-    for i in $(seq 1 150); do
-        if http_up "$port"; then
-            log "moto started on 127.0.0.1:$port in $((SECONDS - started))s (pid $(cat "$pidfile"), log $logfile)"
-            return 0
-        fi
-        if ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then
-            tail -n 20 "$logfile" >&2 || true
-            die "moto_server exited during startup"
-        fi
-        sleep 0.1
-    done
-    die "moto_server did not answer on port $port within 15s (see $logfile)"
+    local logfile="$LOCAL_DIR/moto-$port.log"
+    moto_launch "$port" "$logfile" "$@"
+    echo "$MOTO_PID" >"$LOCAL_DIR/moto-$port.pid"
+    log "moto started on 127.0.0.1:$port in ${MOTO_STARTUP_SECONDS}s (pid $MOTO_PID, log $logfile)"
 }
 
 # moto_stop [port]: stops the moto_server this script started (by its pid file).
@@ -120,17 +135,10 @@ private_stack_start() {
     trap 'exit 130' INT
     trap 'exit 143' TERM
 
-    MOTO="$(free_port)"
-    "$VENV/bin/python" "$REPO_ROOT/infra/moto_server.py" -H 127.0.0.1 -p "$MOTO" \
-        >"$WORK/moto.log" 2>&1 </dev/null &
-    local moto_pid=$!
-    PRIVATE_PIDS+=("$moto_pid")
-    for _ in $(seq 1 150); do
-        http_up "$MOTO" && break
-        kill -0 "$moto_pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    http_up "$MOTO" || { tail -n 20 "$WORK/moto.log" >&2; die "moto did not start"; }
+    # MOTO_LATENCY_MS and MOTO_TRACE, when exported, reach moto (infra/scale.sh).
+    moto_launch 0 "$WORK/moto.log"
+    PRIVATE_PIDS+=("$MOTO_PID")
+    MOTO="$MOTO_LISTENING"
 
     PORT="$(free_port)"
     export LOCAL_API_PORT="$PORT"

@@ -77,8 +77,18 @@ TransactGetItems) or the partition (`pk` of a Query). `bytes`: the answer's leng
 The others answer {"file": <path or null>}; a mark needs a running trace. The file is
 flushed at every mark, so a reader that has just set one sees every call before it.
 
-Usage: .venv/bin/python infra/moto_server.py [-H HOST] [-p PORT] [--latency SPEC]
-       [--no-conflicts] [--trace FILE]
+Starting it. Everything that runs moto - `./infra/moto.sh start` and `./infra/dev.sh`,
+the private stacks of `infra/lib.sh` (fuzzing, load, scale), the integration tests'
+harness `tests/lib.rs` and `infra/coldstart.py` - starts it one way, in the foreground:
+
+    infra/moto.sh run [-H HOST] [-p PORT] [--port-file FILE] [--latency SPEC]
+                      [--no-conflicts] [--trace FILE]
+
+which runs this file on the `.venv` Python (or says to run `./infra/setup.sh`). `-p 0`
+takes any free port, chosen when the socket is bound, so two starters never race for
+one. With `--port-file FILE` the server writes its port to FILE (atomically) once it
+listens and removes it when it stops: its starter waits for that file - ready, and on
+which port - or for the process to exit (the log says why).
 """
 
 import argparse
@@ -96,7 +106,7 @@ import uuid
 from decimal import Decimal, InvalidOperation
 from urllib.parse import parse_qs
 
-from werkzeug.serving import run_simple
+from werkzeug.serving import make_server
 from werkzeug.wsgi import get_input_stream
 
 from moto.dynamodb.comparisons import get_filter_expression
@@ -835,10 +845,39 @@ def query_one_partition() -> None:
     Table.query = query
 
 
+def write_port_file(path, port):
+    """Writes `port` and a newline to `path` at once: a reader sees all of it or no file."""
+    temp = f"{path}.{os.getpid()}.tmp"
+    with open(temp, "w", encoding="utf-8") as file:
+        file.write(f"{port}\n")
+    os.replace(temp, path)
+
+
+def remove_port_file(path):
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        usage="infra/moto.sh run [options]  (or .venv/bin/python infra/moto_server.py [options])",
+    )
     parser.add_argument("-H", "--host", default="127.0.0.1")
-    parser.add_argument("-p", "--port", type=int, default=int(os.environ.get("MOTO_PORT", 5000)))
+    parser.add_argument(
+        "-p",
+        "--port",
+        type=int,
+        default=int(os.environ.get("MOTO_PORT", 5000)),
+        help="the port (default: $MOTO_PORT, else 5000); 0: any free port, see --port-file",
+    )
+    parser.add_argument(
+        "--port-file",
+        metavar="FILE",
+        help="write the port to FILE once listening (atomically); removed when the server stops",
+    )
     parser.add_argument(
         "--latency",
         default=os.environ.get("MOTO_LATENCY_MS", ""),
@@ -867,7 +906,6 @@ def main() -> None:
             trace.start(args.trace)
         except OSError as e:
             parser.error(f"--trace / MOTO_TRACE: {e}")
-    os.environ.setdefault("MOTO_PORT", str(args.port))
 
     signal.signal(signal.SIGINT, lambda *_: sys.exit(0))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -876,14 +914,21 @@ def main() -> None:
     moto_app = DomainDispatcherApplication(create_backend_app)
     app = Emulation(moto_app, Latency(latency), conflicts=not args.no_conflicts, trace=trace)
 
-    run_simple(
-        args.host,
-        args.port,
-        app,
-        threaded=True,
-        use_reloader=False,
-        request_handler=MotoRequestHandler,
+    server = make_server(
+        args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler
     )
+    port = server.server_address[1]
+    # moto builds some URLs from it (not DynamoDB's); the real port, also for `-p 0`.
+    os.environ["MOTO_PORT"] = str(port)
+    server.log_startup()
+    try:
+        if args.port_file:
+            write_port_file(args.port_file, port)
+        server.serve_forever()
+    finally:
+        server.server_close()
+        if args.port_file:
+            remove_port_file(args.port_file)
 
 
 if __name__ == "__main__":

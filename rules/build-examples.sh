@@ -3,8 +3,9 @@
 #   tier-rust.wasm  with Debian's rustc 1.63 + wasm32-wasi std, offline, serde from
 #                   /usr/share/cargo/registry
 #   tier-c.wasm, sales-tier-c.wasm  with Debian's clang + lld + wasi-libc
-# Installs the Debian packages it needs when missing (non-interactive, as root).
-# Skips a module whose output is newer than all of its sources.
+# Installs the Debian packages it needs when missing (non-interactive, as root); with
+# --packages-only it does only that. Skips a module whose output is newer than all of
+# its sources.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -90,6 +91,7 @@ build_c() {
 }
 
 install_missing_packages
+[ "${1:-}" = "--packages-only" ] && exit 0
 mkdir -p "$out"
 build_rust
 build_c tier-c tier.c

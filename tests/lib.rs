@@ -10,8 +10,12 @@
 //! The stack holds no async state, so it can be shared by tests that each run their
 //! own tokio runtime (`#[tokio::test]`).
 //!
-//! Environment: `MOTO_SERVER` (default: `infra/moto_server.py` on the Python of
-//! `<repo>/.venv`, installed by `./infra/setup.sh`), `LOCAL_API_BIN` (default
+//! moto is started the way every script starts it, `infra/moto.sh run` (its Python is
+//! `<repo>/.venv`'s, installed by `./infra/setup.sh`), on a port it picks itself; tokens
+//! are signed by `local_stack::jwt`, as `local-stack token` signs them.
+//!
+//! Environment: `MOTO_SERVER` (instead of `infra/moto.sh run`: a command that takes
+//! `infra/moto_server.py`'s `-H HOST -p 0 --port-file FILE`), `LOCAL_API_BIN` (default
 //! `<target>/debug/local-stack`, built by `cargo build -p local-stack --bins`).
 
 use std::io::{Read, Write};
@@ -22,13 +26,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock, mpsc};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{Hmac, KeyInit, Mac};
+use local_stack::jwt::{self, JwtConfig};
 pub use reqwest::Method;
 use reqwest::header::HeaderMap;
-use serde_json::{Map, Value, json};
-use sha2::Sha256;
+use serde_json::{Map, Value};
 
 pub const JWT_SECRET: &str = "api-tests-jwt-secret";
 pub const JWT_ISSUER: &str = "http://localhost/api-tests-issuer";
@@ -36,7 +37,7 @@ pub const JWT_AUDIENCE: &str = "segmentation-api";
 pub const TENANT_CLAIM: &str = "tenant_id";
 pub const CURSOR_SECRET: &str = "api-tests-cursor-secret-0123456789";
 
-const MOTO_START: Duration = Duration::from_secs(20);
+const MOTO_START: Duration = Duration::from_secs(30);
 const API_START: Duration = Duration::from_secs(30);
 
 // ---------------------------------------------------------------------------------
@@ -64,29 +65,26 @@ fn target_dir() -> PathBuf {
     }
 }
 
-/// The command that starts moto on a port: `infra/moto_server.py` (moto's server with
-/// requests serialized, see there) on the `.venv` Python, or `$MOTO_SERVER` (anything
-/// that takes moto_server's `-H HOST -p PORT`).
-fn moto_command(port: u16) -> Command {
+/// The command that starts moto on a free port and writes the port to `port_file` once
+/// it listens: `infra/moto.sh run` (the one way moto is started: the `.venv` Python
+/// running `infra/moto_server.py`, see there), or `$MOTO_SERVER` with the same options.
+fn moto_command(port_file: &Path) -> Command {
     let mut command = match std::env::var_os("MOTO_SERVER") {
         Some(server) => Command::new(server),
         None => {
-            let root = repo_root();
-            let python = root.join(".venv/bin/python");
-            if !root.join(".venv/bin/moto_server").exists() || !python.exists() {
-                panic!(
-                    "moto is not installed in {}: run ./infra/test.sh (or ./infra/setup.sh), \
-                     or set MOTO_SERVER",
-                    root.join(".venv").display()
-                );
-            }
-            let mut command = Command::new(python);
-            command.arg(root.join("infra/moto_server.py"));
+            let mut command = Command::new(repo_root().join("infra/moto.sh"));
+            command.arg("run");
             command
         }
     };
-    command.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+    command.args(["-H", "127.0.0.1", "-p", "0", "--port-file"]);
+    command.arg(port_file);
     command
+}
+
+/// The port moto wrote to its port file, once it listens.
+fn listening_port(port_file: &Path) -> Option<u16> {
+    std::fs::read_to_string(port_file).ok()?.trim().parse().ok()
 }
 
 fn local_api_path() -> PathBuf {
@@ -343,33 +341,13 @@ impl Stack {
         let api_bin = local_api_path();
         let logs = log_dir();
 
-        let mut attempt = 0;
-        let (moto, moto_port) = loop {
-            attempt += 1;
-            let port = free_port();
-            let mut moto = Proc::start("moto", moto_command(port), logs.join("moto.log"));
-            let started = Instant::now();
-            // A port taken between free_port() and the bind makes moto exit: retry.
-            loop {
-                if probe(port, "/").is_some() {
-                    break;
-                }
-                if moto.exited().is_some() || started.elapsed() > MOTO_START {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            if probe(port, "/").is_some() {
-                break (moto, port);
-            }
-            if attempt == 3 {
-                panic!(
-                    "moto_server did not answer on port {port}; log {}:\n{}",
-                    moto.log.display(),
-                    moto.log_tail()
-                );
-            }
-        };
+        // Named by process: runs of one test binary at once share its log folder.
+        let port_file = logs.join(format!("moto-{}.port", std::process::id()));
+        let _ = std::fs::remove_file(&port_file);
+        let mut moto = Proc::start("moto", moto_command(&port_file), logs.join("moto.log"));
+        moto.wait_until(MOTO_START, || listening_port(&port_file).is_some());
+        let moto_port = listening_port(&port_file).expect("moto wrote its port");
+        let _ = std::fs::remove_file(&port_file);
 
         let table = format!(
             "api-tests-{}-{}",
@@ -432,6 +410,13 @@ impl Stack {
     }
 }
 
+/// The table a `local-stack` serves: `table`, unless `env` names another.
+fn served_table<'a>(table: &'a str, env: &'a [(String, String)]) -> &'a str {
+    env.iter()
+        .find(|(name, _)| name == "TABLE_NAME")
+        .map_or(table, |(_, value)| value.as_str())
+}
+
 fn start_api(
     binary: &Path,
     moto_url: &str,
@@ -464,6 +449,11 @@ fn start_api_on(
         .env("LOCAL_API_PORT", port.to_string())
         .env("TABLE_NAME", table)
         .env("DYNAMODB_ENDPOINT", moto_url)
+        // Beside the logs, not in the repository's .local/: one table per test run.
+        .env(
+            "LOCAL_STREAM_CHECKPOINT",
+            log_dir().join(format!("{}.checkpoint.json", served_table(table, env))),
+        )
         .env("CURSOR_SECRET", CURSOR_SECRET)
         .env("TENANT_CLAIM", TENANT_CLAIM)
         .env("LOCAL_JWT_SECRET", JWT_SECRET)
@@ -559,35 +549,25 @@ pub fn unique_tenant(prefix: &str) -> String {
     format!("{prefix}-{:x}-{n}-{nanos:x}", std::process::id())
 }
 
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default()
+/// The settings the stack's `local-stack` checks tokens with.
+fn jwt_config() -> JwtConfig {
+    JwtConfig {
+        secret: JWT_SECRET.into(),
+        issuer: JWT_ISSUER.into(),
+        audience: JWT_AUDIENCE.into(),
+    }
 }
 
-/// The claims of a valid token for `tenant`, for tests that alter one.
+/// The claims of a valid token for `tenant` (an hour long), for tests that alter one:
+/// `local-stack token`'s ([`jwt::dev_claims`]).
 pub fn claims(tenant: &str) -> Map<String, Value> {
-    let now = now();
-    let mut claims = Map::new();
-    claims.insert("sub".into(), json!(format!("user@{tenant}")));
-    claims.insert(TENANT_CLAIM.into(), json!(tenant));
-    claims.insert("iss".into(), json!(JWT_ISSUER));
-    claims.insert("aud".into(), json!(JWT_AUDIENCE));
-    claims.insert("iat".into(), json!(now));
-    claims.insert("exp".into(), json!(now + 3600));
-    claims
+    jwt::dev_claims(&jwt_config(), TENANT_CLAIM, tenant, 3600, jwt::now())
 }
 
-/// An HS256 token over `claims`, signed with `secret`.
+/// An HS256 token over `claims`, signed with `secret` as `local-stack token` signs
+/// ([`jwt::sign`]).
 pub fn sign_with(secret: &[u8], claims: &Map<String, Value>) -> String {
-    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
-    let payload = URL_SAFE_NO_PAD.encode(Value::Object(claims.clone()).to_string());
-    let mut mac =
-        <Hmac<Sha256> as KeyInit>::new_from_slice(secret).expect("HMAC takes any key length");
-    mac.update(format!("{header}.{payload}").as_bytes());
-    let signature = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
-    format!("{header}.{payload}.{signature}")
+    jwt::sign(secret, claims)
 }
 
 /// A token the stack accepts, over `claims`.

@@ -18,7 +18,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use hostile_corpus::{Expect, corpus};
-use rule_engine::{DEFAULT_MAX_MODULE_BYTES, Limits, ModuleHash, Rule, RuleEngine, RunReport};
+use rule_engine::{
+    DEFAULT_MAX_MODULE_BYTES, Limits, LoadedModule, ModuleHash, RuleEngine, RunReport,
+};
 use serde_json::{Value, json};
 
 const RUNS: usize = 1_000;
@@ -36,7 +38,7 @@ fn rss() -> u64 {
     kib * 1024
 }
 
-fn load(engine: &RuleEngine, name: &str, wasm: &[u8]) -> Rule {
+fn load(engine: &RuleEngine, name: &str, wasm: &[u8]) -> LoadedModule {
     engine
         .validate(wasm, DEFAULT_MAX_MODULE_BYTES)
         .unwrap_or_else(|e| panic!("{name}: refused: {e}"));
@@ -82,7 +84,7 @@ fn code(report: &RunReport) -> &'static str {
 
 struct Module {
     name: String,
-    rule: Rule,
+    rule: LoadedModule,
     expect: Expect,
     /// The module raises its own limits in the API (e.g. fuel for the deadline case):
     /// under the small budget it may run out of fuel first.

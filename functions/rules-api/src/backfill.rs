@@ -8,9 +8,9 @@ use lambda_http::http::StatusCode;
 use lambda_http::http::header::LOCATION;
 use serde_json::json;
 
+use api::doc::{Doc, json, page};
 use api::handler;
 use api::http::{Call, Reply};
-use api::openapi::{Doc, json, page};
 use api::problem::ApiError;
 use api::route::{Function::Rules, Route};
 
@@ -27,7 +27,17 @@ pub(crate) const ROUTES: &[Route<App>] = &[
             "Re-evaluate every customer, or count what a version would change (dry run)",
         )
         .takes(json::<BackfillInput>())
-        .answers(202, json::<BackfillJob>()),
+        .answers(202, json::<BackfillJob>())
+        .links(&[
+            (
+                &["GetBackfill", "ResumeBackfill"],
+                &[
+                    ("name", "$request.path.name"),
+                    ("job", "$response.body#/id"),
+                ],
+            ),
+            (&["ListBackfills"], &[("name", "$request.path.name")]),
+        ]),
         handler!(create),
     ),
     Route::new(
@@ -54,7 +64,14 @@ pub(crate) const ROUTES: &[Route<App>] = &[
             "ResumeBackfill",
             "Re-drive the running chains of a job whose steps were given up on",
         )
-        .answers(202, json::<BackfillJob>()),
+        .answers(202, json::<BackfillJob>())
+        .links(&[(
+            &["GetBackfill"],
+            &[
+                ("name", "$request.path.name"),
+                ("job", "$response.body#/id"),
+            ],
+        )]),
         handler!(resume),
     ),
 ];

@@ -8,9 +8,9 @@ mod rules;
 
 use std::sync::OnceLock;
 
+use api::doc::{Body, Doc};
 use api::handler;
 use api::http::{Call, Reply};
-use api::openapi::{Body, Doc};
 use api::problem::ApiError;
 use api::route::{self, Endpoint, Function, Route, Tables};
 use lambda_http::http::StatusCode;

@@ -10,9 +10,9 @@ use rule_engine::{DEFAULT_MAX_MODULE_BYTES, ModuleHash, RunError};
 use serde_json::{Value, json};
 
 use api::customers::{CustomerInput, validate as validate_customer};
+use api::doc::{Body, Doc, json, page};
 use api::handler;
 use api::http::{Call, Reply, reject_identity_change};
-use api::openapi::{Body, Doc, json, page};
 use api::problem::ApiError;
 use api::route::{Function::Rules, Route};
 
@@ -42,7 +42,20 @@ pub(crate) const ROUTES: &[Route<App>] = &[
             .takes(json::<RuleInput>())
             .answers(200, json::<Rule>())
             .conditional()
-            .or_created(),
+            .or_created()
+            .links(&[(
+                &[
+                    "GetRule",
+                    "UpdateRule",
+                    "DeleteRule",
+                    "UploadModule",
+                    "ListRuleVersions",
+                    "TestRule",
+                    "StartBackfill",
+                    "ListBackfills",
+                ],
+                &[("name", "$response.body#/name")],
+            )]),
         handler!(put),
     ),
     Route::new(
@@ -77,7 +90,20 @@ pub(crate) const ROUTES: &[Route<App>] = &[
         )
         .takes(Body::Wasm)
         .answers(201, json::<RuleVersion>())
-        .conditional(),
+        .conditional()
+        .links(&[
+            (
+                &["GetRuleVersion"],
+                &[
+                    ("name", "$request.path.name"),
+                    ("number", "$response.body#/number"),
+                ],
+            ),
+            (
+                &["ListRuleVersions", "TestRule", "StartBackfill"],
+                &[("name", "$request.path.name")],
+            ),
+        ]),
         handler!(upload),
     ),
     Route::new(
@@ -85,7 +111,16 @@ pub(crate) const ROUTES: &[Route<App>] = &[
         "GET",
         "/rules/{name}/versions",
         Doc::new("ListRuleVersions", "List a rule's module versions")
-            .answers(200, page::<RuleVersion>("RuleVersionPage")),
+            .answers(200, page::<RuleVersion>("RuleVersionPage"))
+            // Module uploads are raw WebAssembly, which fuzzers do not write: the
+            // versions listed are how they reach one.
+            .links(&[(
+                &["GetRuleVersion"],
+                &[
+                    ("name", "$request.path.name"),
+                    ("number", "$response.body#/items/0/number"),
+                ],
+            )]),
         handler!(versions),
     ),
     Route::new(
@@ -412,8 +447,7 @@ async fn test(app: &App, call: Call) -> Result<Reply, ApiError> {
     let (output, error, verdict) = match report.outcome {
         Ok(raw) => {
             let output = raw.to_json();
-            let verdict = match check_output(&rule, evaluation::raw_output(raw), &fields, &segments)
-            {
+            let verdict = match check_output(&rule, raw, &fields, &segments) {
                 Ok(assignment) => json!({"valid": true, "assignment": assignment}),
                 Err(violations) => json!({"valid": false, "errors": violations.0}),
             };

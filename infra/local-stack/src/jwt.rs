@@ -1,18 +1,21 @@
-//! HS256 JSON Web Tokens for the local stack: minted by `local-stack token`, checked by the
-//! emulated API Gateway JWT authorizer in `local-stack`.
+//! HS256 JSON Web Tokens for the local stack: minted by `local-stack token` and the
+//! test harness (`tests/lib.rs`), checked by the emulated API Gateway JWT authorizer in
+//! `local-stack`. Signing and checking are `jsonwebtoken`'s.
 //!
 //! Deployed, API Gateway verifies RS256 tokens against the issuer's JWKS; locally a
 //! shared secret stands in for the key set. The checks are the ones API Gateway makes:
-//! signature, `exp`, `nbf`, `iss` and `aud` (or `client_id`).
+//! the algorithm (HS256 only: `none` and every other one are refused), the signature,
+//! `exp` (required), `nbf`, `iss` and `aud` (or, for a token without `aud`,
+//! `client_id`), against the clock with no leeway.
 
 use std::collections::HashMap;
 use std::fmt;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{Hmac, KeyInit, Mac};
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::{Map, Value, json};
-use sha2::Sha256;
 
 pub const DEFAULT_SECRET: &str = "local-dev-secret-change-me";
 pub const DEFAULT_ISSUER: &str = "http://localhost/local-issuer";
@@ -44,6 +47,18 @@ impl JwtConfig {
             issuer: var("LOCAL_JWT_ISSUER", DEFAULT_ISSUER),
             audience: var("LOCAL_JWT_AUDIENCE", DEFAULT_AUDIENCE),
         }
+    }
+
+    /// What `jsonwebtoken` checks: HS256 with this secret, `exp` (required) and `nbf`
+    /// with no leeway, `iss` (required), and `aud` when the token has one.
+    fn validation(&self) -> Validation {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 0;
+        validation.validate_nbf = true;
+        validation.set_required_spec_claims(&["exp", "iss"]);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[&self.audience]);
+        validation
     }
 }
 
@@ -87,19 +102,31 @@ impl fmt::Display for JwtError {
 
 impl std::error::Error for JwtError {}
 
-fn mac(secret: &[u8]) -> Hmac<Sha256> {
-    <Hmac<Sha256> as KeyInit>::new_from_slice(secret).expect("HMAC accepts keys of any length")
+impl From<jsonwebtoken::errors::Error> for JwtError {
+    fn from(err: jsonwebtoken::errors::Error) -> Self {
+        match err.kind() {
+            ErrorKind::InvalidSignature => JwtError::BadSignature,
+            ErrorKind::ExpiredSignature => JwtError::Expired,
+            ErrorKind::ImmatureSignature => JwtError::NotYetValid,
+            ErrorKind::InvalidIssuer => JwtError::WrongIssuer,
+            ErrorKind::InvalidAudience => JwtError::WrongAudience,
+            // `exp` absent or not a NumericDate; `iss` absent or not a string.
+            ErrorKind::MissingRequiredClaim(claim) if claim == "exp" => JwtError::MissingExpiry,
+            ErrorKind::MissingRequiredClaim(claim) if claim == "iss" => JwtError::WrongIssuer,
+            // Bad base64 or JSON, a payload that is not an object, and the rest.
+            _ => JwtError::Malformed,
+        }
+    }
 }
 
-/// Signs `claims` as an HS256 JWT.
+/// Signs `claims` as an HS256 JWT (header `{"typ":"JWT","alg":"HS256"}`).
 pub fn sign(secret: &[u8], claims: &Map<String, Value>) -> String {
-    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
-    let payload = URL_SAFE_NO_PAD.encode(Value::Object(claims.clone()).to_string());
-    let signing_input = format!("{header}.{payload}");
-    let mut mac = mac(secret);
-    mac.update(signing_input.as_bytes());
-    let signature = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
-    format!("{signing_input}.{signature}")
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(secret),
+    )
+    .expect("a JSON object signs with HMAC-SHA256")
 }
 
 /// The claims of a development token for `tenant`, valid for `ttl_seconds` from `now`.
@@ -120,83 +147,62 @@ pub fn dev_claims(
     claims
 }
 
-fn decode_json(segment: &str) -> Result<Map<String, Value>, JwtError> {
-    if segment.len() > MAX_SEGMENT {
-        return Err(JwtError::Malformed);
-    }
-    let bytes = URL_SAFE_NO_PAD
-        .decode(segment)
-        .map_err(|_| JwtError::Malformed)?;
-    match serde_json::from_slice(&bytes) {
-        Ok(Value::Object(map)) => Ok(map),
-        _ => Err(JwtError::Malformed),
-    }
-}
-
-/// A NumericDate claim: absent is `None`, anything but a number is malformed.
-fn numeric_date(claims: &Map<String, Value>, name: &str) -> Result<Option<f64>, JwtError> {
-    match claims.get(name) {
-        None => Ok(None),
-        Some(value) => value.as_f64().map(Some).ok_or(JwtError::Malformed),
-    }
-}
-
-/// Checks an HS256 token against `config` at time `now` (seconds since the epoch) and
-/// returns its claims.
-pub fn verify(config: &JwtConfig, token: &str, now: i64) -> Result<Map<String, Value>, JwtError> {
-    let mut parts = token.split('.');
-    let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+/// Checks an HS256 token against `config` at the current time (`jsonwebtoken` reads
+/// the clock) and returns its claims.
+pub fn verify(config: &JwtConfig, token: &str) -> Result<Map<String, Value>, JwtError> {
+    let segments: Vec<&str> = token.split('.').collect();
+    let [header, payload, _signature] = segments[..] else {
         return Err(JwtError::Malformed);
     };
+    if header.len() > MAX_SEGMENT || payload.len() > MAX_SEGMENT {
+        return Err(JwtError::Malformed);
+    }
+    let alg = jsonwebtoken::decode_header(token)
+        .map_err(|_| {
+            unknown_algorithm(header).map_or(JwtError::Malformed, JwtError::UnsupportedAlgorithm)
+        })?
+        .alg;
+    if alg != Algorithm::HS256 {
+        return Err(JwtError::UnsupportedAlgorithm(format!("{alg:?}")));
+    }
+    let claims = jsonwebtoken::decode::<Map<String, Value>>(
+        token,
+        &DecodingKey::from_secret(&config.secret),
+        &config.validation(),
+    )?
+    .claims;
+    check_gateway_rules(config, &claims)?;
+    Ok(claims)
+}
 
-    let header = decode_json(header_b64)?;
-    match header.get("alg").and_then(Value::as_str) {
-        Some("HS256") => {}
-        Some(other) => return Err(JwtError::UnsupportedAlgorithm(other.to_string())),
-        None => return Err(JwtError::Malformed),
-    }
+/// The `alg` of a header `jsonwebtoken` cannot read because it does not know the
+/// algorithm (`none`, say), to name it in the refusal; `None` if the header is not a
+/// JSON object with a string `alg` at all.
+fn unknown_algorithm(header: &str) -> Option<String> {
+    let bytes = URL_SAFE_NO_PAD.decode(header).ok()?;
+    let header: Map<String, Value> = serde_json::from_slice(&bytes).ok()?;
+    let alg = header.get("alg")?.as_str()?;
+    alg.parse::<Algorithm>().is_err().then(|| alg.to_string())
+}
 
-    let signature = URL_SAFE_NO_PAD
-        .decode(signature_b64)
-        .map_err(|_| JwtError::Malformed)?;
-    let mut mac = mac(&config.secret);
-    mac.update(header_b64.as_bytes());
-    mac.update(b".");
-    mac.update(payload_b64.as_bytes());
-    mac.verify_slice(&signature)
-        .map_err(|_| JwtError::BadSignature)?;
-
-    let claims = decode_json(payload_b64)?;
-    let now = now as f64;
-    match numeric_date(&claims, "exp")? {
-        None => return Err(JwtError::MissingExpiry),
-        Some(exp) if exp <= now => return Err(JwtError::Expired),
-        Some(_) => {}
-    }
-    if let Some(nbf) = numeric_date(&claims, "nbf")?
-        && nbf > now
-    {
-        return Err(JwtError::NotYetValid);
-    }
-    if claims.get("iss").and_then(Value::as_str) != Some(config.issuer.as_str()) {
-        return Err(JwtError::WrongIssuer);
-    }
-    // Like API Gateway: `aud` (a string or a list) must name the audience, or, for
-    // tokens without `aud`, `client_id` must.
+/// What API Gateway checks beyond `jsonwebtoken`'s validation: a token without `aud`
+/// must carry the audience in `client_id`; an `aud` that is neither a string nor a list
+/// of strings, or an `nbf` that is not a number, refuses the token (`jsonwebtoken`
+/// skips claims it cannot read).
+fn check_gateway_rules(config: &JwtConfig, claims: &Map<String, Value>) -> Result<(), JwtError> {
     let audience_ok = match claims.get("aud") {
-        Some(Value::String(aud)) => *aud == config.audience,
-        Some(Value::Array(list)) => list
-            .iter()
-            .any(|aud| aud.as_str() == Some(config.audience.as_str())),
-        Some(_) => false,
         None => claims.get("client_id").and_then(Value::as_str) == Some(config.audience.as_str()),
+        Some(Value::String(_)) => true,
+        Some(Value::Array(list)) => list.iter().all(Value::is_string),
+        Some(_) => false,
     };
     if !audience_ok {
         return Err(JwtError::WrongAudience);
     }
-    Ok(claims)
+    if claims.get("nbf").is_some_and(|nbf| !nbf.is_number()) {
+        return Err(JwtError::Malformed);
+    }
+    Ok(())
 }
 
 /// The claims as API Gateway hands them to the function: every value as text. Numbers
@@ -233,8 +239,6 @@ pub fn now() -> i64 {
 mod tests {
     use super::*;
 
-    const NOW: i64 = 1_800_000_000;
-
     fn config() -> JwtConfig {
         JwtConfig {
             secret: b"unit-test-secret".to_vec(),
@@ -245,50 +249,87 @@ mod tests {
 
     fn token_with(edit: impl FnOnce(&mut Map<String, Value>)) -> String {
         let cfg = config();
-        let mut claims = dev_claims(&cfg, "tenant_id", "acme", 600, NOW);
+        let mut claims = dev_claims(&cfg, "tenant_id", "acme", 600, now());
         edit(&mut claims);
         sign(&cfg.secret, &claims)
     }
 
+    /// A token with this header over `payload`, signed with the test secret when
+    /// `signed`, else with an empty signature.
+    fn raw_token(header: &str, payload: &str, signed: bool) -> String {
+        let message = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header),
+            URL_SAFE_NO_PAD.encode(payload)
+        );
+        let signature = if signed {
+            let key = EncodingKey::from_secret(&config().secret);
+            jsonwebtoken::crypto::sign(message.as_bytes(), &key, Algorithm::HS256).unwrap()
+        } else {
+            String::new()
+        };
+        format!("{message}.{signature}")
+    }
+
     #[test]
     fn valid_token_round_trips() {
-        let token = token_with(|_| {});
-        let claims = verify(&config(), &token, NOW).expect("valid");
-        assert_eq!(claims["tenant_id"], "acme");
-        assert_eq!(claims["exp"], NOW + 600);
-        let strings = claims_as_strings(&claims);
-        assert_eq!(strings["exp"], (NOW + 600).to_string());
+        let now = now();
+        let claims = dev_claims(&config(), "tenant_id", "acme", 600, now);
+        let token = sign(&config().secret, &claims);
+        let header = jsonwebtoken::decode_header(&token).unwrap();
+        assert_eq!(header.alg, Algorithm::HS256);
+        assert_eq!(header.typ.as_deref(), Some("JWT"));
+        let verified = verify(&config(), &token).expect("valid");
+        assert_eq!(verified, claims);
+        assert_eq!(verified["tenant_id"], "acme");
+        let strings = claims_as_strings(&verified);
+        assert_eq!(strings["exp"], (now + 600).to_string());
         assert_eq!(strings["aud"], "aud-test");
     }
 
     #[test]
     fn expired_token_is_refused() {
-        let token = token_with(|_| {});
-        assert_eq!(verify(&config(), &token, NOW + 600), Err(JwtError::Expired));
-        assert_eq!(
-            verify(&config(), &token, NOW + 10_000),
-            Err(JwtError::Expired)
-        );
+        for ago in [1, 600, 10_000] {
+            let token = token_with(|c| {
+                c.insert("exp".into(), json!(now() - ago));
+            });
+            assert_eq!(verify(&config(), &token), Err(JwtError::Expired), "{ago}");
+        }
     }
 
     #[test]
     fn missing_expiry_and_future_nbf_are_refused() {
+        for exp in [None, Some(json!("tomorrow")), Some(Value::Null)] {
+            let token = token_with(|c| match &exp {
+                None => drop(c.remove("exp")),
+                Some(exp) => drop(c.insert("exp".into(), exp.clone())),
+            });
+            assert_eq!(
+                verify(&config(), &token),
+                Err(JwtError::MissingExpiry),
+                "{exp:?}"
+            );
+        }
         let token = token_with(|c| {
-            c.remove("exp");
+            c.insert("nbf".into(), json!(now() + 60));
         });
-        assert_eq!(verify(&config(), &token, NOW), Err(JwtError::MissingExpiry));
+        assert_eq!(verify(&config(), &token), Err(JwtError::NotYetValid));
         let token = token_with(|c| {
-            c.insert("nbf".into(), json!(NOW + 60));
+            c.insert("nbf".into(), json!(now() - 60));
         });
-        assert_eq!(verify(&config(), &token, NOW), Err(JwtError::NotYetValid));
+        assert!(verify(&config(), &token).is_ok());
+        let token = token_with(|c| {
+            c.insert("nbf".into(), json!("yesterday"));
+        });
+        assert_eq!(verify(&config(), &token), Err(JwtError::Malformed));
     }
 
     #[test]
     fn bad_signature_is_refused() {
         let cfg = config();
-        let claims = dev_claims(&cfg, "tenant_id", "acme", 600, NOW);
+        let claims = dev_claims(&cfg, "tenant_id", "acme", 600, now());
         let forged = sign(b"another-secret", &claims);
-        assert_eq!(verify(&cfg, &forged, NOW), Err(JwtError::BadSignature));
+        assert_eq!(verify(&cfg, &forged), Err(JwtError::BadSignature));
 
         // A payload swapped under a valid signature.
         let good = sign(&cfg.secret, &claims);
@@ -297,60 +338,96 @@ mod tests {
         });
         let mut parts: Vec<&str> = good.split('.').collect();
         parts[1] = other.split('.').nth(1).unwrap();
-        assert_eq!(
-            verify(&cfg, &parts.join("."), NOW),
-            Err(JwtError::BadSignature)
-        );
+        assert_eq!(verify(&cfg, &parts.join(".")), Err(JwtError::BadSignature));
+        // No signature at all.
+        parts[2] = "";
+        assert_eq!(verify(&cfg, &parts.join(".")), Err(JwtError::BadSignature));
     }
 
     #[test]
     fn wrong_audience_is_refused() {
-        let token = token_with(|c| {
-            c.insert("aud".into(), json!("someone-else"));
-        });
-        assert_eq!(verify(&config(), &token, NOW), Err(JwtError::WrongAudience));
+        for aud in [
+            json!("someone-else"),
+            json!(["x", "y"]),
+            json!([]),
+            json!(["aud-test", 7]),
+            json!(7),
+            Value::Null,
+        ] {
+            let token = token_with(|c| {
+                c.insert("aud".into(), aud.clone());
+            });
+            assert_eq!(
+                verify(&config(), &token),
+                Err(JwtError::WrongAudience),
+                "{aud}"
+            );
+        }
         let token = token_with(|c| {
             c.insert("aud".into(), json!(["x", "aud-test"]));
         });
-        assert!(verify(&config(), &token, NOW).is_ok());
+        assert!(verify(&config(), &token).is_ok());
+        // Without `aud`, `client_id` must name the audience.
         let token = token_with(|c| {
             c.remove("aud");
             c.insert("client_id".into(), json!("aud-test"));
         });
-        assert!(verify(&config(), &token, NOW).is_ok());
+        assert!(verify(&config(), &token).is_ok());
+        for client_id in [Some(json!("someone-else")), None] {
+            let token = token_with(|c| {
+                c.remove("aud");
+                if let Some(id) = &client_id {
+                    c.insert("client_id".into(), id.clone());
+                }
+            });
+            assert_eq!(verify(&config(), &token), Err(JwtError::WrongAudience));
+        }
     }
 
     #[test]
     fn wrong_issuer_is_refused() {
-        let token = token_with(|c| {
-            c.insert("iss".into(), json!("https://evil.test"));
-        });
-        assert_eq!(verify(&config(), &token, NOW), Err(JwtError::WrongIssuer));
+        for iss in [Some(json!("https://evil.test")), Some(json!(42)), None] {
+            let token = token_with(|c| match &iss {
+                Some(iss) => drop(c.insert("iss".into(), iss.clone())),
+                None => drop(c.remove("iss")),
+            });
+            assert_eq!(
+                verify(&config(), &token),
+                Err(JwtError::WrongIssuer),
+                "{iss:?}"
+            );
+        }
     }
 
     #[test]
-    fn alg_none_is_refused() {
-        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
-        let claims = dev_claims(&config(), "tenant_id", "acme", 600, NOW);
-        let payload = URL_SAFE_NO_PAD.encode(Value::Object(claims).to_string());
-        for token in [
-            format!("{header}.{payload}."),
-            format!("{header}.{payload}"),
+    fn algorithms_other_than_hs256_are_refused() {
+        let claims = Value::Object(dev_claims(&config(), "tenant_id", "acme", 600, now()));
+        let payload = claims.to_string();
+        for (header, alg) in [
+            (r#"{"alg":"none","typ":"JWT"}"#, "none"),
+            (r#"{"alg":"None"}"#, "None"),
+            (r#"{"alg":"HS257"}"#, "HS257"),
+            (r#"{"alg":"HS512"}"#, "HS512"),
+            (r#"{"alg":"RS256"}"#, "RS256"),
         ] {
-            assert!(matches!(
-                verify(&config(), &token, NOW),
-                Err(JwtError::UnsupportedAlgorithm(_)) | Err(JwtError::Malformed)
-            ));
+            for signed in [false, true] {
+                assert_eq!(
+                    verify(&config(), &raw_token(header, &payload, signed)),
+                    Err(JwtError::UnsupportedAlgorithm(alg.into())),
+                    "{header}"
+                );
+            }
         }
-        assert_eq!(
-            verify(&config(), &format!("{header}.{payload}."), NOW),
-            Err(JwtError::UnsupportedAlgorithm("none".into()))
-        );
+        // Without its signature segment, an unsigned token is malformed.
+        let unsigned = raw_token(r#"{"alg":"none"}"#, &payload, false);
+        let two_segments = unsigned.trim_end_matches('.');
+        assert_eq!(verify(&config(), two_segments), Err(JwtError::Malformed));
     }
 
     #[test]
     fn malformed_tokens_are_refused() {
         let good = token_with(|_| {});
+        let long = URL_SAFE_NO_PAD.encode("x".repeat(MAX_SEGMENT));
         let cases = [
             String::new(),
             "abc".into(),
@@ -360,24 +437,37 @@ mod tests {
             "!!!.???.***".into(),
             format!("{}.e30.sig", URL_SAFE_NO_PAD.encode("not json")),
             format!("{}.e30.sig", URL_SAFE_NO_PAD.encode("[1,2]")),
+            format!("{}.e30.sig", URL_SAFE_NO_PAD.encode(r#"{"typ":"JWT"}"#)),
+            format!("{long}.e30.sig"),
         ];
         for token in cases {
             assert_eq!(
-                verify(&config(), &token, NOW),
+                verify(&config(), &token),
                 Err(JwtError::Malformed),
                 "{token:?}"
             );
         }
-        // A correctly signed payload that is not a JSON object.
-        let cfg = config();
-        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256"}"#);
-        let payload = URL_SAFE_NO_PAD.encode("42");
-        let mut mac = mac(&cfg.secret);
-        mac.update(format!("{header}.{payload}").as_bytes());
-        let sig = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+        // Correctly signed payloads that are not a JSON object.
+        for payload in ["42", "[1]", "not json"] {
+            let token = raw_token(r#"{"alg":"HS256"}"#, payload, true);
+            assert_eq!(
+                verify(&config(), &token),
+                Err(JwtError::Malformed),
+                "{payload}"
+            );
+        }
+    }
+
+    #[test]
+    fn refusals_name_what_api_gateway_says() {
+        assert_eq!(JwtError::Expired.to_string(), "the token has expired");
         assert_eq!(
-            verify(&cfg, &format!("{header}.{payload}.{sig}"), NOW),
-            Err(JwtError::Malformed)
+            JwtError::UnsupportedAlgorithm("none".into()).to_string(),
+            "the token's signing algorithm is not supported (`none`)"
+        );
+        assert_eq!(
+            JwtError::UnsupportedAlgorithm("none".into()).description(),
+            "the token's signing algorithm is not supported"
         );
     }
 

@@ -2,6 +2,7 @@
 //! an emulated API Gateway and JWT authorizer, with the stream mapping feeding `assign`.
 //! `local-stack token TENANT`: a token that the server accepts, for that tenant.
 
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
@@ -52,8 +53,41 @@ const LOCAL_DEFAULTS: &[(&str, &str)] = &[
 /// How long to wait for the DynamoDB API to come up.
 const STORE_WAIT: Duration = Duration::from_secs(15);
 
-fn main() -> Result<(), String> {
-    match Cli::parse().command {
+/// Why `local-stack` stopped with an error.
+#[derive(Debug, thiserror::Error)]
+enum Error {
+    #[error("the tenant must not be empty")]
+    EmptyTenant,
+    #[error("LOCAL_API_PORT must be a port number, got `{0}`")]
+    Port(String),
+    #[error("cannot start the runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error(transparent)]
+    Start(#[from] rules_api::StartError),
+    #[error(transparent)]
+    Config(#[from] store::ConfigError),
+    #[error("the table could not be created within {}s: {source}", STORE_WAIT.as_secs())]
+    Table { source: store::StoreError },
+    #[error("cannot listen on 127.0.0.1:{port}: {source}")]
+    Listen { port: u16, source: std::io::Error },
+    #[error("server failed: {0}")]
+    Server(std::io::Error),
+    #[error(transparent)]
+    Streams(#[from] streams::Error),
+}
+
+fn main() -> ExitCode {
+    match run_command(Cli::parse().command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("local-stack: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_command(command: Command) -> Result<(), Error> {
+    match command {
         Command::Serve => serve(),
         Command::Token {
             tenant,
@@ -61,7 +95,7 @@ fn main() -> Result<(), String> {
             claim,
         } => {
             if tenant.trim().is_empty() {
-                return Err("the tenant must not be empty".into());
+                return Err(Error::EmptyTenant);
             }
             let claim = claim
                 .or_else(|| std::env::var("TENANT_CLAIM").ok().filter(|c| !c.is_empty()))
@@ -74,7 +108,7 @@ fn main() -> Result<(), String> {
     }
 }
 
-fn serve() -> Result<(), String> {
+fn serve() -> Result<(), Error> {
     for (name, value) in LOCAL_DEFAULTS {
         if std::env::var_os(name).is_none() {
             // SAFETY: no other thread exists yet; the runtime is built below.
@@ -91,25 +125,21 @@ fn serve() -> Result<(), String> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|err| format!("cannot start the runtime: {err}"))?
+        .map_err(Error::Runtime)?
         .block_on(run())
 }
 
-async fn run() -> Result<(), String> {
+async fn run() -> Result<(), Error> {
     let port: u16 = match std::env::var("LOCAL_API_PORT") {
-        Ok(raw) if !raw.is_empty() => raw
-            .parse()
-            .map_err(|_| format!("LOCAL_API_PORT must be a port number, got `{raw}`"))?,
+        Ok(raw) if !raw.is_empty() => raw.parse().map_err(|_| Error::Port(raw))?,
         _ => 3000,
     };
-    let app = rules_api::App::from_env()
-        .await
-        .map_err(|err| err.to_string())?;
+    let app = rules_api::App::from_env().await?;
     wait_for_table(&app).await?;
 
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
-        .map_err(|err| format!("cannot listen on 127.0.0.1:{port}: {err}"))?;
+        .map_err(|source| Error::Listen { port, source })?;
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(port);
     println!("listening on http://127.0.0.1:{port}");
     let streams = async {
@@ -127,7 +157,7 @@ async fn run() -> Result<(), String> {
             shutdown_signal(),
         )
         .await
-        .map_err(|err| format!("server failed: {err}"))
+        .map_err(Error::Server)
     };
     let (served, polled) = tokio::join!(server, streams);
     polled?;
@@ -137,11 +167,11 @@ async fn run() -> Result<(), String> {
 /// Plays the Lambda event source mapping of `template.yaml`: polls the table's stream
 /// and hands the assign handler the same batches, filters and retries. Off with
 /// `LOCAL_STREAMS=off`; its checkpoint survives restarts (`LOCAL_STREAM_CHECKPOINT`).
-async fn stream_poller(app: &rules_api::App) -> Result<(), String> {
+async fn stream_poller(app: &rules_api::App) -> Result<(), Error> {
     if std::env::var("LOCAL_STREAMS").is_ok_and(|v| v == "off") {
         return Ok(());
     }
-    let config = store::StoreConfig::from_env().map_err(|err| err.to_string())?;
+    let config = store::StoreConfig::from_env()?;
     let checkpoint = match std::env::var("LOCAL_STREAM_CHECKPOINT") {
         Ok(path) if !path.is_empty() => path.into(),
         _ => std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -168,11 +198,12 @@ async fn stream_poller(app: &rules_api::App) -> Result<(), String> {
         },
         shutdown_signal(),
     )
-    .await
+    .await?;
+    Ok(())
 }
 
 /// Creates the table if it is missing, retrying while the DynamoDB API starts.
-async fn wait_for_table(app: &rules_api::App) -> Result<(), String> {
+async fn wait_for_table(app: &rules_api::App) -> Result<(), Error> {
     let started = Instant::now();
     loop {
         match app.store().ensure_table().await {
@@ -181,12 +212,7 @@ async fn wait_for_table(app: &rules_api::App) -> Result<(), String> {
                 tracing::debug!(error = %err, "table not ready yet");
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
-            Err(err) => {
-                return Err(format!(
-                    "the table could not be created within {}s: {err}",
-                    STORE_WAIT.as_secs()
-                ));
-            }
+            Err(source) => return Err(Error::Table { source }),
         }
     }
 }

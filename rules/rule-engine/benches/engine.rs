@@ -83,8 +83,9 @@ fn evaluate(c: &mut Criterion) {
     for (name, wasm) in modules {
         let artifact = engine.precompile(&wasm).expect("precompile");
         // SAFETY: the artifact comes from `precompile` just above.
-        let rule = unsafe { engine.load_artifact(ModuleHash::of(&wasm), &artifact) }.expect("load");
-        let report = engine.run(&rule, &input, &limits);
+        let loaded =
+            unsafe { engine.load_artifact(ModuleHash::of(&wasm), &artifact) }.expect("load");
+        let report = engine.run(&loaded, &input, &limits);
         if EXAMPLES.contains(&name) {
             report
                 .outcome
@@ -92,7 +93,7 @@ fn evaluate(c: &mut Criterion) {
                 .expect("example rule should succeed");
         }
         group.bench_function(name, |b| {
-            b.iter(|| engine.run(black_box(&rule), black_box(&input), &limits))
+            b.iter(|| engine.run(black_box(&loaded), black_box(&input), &limits))
         });
     }
     group.finish();
@@ -121,9 +122,10 @@ fn evaluate_in_runtime(c: &mut Criterion) {
     for (name, wasm) in modules {
         let artifact = engine.precompile(&wasm).expect("precompile");
         // SAFETY: the artifact comes from `precompile` just above.
-        let rule = unsafe { engine.load_artifact(ModuleHash::of(&wasm), &artifact) }.expect("load");
+        let loaded =
+            unsafe { engine.load_artifact(ModuleHash::of(&wasm), &artifact) }.expect("load");
         group.bench_function(name, |b| {
-            b.iter(|| engine.run(black_box(&rule), black_box(&input), &limits))
+            b.iter(|| engine.run(black_box(&loaded), black_box(&input), &limits))
         });
     }
     group.finish();

@@ -31,7 +31,7 @@ pub struct EngineConfig {
     pub maxima: Limits,
     /// How many rules may run at the same time (pooling allocator slots).
     pub max_concurrent_runs: u32,
-    /// How many loaded rules to keep ready to instantiate.
+    /// How many loaded modules to keep ready to instantiate.
     pub cache_capacity: usize,
 }
 
@@ -84,12 +84,17 @@ impl fmt::Debug for ModuleHash {
     }
 }
 
+/// A module hash that is not 64 hex digits.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a SHA-256 in hex")]
+pub struct InvalidHash(pub String);
+
 impl FromStr for ModuleHash {
-    type Err = String;
+    type Err = InvalidHash;
 
     /// Parses 64 hex digits.
     fn from_str(hex: &str) -> Result<Self, Self::Err> {
-        let invalid = || format!("`{hex}` is not a SHA-256 in hex");
+        let invalid = || InvalidHash(hex.to_owned());
         if hex.len() != 64 || !hex.is_ascii() {
             return Err(invalid());
         }
@@ -102,23 +107,27 @@ impl FromStr for ModuleHash {
     }
 }
 
-/// A loaded rule, ready to instantiate. Cheap to clone.
+/// A rule module loaded into the engine (deserialised and linked against WASI,
+/// pre-instantiated), ready to run. Not a tenant's rule configuration: one loaded
+/// module serves every rule version with the same module bytes. Cheap to clone.
 #[derive(Clone)]
-pub struct Rule {
+pub struct LoadedModule {
     hash: ModuleHash,
     pre: InstancePre<HostState>,
 }
 
-impl Rule {
-    /// The module this rule was loaded for.
+impl LoadedModule {
+    /// The module's SHA-256.
     pub fn hash(&self) -> ModuleHash {
         self.hash
     }
 }
 
-impl fmt::Debug for Rule {
+impl fmt::Debug for LoadedModule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Rule").field("hash", &self.hash).finish()
+        f.debug_struct("LoadedModule")
+            .field("hash", &self.hash)
+            .finish()
     }
 }
 
@@ -133,7 +142,7 @@ pub struct RuleEngine {
     host_functions: HostFunctions,
     maxima: Limits,
     compatibility_key: String,
-    cache: Mutex<RuleCache>,
+    cache: Mutex<ModuleCache>,
     _ticker: EpochTicker,
 }
 
@@ -173,7 +182,7 @@ impl RuleEngine {
             host_functions,
             maxima: config.maxima,
             compatibility_key,
-            cache: Mutex::new(RuleCache::new(config.cache_capacity)),
+            cache: Mutex::new(ModuleCache::new(config.cache_capacity)),
             _ticker: ticker,
         })
     }
@@ -223,15 +232,15 @@ impl RuleEngine {
         &self.compatibility_key
     }
 
-    /// A rule already loaded in this process, if any: lets callers skip
+    /// A module already loaded in this process, if any: lets callers skip
     /// fetching the artifact.
-    pub fn cached(&self, hash: &ModuleHash) -> Option<Rule> {
+    pub fn cached(&self, hash: &ModuleHash) -> Option<LoadedModule> {
         self.cache().get(hash)
     }
 
     /// Loads an artifact made by [`RuleEngine::precompile`] (no compilation
     /// happens here) and caches the result under `hash`. Returns the cached
-    /// rule without reading `artifact` when `hash` is already loaded.
+    /// module without reading `artifact` when `hash` is already loaded.
     ///
     /// # Safety
     ///
@@ -245,9 +254,9 @@ impl RuleEngine {
         &self,
         hash: ModuleHash,
         artifact: &[u8],
-    ) -> Result<Rule, EngineError> {
-        if let Some(rule) = self.cached(&hash) {
-            return Ok(rule);
+    ) -> Result<LoadedModule, EngineError> {
+        if let Some(loaded) = self.cached(&hash) {
+            return Ok(loaded);
         }
         // SAFETY: the caller guarantees `artifact` came from `precompile`.
         let module = unsafe { Module::deserialize(&self.engine, artifact) }
@@ -261,14 +270,14 @@ impl RuleEngine {
     /// # Safety
     ///
     /// As for `load_artifact`; additionally the file must not change while
-    /// the rule is loaded.
+    /// the module is loaded.
     pub unsafe fn load_artifact_file(
         &self,
         hash: ModuleHash,
         path: &Path,
-    ) -> Result<Rule, EngineError> {
-        if let Some(rule) = self.cached(&hash) {
-            return Ok(rule);
+    ) -> Result<LoadedModule, EngineError> {
+        if let Some(loaded) = self.cached(&hash) {
+            return Ok(loaded);
         }
         // SAFETY: the caller guarantees the file holds a `precompile` output.
         let module = unsafe { Module::deserialize_file(&self.engine, path) }
@@ -276,24 +285,24 @@ impl RuleEngine {
         self.prepare(hash, &module)
     }
 
-    /// Evaluates `rule` on one input document. `limits` are clamped to the
+    /// Runs a loaded module on one input document. `limits` are clamped to the
     /// engine's maxima. Never panics on guest behaviour; every failure is in
     /// the report's `outcome`.
-    pub fn run(&self, rule: &Rule, input: &[u8], limits: &Limits) -> RunReport {
-        run::run(&rule.pre, input, &limits.clamp_to(&self.maxima))
+    pub fn run(&self, module: &LoadedModule, input: &[u8], limits: &Limits) -> RunReport {
+        run::run(&module.pre, input, &limits.clamp_to(&self.maxima))
     }
 
-    fn prepare(&self, hash: ModuleHash, module: &Module) -> Result<Rule, EngineError> {
+    fn prepare(&self, hash: ModuleHash, module: &Module) -> Result<LoadedModule, EngineError> {
         let pre = self
             .linker
             .instantiate_pre(module)
             .map_err(|error| EngineError::Link(format!("{error:#}")))?;
-        let rule = Rule { hash, pre };
-        self.cache().insert(rule.clone());
-        Ok(rule)
+        let loaded = LoadedModule { hash, pre };
+        self.cache().insert(loaded.clone());
+        Ok(loaded)
     }
 
-    fn cache(&self) -> MutexGuard<'_, RuleCache> {
+    fn cache(&self) -> MutexGuard<'_, ModuleCache> {
         // The cache is consistent after any panic: entries are inserted whole.
         self.cache.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -352,34 +361,34 @@ fn compatibility_key(engine: &Engine) -> String {
     format!("wasmtime-{}", ModuleHash(digest))
 }
 
-/// A small least-recently-used map of loaded rules.
-struct RuleCache {
+/// A small least-recently-used map of loaded modules.
+struct ModuleCache {
     capacity: usize,
     clock: u64,
-    entries: HashMap<ModuleHash, (Rule, u64)>,
+    entries: HashMap<ModuleHash, (LoadedModule, u64)>,
 }
 
-impl RuleCache {
+impl ModuleCache {
     fn new(capacity: usize) -> Self {
-        RuleCache {
+        ModuleCache {
             capacity: capacity.max(1),
             clock: 0,
             entries: HashMap::new(),
         }
     }
 
-    fn get(&mut self, hash: &ModuleHash) -> Option<Rule> {
+    fn get(&mut self, hash: &ModuleHash) -> Option<LoadedModule> {
         self.clock += 1;
         let clock = self.clock;
-        self.entries.get_mut(hash).map(|(rule, used)| {
+        self.entries.get_mut(hash).map(|(loaded, used)| {
             *used = clock;
-            rule.clone()
+            loaded.clone()
         })
     }
 
-    fn insert(&mut self, rule: Rule) {
+    fn insert(&mut self, loaded: LoadedModule) {
         self.clock += 1;
-        if self.entries.len() >= self.capacity && !self.entries.contains_key(&rule.hash) {
+        if self.entries.len() >= self.capacity && !self.entries.contains_key(&loaded.hash) {
             let oldest = self
                 .entries
                 .iter()
@@ -389,7 +398,7 @@ impl RuleCache {
                 self.entries.remove(&oldest);
             }
         }
-        self.entries.insert(rule.hash, (rule, self.clock));
+        self.entries.insert(loaded.hash, (loaded, self.clock));
     }
 }
 
@@ -465,7 +474,7 @@ mod tests {
     fn engine_is_shareable_across_threads() {
         fn assert_send_sync<T: Send + Sync>() {}
         assert_send_sync::<RuleEngine>();
-        assert_send_sync::<Rule>();
+        assert_send_sync::<LoadedModule>();
     }
 
     #[test]

@@ -1,6 +1,8 @@
-//! Why an evaluation produced no output: shared by the run and the output checks.
+//! Why an evaluation produced no output.
 
 use std::time::Duration;
+
+use rule_abi::OutputError;
 
 /// Why an evaluation produced no output. Messages are shown to tenants.
 #[derive(Debug, thiserror::Error)]
@@ -21,14 +23,10 @@ pub enum RunError {
     Exit(i32),
     #[error("output exceeded {limit} bytes")]
     OutputTooLarge { limit: usize },
-    #[error("rule wrote nothing to stdout")]
-    NoOutput,
-    #[error("output is not valid UTF-8 (invalid byte at offset {valid_up_to})")]
-    OutputNotUtf8 { valid_up_to: usize },
-    #[error("output is not valid JSON: {0}")]
-    OutputNotJson(#[source] serde_json::Error),
-    #[error("output has the wrong shape: {0}")]
-    OutputShape(String),
+    /// The rule ran but its stdout is not an ABI v1 output (codes `no_output`,
+    /// `output_not_utf8`, `output_not_json`, `output_shape`).
+    #[error(transparent)]
+    Output(#[from] OutputError),
     /// Not the rule's fault: e.g. every pool slot is busy.
     #[error("the host could not run the rule: {0}")]
     Host(String),
@@ -46,11 +44,28 @@ impl RunError {
             RunError::Trap(_) => "trap",
             RunError::Exit(_) => "exit",
             RunError::OutputTooLarge { .. } => "output_too_large",
-            RunError::NoOutput => "no_output",
-            RunError::OutputNotUtf8 { .. } => "output_not_utf8",
-            RunError::OutputNotJson(_) => "output_not_json",
-            RunError::OutputShape(_) => "output_shape",
+            RunError::Output(error) => error.code(),
             RunError::Host(_) => "host",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_errors_keep_their_codes_and_messages() {
+        let error = RunError::from(OutputError::Shape("missing `clusters`".into()));
+        assert_eq!(error.code(), "output_shape");
+        assert_eq!(
+            error.to_string(),
+            "output has the wrong shape: missing `clusters`"
+        );
+        let error = RunError::from(OutputError::NoOutput);
+        assert_eq!(
+            (error.code(), error.to_string().as_str()),
+            ("no_output", "rule wrote nothing to stdout")
+        );
     }
 }

@@ -239,10 +239,10 @@ fn run(args: &RunArgs) -> Result<ExitCode, CliError> {
     let compile_time = compile_started.elapsed();
     let load_started = Instant::now();
     // SAFETY: the artifact was produced by `precompile` just above.
-    let rule = unsafe { engine.load_artifact(ModuleHash::of(&wasm), &artifact) }?;
+    let loaded = unsafe { engine.load_artifact(ModuleHash::of(&wasm), &artifact) }?;
     let load_time = load_started.elapsed();
 
-    let report = engine.run(&rule, &input, &limits);
+    let report = engine.run(&loaded, &input, &limits);
     if args.json {
         print_json(&report, &limits, compile_time, load_time);
     } else {

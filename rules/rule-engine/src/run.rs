@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
+use rule_abi::RuleOutput;
 use wasmtime::{InstancePre, ResourceLimiter, Store, Trap, WasmBacktrace};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::MemoryInputPipe;
@@ -11,7 +12,6 @@ use wasmtime_wasi::{Deterministic, HostMonotonicClock, HostWallClock, I32Exit, W
 
 use crate::error::RunError;
 use crate::limits::Limits;
-use crate::output::{self, RuleOutput};
 use crate::pipe::{CapturePipe, Overflow};
 
 /// How often the epoch ticker advances; the deadline's precision.
@@ -233,7 +233,7 @@ pub(crate) fn run(pre: &InstancePre<HostState>, input: &[u8], limits: &Limits) -
         })
     } else {
         match outcome {
-            Ok(()) => output::parse(&stdout),
+            Ok(()) => RuleOutput::parse(&stdout).map_err(RunError::from),
             Err(failure) => Err(classify(failure, limits, &mut logs)),
         }
     };

@@ -21,10 +21,13 @@ use crate::common::*;
 use chrono::Utc;
 use domain::FieldDef;
 use domain::field::FieldDraft;
-use domain::rule::{RawRuleOutput, RuleDraft, SegmentChoice, check_output};
+use domain::rule::{RuleDraft, check_output};
 use domain::segment::SegmentDraft;
 use domain::spreadsheet::CORE_COLUMNS;
-use rule_engine::{DEFAULT_MAX_MODULE_BYTES, EngineConfig, Limits, ModuleHash, RuleEngine};
+use rule_engine::{
+    DEFAULT_MAX_MODULE_BYTES, EngineConfig, Limits, ModuleHash, RuleEngine, RuleOutput,
+    SegmentChoice,
+};
 use serde_json::{Map, Value, json};
 use tests::{Client, Method, Stack, unique_tenant};
 
@@ -349,7 +352,7 @@ fn rule_outputs_of_any_shape_are_parsed_or_refused_without_panicking() {
         let reparsed: Value = serde_json::from_slice(&stdout)
             .unwrap_or_else(|e| panic!("{}: accepted but not JSON: {e}", label()));
         assert_eq!(reparsed["clusters"], document["clusters"], "{}", label());
-        match check_output(&rule, evaluation::raw_output(output), &fields, &segments) {
+        match check_output(&rule, output, &fields, &segments) {
             Ok(assignment) => {
                 for (name, _) in serde_json::to_value(&assignment).unwrap()["clusters"]
                     .as_object()
@@ -388,8 +391,8 @@ fn rule_outputs_of_any_shape_are_parsed_or_refused_without_panicking() {
             1 => SegmentChoice::Clear,
             _ => SegmentChoice::Set(generator.text()),
         };
-        let raw = RawRuleOutput { clusters, segment };
-        let ok = check_output(&rule, raw, &fields, &segments).is_ok();
+        let output = RuleOutput { clusters, segment };
+        let ok = check_output(&rule, output, &fields, &segments).is_ok();
         direct_outcomes[usize::from(ok)] += 1;
     }
     println!(

@@ -20,6 +20,26 @@ async fn openapi_is_public_json() {
     );
 }
 
+/// Every link of the served description (from a create to what takes its id) names a
+/// real operation and fills its parameters from what the answer or the request holds.
+#[tokio::test]
+async fn openapi_links_lead_to_real_operations() {
+    let stack = Stack::get().await;
+    let document = stack
+        .anonymous()
+        .get("/openapi.json")
+        .await
+        .expect(200)
+        .json;
+    assert_eq!(api::openapi::link_errors(&document), Vec::<String>::new());
+    let create = &document["paths"]["/segments"]["post"]["responses"]["201"]["links"];
+    assert_eq!(
+        create["GetSegment"],
+        serde_json::json!({ "operationId": "GetSegment", "parameters": { "id": "$response.body#/id" } }),
+        "{create}"
+    );
+}
+
 #[tokio::test]
 async fn requests_without_a_token_are_unauthorized() {
     let stack = Stack::get().await;

@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use lambda_http::http::StatusCode;
 use serde_json::{Value, json};
 
+use crate::doc::{CURSOR, Doc, LIMIT, json, page};
 use crate::http::{Call, Reply};
 use crate::listing::{cluster_filter, filtered_page};
-use crate::openapi::{CURSOR, Doc, LIMIT, json, page};
 use crate::problem::ApiError;
 use crate::route::{Function::Fields, Route};
 use crate::{App, handler};

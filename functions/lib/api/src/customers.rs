@@ -6,9 +6,9 @@ use lambda_http::http::StatusCode;
 use serde_json::Value;
 use store::Page;
 
+use crate::doc::{Body, CURSOR, Doc, LIMIT, json, page};
 use crate::http::{Call, Reply, reject_identity_change};
 use crate::listing::{CLUSTER_PREFIX, Selection, filtered_page, selection};
-use crate::openapi::{Body, CURSOR, Doc, LIMIT, json, page};
 use crate::problem::ApiError;
 use crate::route::{Function::Customers, Route};
 use crate::{App, handler};
@@ -37,7 +37,19 @@ pub(crate) const ROUTES: &[Route<App>] = &[
         "/customers",
         Doc::new("CreateCustomer", "Create a customer")
             .takes(json::<CustomerInput>())
-            .answers(201, json::<Customer>()),
+            .answers(201, json::<Customer>())
+            .links(&[(
+                &[
+                    "GetCustomer",
+                    "ReplaceCustomer",
+                    "UpdateCustomer",
+                    "DeleteCustomer",
+                    "GetCustomerClusters",
+                    "RecordSale",
+                    "ListSales",
+                ],
+                &[("id", "$response.body#/id")],
+            )]),
         handler!(create),
     ),
     Route::new(
@@ -55,7 +67,18 @@ pub(crate) const ROUTES: &[Route<App>] = &[
             .takes(json::<CustomerInput>())
             .answers(200, json::<Customer>())
             .conditional()
-            .or_created(),
+            .or_created()
+            .links(&[(
+                &[
+                    "GetCustomer",
+                    "UpdateCustomer",
+                    "DeleteCustomer",
+                    "GetCustomerClusters",
+                    "RecordSale",
+                    "ListSales",
+                ],
+                &[("id", "$response.body#/id")],
+            )]),
         handler!(replace),
     ),
     Route::new(

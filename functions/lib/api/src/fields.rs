@@ -5,8 +5,8 @@ use domain::field::{CLUSTER_FIELDS_MAX, FIELDS_MAX};
 use domain::{FieldDef, FieldDraft, merge_patch};
 use lambda_http::http::StatusCode;
 
+use crate::doc::{Body, Doc, json, page};
 use crate::http::{Call, Reply, reject_identity_change};
-use crate::openapi::{Body, Doc, json, page};
 use crate::problem::ApiError;
 use crate::route::{Function::Fields, Route};
 use crate::{App, handler};
@@ -26,7 +26,17 @@ pub(crate) const ROUTES: &[Route<App>] = &[
         "/fields",
         Doc::new("CreateField", "Define a custom field")
             .takes(json::<FieldInput>())
-            .answers(201, json::<FieldDef>()),
+            .answers(201, json::<FieldDef>())
+            .links(&[
+                (
+                    &["GetField", "UpdateField", "DeleteField"],
+                    &[("name", "$response.body#/name")],
+                ),
+                (
+                    &["ListClusterMembers"],
+                    &[("field", "$response.body#/name")],
+                ),
+            ]),
         handler!(create),
     ),
     Route::new(

@@ -7,6 +7,7 @@
 mod clusters;
 mod cursor;
 pub mod customers;
+pub mod doc;
 mod fields;
 pub mod http;
 mod listing;

@@ -1,158 +1,14 @@
-//! The OpenAPI 3.1 description. Each route carries its [`Doc`] (declared beside its
-//! handler); [`document`] assembles them with the schemas of the types they name
-//! (utoipa derives), so the description cannot drift from what is served.
+//! The OpenAPI 3.1 description. Each route carries its [`Doc`](crate::doc::Doc) (declared beside its
+//! handler, in the vocabulary of [`crate::doc`]); [`document`] assembles them with the
+//! schemas of the types they name (utoipa derives), so the description cannot drift
+//! from what is served.
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
-use utoipa::ToSchema;
-use utoipa::openapi::RefOr;
-use utoipa::openapi::schema::Schema;
 
+use crate::doc::{Body, Links, collect};
 use crate::route::Endpoint;
-
-/// A query parameter: name and description.
-pub type Param = (&'static str, &'static str);
-
-/// The paging parameters of JSON listings.
-pub const LIMIT: Param = ("limit", "Page size, 1 to 100 (default 50)");
-pub const CURSOR: Param = (
-    "cursor",
-    "Opaque cursor from the previous page's next_cursor",
-);
-
-/// A type whose schema the document lists under `components/schemas`.
-#[derive(Debug, Clone, Copy)]
-pub struct Type {
-    name: fn() -> Cow<'static, str>,
-    collect: fn(&mut Vec<(String, RefOr<Schema>)>),
-}
-
-fn collect<T: ToSchema>(schemas: &mut Vec<(String, RefOr<Schema>)>) {
-    schemas.push((T::name().into_owned(), T::schema()));
-    T::schemas(schemas);
-}
-
-/// The schema of `T` (and of the types it refers to).
-pub const fn of<T: ToSchema>() -> Type {
-    Type {
-        name: T::name,
-        collect: collect::<T>,
-    }
-}
-
-/// A request or response body.
-#[derive(Debug, Clone, Copy)]
-pub enum Body {
-    None,
-    /// `application/json` (`application/merge-patch+json` for a PATCH request).
-    Json(Type),
-    /// `{"items": [T], "next_cursor": ...}`, under the given schema name.
-    Page(&'static str, Type),
-    /// JSON by default, `text/csv` when asked for.
-    JsonOrCsv(Type),
-    /// `text/csv`: the customer import's request, the export's response.
-    Csv,
-    /// The raw `application/wasm` module upload.
-    Wasm,
-    /// This document.
-    Document,
-}
-
-pub const fn json<T: ToSchema>() -> Body {
-    Body::Json(of::<T>())
-}
-
-pub const fn page<T: ToSchema>(name: &'static str) -> Body {
-    Body::Page(name, of::<T>())
-}
-
-/// What an operation takes and returns, for the document and the router.
-#[derive(Debug)]
-pub struct Doc {
-    /// The `operationId`.
-    pub id: &'static str,
-    pub summary: &'static str,
-    pub request: Body,
-    pub status: u16,
-    pub response: Body,
-    pub query: &'static [Param],
-    /// Takes `If-Match`.
-    pub conditional: bool,
-    /// A create-or-replace: 201 when the resource did not exist.
-    pub or_created: bool,
-    /// `None`: writes retry a lost version race, reads do not
-    /// ([`Endpoint::retries_on_conflict`]).
-    pub retries: Option<bool>,
-    /// Guarded by the JWT authorizer.
-    pub authorized: bool,
-}
-
-impl Doc {
-    pub const fn new(id: &'static str, summary: &'static str) -> Doc {
-        Doc {
-            id,
-            summary,
-            request: Body::None,
-            status: 200,
-            response: Body::None,
-            query: &[],
-            conditional: false,
-            or_created: false,
-            retries: None,
-            authorized: true,
-        }
-    }
-
-    pub const fn takes(mut self, body: Body) -> Doc {
-        self.request = body;
-        self
-    }
-
-    pub const fn answers(mut self, status: u16, body: Body) -> Doc {
-        self.status = status;
-        self.response = body;
-        self
-    }
-
-    pub const fn query(mut self, query: &'static [Param]) -> Doc {
-        self.query = query;
-        self
-    }
-
-    pub const fn conditional(mut self) -> Doc {
-        self.conditional = true;
-        self
-    }
-
-    pub const fn or_created(mut self) -> Doc {
-        self.or_created = true;
-        self
-    }
-
-    /// A write that must not be re-applied after a lost race (it retries per item
-    /// itself), or a POST that writes nothing.
-    pub const fn no_retry(mut self) -> Doc {
-        self.retries = Some(false);
-        self
-    }
-
-    /// Served without a token.
-    pub const fn public(mut self) -> Doc {
-        self.authorized = false;
-        self
-    }
-
-    fn types(&self) -> impl Iterator<Item = Type> {
-        [self.request, self.response]
-            .into_iter()
-            .filter_map(|body| match body {
-                Body::Json(t) | Body::Page(_, t) | Body::JsonOrCsv(t) => Some(t),
-                _ => None,
-            })
-    }
-}
 
 fn schema_ref(name: &str) -> Value {
     json!({ "$ref": format!("#/components/schemas/{name}") })
@@ -220,6 +76,24 @@ fn success(body: Body) -> Value {
     }
 }
 
+/// A response's `links`: one per operation, named after it.
+fn links_object(links: &[Links]) -> Value {
+    let mut out = Map::new();
+    for (operations, parameters) in links {
+        let parameters: Map<String, Value> = parameters
+            .iter()
+            .map(|(name, expression)| ((*name).to_owned(), json!(expression)))
+            .collect();
+        for operation in *operations {
+            out.insert(
+                (*operation).to_owned(),
+                json!({"operationId": operation, "parameters": parameters}),
+            );
+        }
+    }
+    Value::Object(out)
+}
+
 fn request_body(method: &str, body: Body) -> Option<Value> {
     let media = if method == "PATCH" {
         "application/merge-patch+json"
@@ -270,7 +144,10 @@ fn operation(endpoint: &Endpoint) -> Value {
     }
     let problem = json!({"application/problem+json": {"schema": schema_ref("Problem")}});
     let mut responses = Map::new();
-    let answer = success(doc.response);
+    let mut answer = success(doc.response);
+    if !doc.links.is_empty() {
+        answer["links"] = links_object(doc.links);
+    }
     if doc.or_created {
         responses.insert("201".into(), answer.clone());
     }
@@ -355,4 +232,112 @@ pub fn document<'a>(endpoints: impl IntoIterator<Item = &'a Endpoint>) -> Value 
             }
         }
     })
+}
+
+/// What is wrong with the links of `document`, one line each; empty when every link
+/// names an operation of the document, gives each of its path parameters and only
+/// parameters it has, and takes them from a path parameter of its own operation or from
+/// a member of its response's schema.
+pub fn link_errors(document: &Value) -> Vec<String> {
+    let mut operations = BTreeMap::new();
+    for item in document["paths"]
+        .as_object()
+        .into_iter()
+        .flat_map(|p| p.values())
+    {
+        for operation in item.as_object().into_iter().flat_map(|o| o.values()) {
+            if let Some(id) = operation["operationId"].as_str() {
+                operations.insert(id, operation);
+            }
+        }
+    }
+    let parameters = |operation: &Value, place: Option<&str>| -> Vec<String> {
+        operation["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|p| place.is_none_or(|place| p["in"] == place))
+            .filter_map(|p| p["name"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let mut errors = Vec::new();
+    for (source, operation) in &operations {
+        let responses = operation["responses"].as_object().into_iter().flatten();
+        for (status, response) in responses {
+            let links = response["links"].as_object().into_iter().flatten();
+            for (name, link) in links {
+                let at = format!("{source} {status} link {name}");
+                let target = link["operationId"].as_str().unwrap_or_default();
+                let Some(target_operation) = operations.get(target) else {
+                    errors.push(format!("{at}: no operation `{target}`"));
+                    continue;
+                };
+                let given = link["parameters"].as_object().cloned().unwrap_or_default();
+                for needed in parameters(target_operation, Some("path")) {
+                    if !given.contains_key(&needed) {
+                        errors.push(format!("{at}: path parameter `{needed}` not given"));
+                    }
+                }
+                let known = parameters(target_operation, None);
+                for (parameter, expression) in &given {
+                    if !known.contains(parameter) {
+                        errors.push(format!("{at}: `{target}` has no parameter `{parameter}`"));
+                    }
+                    let expression = expression.as_str().unwrap_or_default();
+                    if let Some(own) = expression.strip_prefix("$request.path.") {
+                        if !parameters(operation, Some("path")).iter().any(|p| p == own) {
+                            errors.push(format!("{at}: `{source}` has no path parameter `{own}`"));
+                        }
+                    } else if let Some(pointer) = expression.strip_prefix("$response.body#/") {
+                        let member = pointer.split('/').next().unwrap_or_default();
+                        let schema = &response["content"]["application/json"]["schema"];
+                        if !has_member(document, schema, member) {
+                            errors.push(format!("{at}: the response has no member `{member}`"));
+                        }
+                    } else {
+                        errors.push(format!("{at}: unsupported expression `{expression}`"));
+                    }
+                }
+            }
+        }
+    }
+    errors
+}
+
+/// Whether `schema` (through `$ref` and `allOf`) declares the property `member`.
+fn has_member(document: &Value, schema: &Value, member: &str) -> bool {
+    if let Some(reference) = schema["$ref"].as_str() {
+        let name = reference.trim_start_matches("#/components/schemas/");
+        return has_member(document, &document["components"]["schemas"][name], member);
+    }
+    schema["properties"].get(member).is_some()
+        || schema["allOf"]
+            .as_array()
+            .is_some_and(|all| all.iter().any(|s| has_member(document, s, member)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::route;
+
+    #[test]
+    fn every_link_names_a_real_operation_and_its_parameters() {
+        let document = document(route::all(crate::ROUTES).map(|r| &r.endpoint));
+        assert_eq!(link_errors(&document), Vec::<String>::new());
+        let links = document.to_string().matches("\"operationId\"").count();
+        assert!(links > route::all(crate::ROUTES).count(), "no links at all");
+    }
+
+    #[test]
+    fn a_link_to_nowhere_is_reported() {
+        let mut document = document(route::all(crate::ROUTES).map(|r| &r.endpoint));
+        document["paths"]["/segments"]["post"]["responses"]["201"]["links"] = json!({
+            "Nowhere": {"operationId": "Nowhere", "parameters": {}},
+            "GetSegment": {"operationId": "GetSegment", "parameters": {"id": "$response.body#/nope"}},
+            "GetField": {"operationId": "GetField", "parameters": {"id": "$request.path.id"}}
+        });
+        let errors = link_errors(&document);
+        assert_eq!(errors.len(), 5, "{errors:#?}");
+    }
 }

@@ -6,8 +6,8 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use crate::doc::Doc;
 use crate::http::{Call, Reply};
-use crate::openapi::Doc;
 use crate::problem::ApiError;
 
 /// The Lambda function that serves a route on AWS.

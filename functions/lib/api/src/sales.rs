@@ -10,9 +10,9 @@ use serde_json::json;
 use store::{CustomerFilter, PageKey, SaleRecorded};
 
 use crate::customers::load;
+use crate::doc::{Body, CURSOR, Doc, LIMIT, json, of, page};
 use crate::http::{CSV_UTF8, Call, Reply};
 use crate::listing::{CLUSTER_PREFIX, cluster_filter};
-use crate::openapi::{Body, CURSOR, Doc, LIMIT, json, of, page};
 use crate::problem::ApiError;
 use crate::route::Function::{Customers, Reports};
 use crate::route::Route;
@@ -28,7 +28,8 @@ pub(crate) const ROUTES: &[Route<App>] = &[
             "Record a sale once per reference; updates the customer's monthly totals",
         )
         .takes(json::<schema::SaleDraft>())
-        .answers(201, json::<domain::Sale>()),
+        .answers(201, json::<domain::Sale>())
+        .links(&[(&["ListSales"], &[("id", "$request.path.id")])]),
         handler!(record),
     ),
     Route::new(

@@ -4,8 +4,8 @@ use chrono::Utc;
 use domain::{Segment, SegmentDraft, SegmentStatus, merge_patch};
 use lambda_http::http::StatusCode;
 
+use crate::doc::{Body, CURSOR, Doc, LIMIT, json, page};
 use crate::http::{Call, Reply, reject_identity_change};
-use crate::openapi::{Body, CURSOR, Doc, LIMIT, json, page};
 use crate::problem::ApiError;
 use crate::route::{Function::Segments, Route};
 use crate::{App, handler};
@@ -33,7 +33,14 @@ pub(crate) const ROUTES: &[Route<App>] = &[
         "/segments",
         Doc::new("CreateSegment", "Create a segment")
             .takes(json::<SegmentInput>())
-            .answers(201, json::<Segment>()),
+            .answers(201, json::<Segment>())
+            .links(&[
+                (
+                    &["GetSegment", "UpdateSegment", "DeleteSegment"],
+                    &[("id", "$response.body#/id")],
+                ),
+                (&["ListCustomers"], &[("segment", "$response.body#/id")]),
+            ]),
         handler!(create),
     ),
     Route::new(

@@ -19,9 +19,9 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use store::StoreError;
 
+use crate::doc::{Body, Doc, json};
 use crate::http::{CSV_UTF8, Call, Reply};
 use crate::listing::{CLUSTER_PREFIX, Selection, listing_scope, selection};
-use crate::openapi::{Body, Doc, json};
 use crate::problem::ApiError;
 use crate::route::{Function::Customers, Route};
 use crate::{App, handler};

@@ -254,7 +254,7 @@ fn validate_fields(
                 Ok(value) => {
                     out.insert(name.clone(), value);
                 }
-                Err(detail) => violations.push(format!("/fields/{name}"), detail),
+                Err(error) => violations.push(format!("/fields/{name}"), error.to_string()),
             },
         }
     }

@@ -117,6 +117,32 @@ pub struct FieldDef {
     pub updated_at: DateTime<Utc>,
 }
 
+/// Why a value does not fit its field. The message is what clients see after the
+/// value's JSON pointer in a 422 problem response (`/fields/tier must be one of AA, A, B`)
+/// or after the parameter in a 400 (`cluster.distributor must be true or false`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FieldValueError {
+    #[error("must be a string")]
+    NotString,
+    #[error("must be at most {limit} characters")]
+    TooLong { limit: usize },
+    #[error("must be an integer")]
+    NotInteger,
+    #[error("must be a decimal number like 1234.50 (a string or a JSON number)")]
+    NotDecimal,
+    #[error("must be true or false")]
+    NotBoolean,
+    #[error("must be a date like 2026-01-31")]
+    NotDate,
+    #[error("must be an RFC 3339 date-time like 2026-01-31T12:00:00Z")]
+    NotDatetime,
+    #[error("must be an email address")]
+    NotEmail,
+    /// Not one of an `enum` field's values (listed in the message).
+    #[error("must be one of {}", values.join(", "))]
+    NotInEnum { values: Vec<String> },
+}
+
 /// What a client may set on a field.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FieldDraft {
@@ -203,7 +229,7 @@ impl FieldDraft {
         if let Some(default) = default {
             match draft.normalize(&default) {
                 Ok(value) => draft.default = Some(value),
-                Err(detail) => violations.push("/default", detail),
+                Err(error) => violations.push("/default", error.to_string()),
             }
         }
         violations.finish(draft)
@@ -226,7 +252,7 @@ impl FieldDraft {
         }
     }
 
-    fn normalize(&self, value: &Value) -> Result<Value, String> {
+    fn normalize(&self, value: &Value) -> Result<Value, FieldValueError> {
         normalize_value(self.field_type, &self.values, self.max_length, value)
     }
 }
@@ -306,7 +332,7 @@ fn parse_max_length(reader: &mut ObjectReader, field_type: Option<FieldType>) ->
 impl FieldDef {
     /// Checks a value against this definition and returns its canonical form
     /// (decimals as strings, datetimes in UTC), or why it does not fit.
-    pub fn normalize(&self, value: &Value) -> Result<Value, String> {
+    pub fn normalize(&self, value: &Value) -> Result<Value, FieldValueError> {
         normalize_value(self.field_type, &self.values, self.max_length, value)
     }
 
@@ -370,17 +396,17 @@ impl FieldDef {
     }
 
     /// Reads a cluster value written in a query string (`?cluster.tier=AA`).
-    pub fn parse_query_value(&self, raw: &str) -> Result<Value, String> {
+    pub fn parse_query_value(&self, raw: &str) -> Result<Value, FieldValueError> {
         let value = match self.field_type {
             FieldType::Boolean => match raw {
                 "true" => Value::Bool(true),
                 "false" => Value::Bool(false),
-                _ => return Err("must be true or false".into()),
+                _ => return Err(FieldValueError::NotBoolean),
             },
             FieldType::Integer => raw
                 .parse::<i64>()
                 .map(Value::from)
-                .map_err(|_| "must be an integer".to_string())?,
+                .map_err(|_| FieldValueError::NotInteger)?,
             _ => Value::String(raw.to_owned()),
         };
         self.normalize(&value)
@@ -392,14 +418,14 @@ fn normalize_value(
     enum_values: &[String],
     max_length: Option<u32>,
     value: &Value,
-) -> Result<Value, String> {
-    let text = || value.as_str().ok_or_else(|| "must be a string".to_string());
+) -> Result<Value, FieldValueError> {
+    let text = || value.as_str().ok_or(FieldValueError::NotString);
     let within = |s: &str| {
         let limit = max_length
             .or(field_type.max_length_limit())
             .unwrap_or(STRING_MAX) as usize;
         if s.chars().count() > limit {
-            Err(format!("must be at most {limit} characters"))
+            Err(FieldValueError::TooLong { limit })
         } else {
             Ok(Value::String(s.to_owned()))
         }
@@ -408,18 +434,18 @@ fn normalize_value(
         FieldType::String | FieldType::Text => within(text()?),
         FieldType::Integer => match value.as_i64() {
             Some(n) => Ok(Value::from(n)),
-            None => Err("must be an integer".into()),
+            None => Err(FieldValueError::NotInteger),
         },
         FieldType::Decimal => normalize_decimal(value).map(Value::String),
         FieldType::Boolean => value
             .as_bool()
             .map(Value::Bool)
-            .ok_or_else(|| "must be true or false".into()),
+            .ok_or(FieldValueError::NotBoolean),
         FieldType::Date => {
             let s = text()?;
             NaiveDate::parse_from_str(s, "%Y-%m-%d")
                 .map(|d| Value::String(d.format("%Y-%m-%d").to_string()))
-                .map_err(|_| "must be a date like 2026-01-31".into())
+                .map_err(|_| FieldValueError::NotDate)
         }
         FieldType::Datetime => {
             let s = text()?;
@@ -430,14 +456,14 @@ fn normalize_value(
                             .to_rfc3339_opts(SecondsFormat::AutoSi, true),
                     )
                 })
-                .map_err(|_| "must be an RFC 3339 date-time like 2026-01-31T12:00:00Z".into())
+                .map_err(|_| FieldValueError::NotDatetime)
         }
         FieldType::Email => {
             let s = text()?;
             if is_valid_email(s) {
                 Ok(Value::String(s.to_owned()))
             } else {
-                Err("must be an email address".into())
+                Err(FieldValueError::NotEmail)
             }
         }
         FieldType::Enum => {
@@ -445,7 +471,9 @@ fn normalize_value(
             if enum_values.iter().any(|v| v == s) {
                 Ok(Value::String(s.to_owned()))
             } else {
-                Err(format!("must be one of {}", enum_values.join(", ")))
+                Err(FieldValueError::NotInEnum {
+                    values: enum_values.to_vec(),
+                })
             }
         }
     }
@@ -453,12 +481,11 @@ fn normalize_value(
 
 /// Decimals travel as strings so no float rounding ever touches money-like values.
 /// Accepts a JSON number or a string like `-1234.50`; up to 18 integer and 12 fraction digits.
-fn normalize_decimal(value: &Value) -> Result<String, String> {
-    const MESSAGE: &str = "must be a decimal number like 1234.50 (a string or a JSON number)";
+fn normalize_decimal(value: &Value) -> Result<String, FieldValueError> {
     let raw = match value {
         Value::String(s) => s.trim().to_owned(),
         Value::Number(n) => n.to_string(),
-        _ => return Err(MESSAGE.into()),
+        _ => return Err(FieldValueError::NotDecimal),
     };
     let (sign, digits) = match raw.strip_prefix('-') {
         Some(rest) => ("-", rest),
@@ -473,7 +500,7 @@ fn normalize_decimal(value: &Value) -> Result<String, String> {
         || !all_digits(frac_part)
         || (digits.contains('.') && frac_part.is_empty())
     {
-        return Err(MESSAGE.into());
+        return Err(FieldValueError::NotDecimal);
     }
     let int_part = int_part.trim_start_matches('0');
     let int_part = if int_part.is_empty() { "0" } else { int_part };
@@ -522,9 +549,15 @@ mod tests {
         assert_eq!(normalize_decimal(&json!(12)).unwrap(), "12");
         assert_eq!(normalize_decimal(&json!("-0.0")).unwrap(), "0");
         assert_eq!(normalize_decimal(&json!(0.1)).unwrap(), "0.1");
-        assert!(normalize_decimal(&json!("1e5")).is_err());
+        assert_eq!(
+            normalize_decimal(&json!("1e5")),
+            Err(FieldValueError::NotDecimal)
+        );
         assert!(normalize_decimal(&json!("12.")).is_err());
-        assert!(normalize_decimal(&json!(true)).is_err());
+        assert_eq!(
+            normalize_decimal(&json!(true)).unwrap_err().to_string(),
+            "must be a decimal number like 1234.50 (a string or a JSON number)"
+        );
     }
 
     #[test]
@@ -532,7 +565,7 @@ mod tests {
         let tier = field(json!({"name": "tier", "type": "enum", "values": ["AA", "A", "B"]}));
         assert_eq!(tier.normalize(&json!("AA")).unwrap(), json!("AA"));
         assert_eq!(
-            tier.normalize(&json!("C")).unwrap_err(),
+            tier.normalize(&json!("C")).unwrap_err().to_string(),
             "must be one of AA, A, B"
         );
         let since = field(json!({"name": "since", "type": "datetime"}));
@@ -543,9 +576,47 @@ mod tests {
             json!("2026-01-01T00:00:00Z")
         );
         let code = field(json!({"name": "code", "type": "string", "max_length": 3}));
-        assert!(code.normalize(&json!("abcd")).is_err());
+        assert_eq!(
+            code.normalize(&json!("abcd")).unwrap_err().to_string(),
+            "must be at most 3 characters"
+        );
         let day = field(json!({"name": "day", "type": "date"}));
-        assert!(day.normalize(&json!("2026-02-30")).is_err());
+        assert_eq!(
+            day.normalize(&json!("2026-02-30")),
+            Err(FieldValueError::NotDate)
+        );
+    }
+
+    #[test]
+    fn value_errors_read_as_before() {
+        let messages = [
+            (FieldValueError::NotString, "must be a string"),
+            (
+                FieldValueError::TooLong { limit: 255 },
+                "must be at most 255 characters",
+            ),
+            (FieldValueError::NotInteger, "must be an integer"),
+            (
+                FieldValueError::NotDecimal,
+                "must be a decimal number like 1234.50 (a string or a JSON number)",
+            ),
+            (FieldValueError::NotBoolean, "must be true or false"),
+            (FieldValueError::NotDate, "must be a date like 2026-01-31"),
+            (
+                FieldValueError::NotDatetime,
+                "must be an RFC 3339 date-time like 2026-01-31T12:00:00Z",
+            ),
+            (FieldValueError::NotEmail, "must be an email address"),
+            (
+                FieldValueError::NotInEnum {
+                    values: vec!["AA".into(), "A".into()],
+                },
+                "must be one of AA, A",
+            ),
+        ];
+        for (error, message) in messages {
+            assert_eq!(error.to_string(), message);
+        }
     }
 
     #[test]
@@ -582,7 +653,10 @@ mod tests {
     fn cluster_query_values_are_typed() {
         let flag = field(json!({"name": "distributor", "type": "boolean", "cluster": true}));
         assert_eq!(flag.parse_query_value("true").unwrap(), json!(true));
-        assert!(flag.parse_query_value("yes").is_err());
+        assert_eq!(
+            flag.parse_query_value("yes").unwrap_err().to_string(),
+            "must be true or false"
+        );
         assert_eq!(FieldDef::cluster_key(&json!(true)), "true");
         assert_eq!(FieldDef::cluster_key(&json!("AA")), "AA");
     }

@@ -20,7 +20,7 @@ pub use backfill::{BackfillChain, BackfillJob, BackfillRequest, JobState, Progre
 pub use customer::{
     ClusterSource, Customer, CustomerDraft, CustomerSchema, RuleFailure, WrittenBy,
 };
-pub use field::{FieldDef, FieldDraft, FieldType};
-pub use sales::{Amount, Sale, SaleDraft, SalesSummary, YearTotals};
+pub use field::{FieldDef, FieldDraft, FieldType, FieldValueError};
+pub use sales::{Amount, AmountError, Sale, SaleDraft, SalesSummary, YearTotals};
 pub use segment::{Segment, SegmentDraft, SegmentStatus};
 pub use validation::{Violation, Violations, merge_patch};

@@ -2,6 +2,7 @@
 //! checks its answer must pass before anything is written.
 
 use chrono::{DateTime, Utc};
+use rule_abi::{ABI_VERSION, RuleOutput, SegmentChoice};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
@@ -257,21 +258,6 @@ pub struct RuleVersion {
     pub created_at: DateTime<Utc>,
 }
 
-/// The segment a rule chose.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SegmentChoice {
-    Unchanged,
-    Clear,
-    Set(String),
-}
-
-/// A rule's answer as parsed from its output, before any check.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RawRuleOutput {
-    pub clusters: Map<String, Value>,
-    pub segment: SegmentChoice,
-}
-
 /// A checked answer: canonical values for declared cluster fields and a segment id.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Assignment {
@@ -300,7 +286,7 @@ pub fn rule_input(
         .and_then(|id| segments.iter().find(|s| &s.id == id))
         .map(|s| json!({"id": s.id, "name": s.name}));
     json!({
-        "abi": 1,
+        "abi": ABI_VERSION,
         "customer": {
             "id": customer.id,
             "email": customer.email,
@@ -317,11 +303,13 @@ pub fn rule_input(
     })
 }
 
-/// Accepts only declared cluster outputs with values valid for their field, and only an
-/// active segment (by id or case-insensitive name) when the rule may set segments.
+/// Checks a rule's answer (its output as the engine parsed it, shape only) before
+/// anything is written. Accepts only declared cluster outputs with values valid for their
+/// field, and only an active segment (by id or case-insensitive name) when the rule may
+/// set segments.
 pub fn check_output(
     rule: &Rule,
-    output: RawRuleOutput,
+    output: RuleOutput,
     fields: &[FieldDef],
     segments: &[Segment],
 ) -> Result<Assignment, Violations> {
@@ -345,7 +333,7 @@ pub fn check_output(
             Ok(value) => {
                 clusters.insert(name, value);
             }
-            Err(detail) => violations.push(pointer, detail),
+            Err(error) => violations.push(pointer, error.to_string()),
         }
     }
     let segment_id = match output.segment {
@@ -428,7 +416,7 @@ mod tests {
         let tiering = rule(json!({"outputs": ["tier"], "segment_output": true}));
         let ok = check_output(
             &tiering,
-            RawRuleOutput {
+            RuleOutput {
                 clusters: json!({"tier": "AA"}).as_object().unwrap().clone(),
                 segment: SegmentChoice::Set("aa".into()),
             },
@@ -440,7 +428,7 @@ mod tests {
 
         let err = check_output(
             &tiering,
-            RawRuleOutput {
+            RuleOutput {
                 clusters: json!({"tier": "Z", "distributor": true})
                     .as_object()
                     .unwrap()

@@ -15,6 +15,18 @@ use crate::validation::{ObjectReader, Violations};
 pub const AMOUNT_DECIMALS: usize = 4;
 const SCALE: i64 = 10_000;
 
+/// Why a value is not an [`Amount`]. The message is what clients see after the value's
+/// JSON pointer in a 422 problem response (`/amount must be below 1,000,000,000,000`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AmountError {
+    /// Not a decimal string or JSON number, or more than four decimals.
+    #[error("must be a decimal amount like 1234.50 with at most 4 decimals")]
+    Malformed,
+    /// A trillion or more (13 or more whole digits).
+    #[error("must be below 1,000,000,000,000")]
+    TooLarge,
+}
+
 /// Money as an integer count of ten-thousandths. Sums are exact integer additions,
 /// in this process and in DynamoDB's `ADD`, so no floating-point rounding ever
 /// touches a total. Travels as a decimal string (`"1234.50"`).
@@ -34,12 +46,11 @@ impl Amount {
     }
 
     /// A decimal given as a string or a JSON number with at most four decimals.
-    pub fn parse(value: &Value) -> Result<Amount, String> {
-        const MESSAGE: &str = "must be a decimal amount like 1234.50 with at most 4 decimals";
+    pub fn parse(value: &Value) -> Result<Amount, AmountError> {
         let text = match value {
             Value::String(s) => s.trim().to_owned(),
             Value::Number(n) => n.to_string(),
-            _ => return Err(MESSAGE.into()),
+            _ => return Err(AmountError::Malformed),
         };
         let (negative, digits) = match text.strip_prefix('-') {
             Some(rest) => (true, rest),
@@ -52,22 +63,22 @@ impl Amount {
             || !plain(fraction)
             || (digits.contains('.') && fraction.is_empty())
         {
-            return Err(MESSAGE.into());
+            return Err(AmountError::Malformed);
         }
         if fraction.len() > AMOUNT_DECIMALS {
-            return Err(MESSAGE.into());
+            return Err(AmountError::Malformed);
         }
         let whole = whole.trim_start_matches('0');
         if whole.len() > 12 {
-            return Err("must be below 1,000,000,000,000".into());
+            return Err(AmountError::TooLarge);
         }
         let whole: i64 = if whole.is_empty() {
             0
         } else {
-            whole.parse().map_err(|_| MESSAGE.to_string())?
+            whole.parse().map_err(|_| AmountError::Malformed)?
         };
         let padded = format!("{fraction:0<4}");
-        let fraction: i64 = padded.parse().map_err(|_| MESSAGE.to_string())?;
+        let fraction: i64 = padded.parse().map_err(|_| AmountError::Malformed)?;
         // Below a trillion (12 whole digits): even a century of monthly sums fits an i64.
         let units = whole * SCALE + fraction;
         Ok(Amount(if negative { -units } else { units }))
@@ -158,9 +169,9 @@ impl SaleDraft {
             }
             Some(raw) => match Amount::parse(raw) {
                 Ok(amount) => Some(amount),
-                Err(detail) => {
+                Err(error) => {
                     let pointer = reader.pointer("amount");
-                    reader.violations.push(pointer, detail);
+                    reader.violations.push(pointer, error.to_string());
                     None
                 }
             },
@@ -302,7 +313,7 @@ impl SalesSummary {
 mod tests {
     use super::*;
 
-    fn amount(raw: &str) -> Result<String, String> {
+    fn amount(raw: &str) -> Result<String, AmountError> {
         Amount::parse(&json!(raw)).map(|a| a.to_string())
     }
 
@@ -329,6 +340,16 @@ mod tests {
         ] {
             assert!(amount(bad).is_err(), "{bad:?}");
         }
+        assert_eq!(amount("1.23456"), Err(AmountError::Malformed));
+        assert_eq!(
+            AmountError::Malformed.to_string(),
+            "must be a decimal amount like 1234.50 with at most 4 decimals"
+        );
+        assert_eq!(amount("1000000000000"), Err(AmountError::TooLarge));
+        assert_eq!(
+            AmountError::TooLarge.to_string(),
+            "must be below 1,000,000,000,000"
+        );
         let sum = ["0.1", "0.2"]
             .iter()
             .map(|s| Amount::parse(&json!(s)).unwrap())

@@ -14,5 +14,5 @@ pub mod backfill;
 pub mod counting;
 pub mod stream;
 
-pub use runner::{EvaluationError, Runner, engine_config, limits, raw_output};
+pub use runner::{EvaluationError, Runner, engine_config, limits};
 pub use tenant::TenantRules;

@@ -6,10 +6,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use domain::rule::{
-    MAX_FUEL, MAX_MEMORY_MIB, MAX_TIMEOUT_MS, RawRuleOutput, Rule, RuleVersion, SegmentChoice,
-};
-use rule_engine::{EngineConfig, Limits, ModuleHash, RuleEngine, RuleOutput, RunReport};
+use domain::rule::{MAX_FUEL, MAX_MEMORY_MIB, MAX_TIMEOUT_MS, Rule, RuleVersion};
+use rule_engine::{EngineConfig, Limits, LoadedModule, ModuleHash, RuleEngine, RunReport};
 use serde_json::Value;
 use store::{Store, StoreError};
 
@@ -74,15 +72,18 @@ impl Runner {
         &self,
         tenant: &str,
         version: &RuleVersion,
-    ) -> Result<rule_engine::Rule, EvaluationError> {
-        let hash: ModuleHash = version.sha256.parse().map_err(EvaluationError::Internal)?;
-        if let Some(rule) = self.engine.cached(&hash) {
-            return Ok(rule);
+    ) -> Result<LoadedModule, EvaluationError> {
+        let hash: ModuleHash = version
+            .sha256
+            .parse()
+            .map_err(|err: rule_engine::InvalidHash| EvaluationError::Internal(err.to_string()))?;
+        if let Some(loaded) = self.engine.cached(&hash) {
+            return Ok(loaded);
         }
         // Only a cold container gets here; whoever waited finds the module cached.
         let _loading = self.loading.lock().await;
-        if let Some(rule) = self.engine.cached(&hash) {
-            return Ok(rule);
+        if let Some(loaded) = self.engine.cached(&hash) {
+            return Ok(loaded);
         }
         let name = self.artifact_name(&hash);
         if let Some(artifact) = self.store.get_blob(tenant, &name).await? {
@@ -96,7 +97,7 @@ impl Runner {
             .await
             .map_err(|err| EvaluationError::Internal(format!("load task: {err}")))?;
             match loaded {
-                Ok(rule) => return Ok(rule),
+                Ok(loaded) => return Ok(loaded),
                 Err(err) => tracing::warn!(error = %err, "stored artifact unusable; recompiling"),
             }
         }
@@ -108,17 +109,17 @@ impl Runner {
                 EvaluationError::Internal(format!("module {} is missing", version.sha256))
             })?;
         let engine = self.engine.clone();
-        let (rule, artifact) = tokio::task::spawn_blocking(move || {
+        let (loaded, artifact) = tokio::task::spawn_blocking(move || {
             let artifact = engine.precompile(&module)?;
             // SAFETY: `artifact` was produced by `precompile` just now.
-            let rule = unsafe { engine.load_artifact(hash, &artifact) }?;
-            Ok::<_, rule_engine::EngineError>((rule, artifact))
+            let loaded = unsafe { engine.load_artifact(hash, &artifact) }?;
+            Ok::<_, rule_engine::EngineError>((loaded, artifact))
         })
         .await
         .map_err(|err| EvaluationError::Internal(format!("compile task: {err}")))?
         .map_err(|err| EvaluationError::Internal(err.to_string()))?;
         self.store.put_blob(tenant, &name, &artifact).await?;
-        Ok(rule)
+        Ok(loaded)
     }
 
     /// Runs one version of a rule on an input document, off the async workers.
@@ -155,17 +156,5 @@ pub fn limits(rule: &Rule) -> Limits {
             .timeout_ms
             .map_or(defaults.timeout, |ms| Duration::from_millis(u64::from(ms))),
         ..defaults
-    }
-}
-
-/// The engine's parsed output in domain terms, for the semantic checks.
-pub fn raw_output(output: RuleOutput) -> RawRuleOutput {
-    RawRuleOutput {
-        clusters: output.clusters,
-        segment: match output.segment {
-            rule_engine::SegmentChoice::Unchanged => SegmentChoice::Unchanged,
-            rule_engine::SegmentChoice::Clear => SegmentChoice::Clear,
-            rule_engine::SegmentChoice::Set(s) => SegmentChoice::Set(s),
-        },
     }
 }

@@ -7,7 +7,7 @@ use futures_util::future::try_join_all;
 use rule_engine::RunError;
 use store::{Store, StoreError};
 
-use crate::runner::{EvaluationError, Runner, raw_output};
+use crate::runner::{EvaluationError, Runner};
 
 /// A tenant's enabled rules (with the module version each runs, in priority order), its
 /// field definitions and its segments: all that evaluating one of its customers needs.
@@ -129,15 +129,15 @@ impl TenantRules {
                 message,
                 at: now,
             };
-            let raw = match report.outcome {
-                Ok(raw) => raw,
+            let output = match report.outcome {
+                Ok(output) => output,
                 Err(RunError::Host(reason)) => return Err(EvaluationError::Internal(reason)),
                 Err(err) => {
                     evaluation.fail(failure(err.code(), err.to_string()));
                     continue;
                 }
             };
-            match check_output(rule, raw_output(raw), &self.fields, &self.segments) {
+            match check_output(rule, output, &self.fields, &self.segments) {
                 Ok(assignment) => {
                     for (name, value) in &assignment.clusters {
                         if value.is_null() {

@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::error::Error;
+
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct CheckpointFile {
@@ -42,16 +44,21 @@ pub(super) struct Checkpoint {
 
 impl Checkpoint {
     /// Reads the checkpoint file; a missing file is an empty checkpoint.
-    pub(super) fn load(path: &Path) -> Result<Self, String> {
+    pub(super) fn load(path: &Path) -> Result<Self, Error> {
         let state = match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|err| {
-                format!(
-                    "the stream checkpoint {} is not valid ({err}); delete it to start over",
-                    path.display()
-                )
-            })?,
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes).map_err(|source| Error::InvalidCheckpoint {
+                    path: path.to_path_buf(),
+                    source,
+                })?
+            }
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => CheckpointFile::default(),
-            Err(err) => return Err(format!("cannot read {}: {err}", path.display())),
+            Err(source) => {
+                return Err(Error::Read {
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
         };
         Ok(Self {
             path: path.to_path_buf(),
@@ -60,17 +67,20 @@ impl Checkpoint {
     }
 
     /// Writes the whole file atomically: a temporary file, synced, renamed over it.
-    pub(super) fn save(&self) -> Result<(), String> {
-        let fail = |err: std::io::Error| format!("cannot write {}: {err}", self.path.display());
-        create_parent(&self.path).map_err(fail)?;
+    pub(super) fn save(&self) -> Result<(), Error> {
+        let fail = Error::write(&self.path);
         let mut name = self.path.file_name().unwrap_or_default().to_os_string();
         name.push(".tmp");
         let temp = self.path.with_file_name(name);
-        let bytes = serde_json::to_vec_pretty(&self.state).map_err(|e| e.to_string())?;
-        let mut file = std::fs::File::create(&temp).map_err(fail)?;
-        file.write_all(&bytes).map_err(fail)?;
-        file.sync_all().map_err(fail)?;
-        std::fs::rename(&temp, &self.path).map_err(fail)
+        let written = (|| {
+            create_parent(&self.path)?;
+            let bytes = serde_json::to_vec_pretty(&self.state)?;
+            let mut file = std::fs::File::create(&temp)?;
+            file.write_all(&bytes)?;
+            file.sync_all()?;
+            std::fs::rename(&temp, &self.path)
+        })();
+        written.map_err(fail)
     }
 
     /// The stream the checkpoint is for.
@@ -164,7 +174,18 @@ mod tests {
         assert_eq!(again.position("shard-2"), None);
 
         std::fs::write(&path, "{not json").unwrap();
-        assert!(Checkpoint::load(&path).unwrap_err().contains("delete it"));
+        let err = Checkpoint::load(&path).unwrap_err();
+        assert!(matches!(err, Error::InvalidCheckpoint { .. }), "{err:?}");
+        assert!(err.to_string().contains("delete it"), "{err}");
+        // A directory where the file should be: it cannot be read, nor written.
+        let err = Checkpoint::load(&dir).unwrap_err();
+        assert!(matches!(err, Error::Read { .. }), "{err:?}");
+        let blocked = Checkpoint {
+            path: dir.join("nested"),
+            state: CheckpointFile::default(),
+        };
+        let err = blocked.save().unwrap_err();
+        assert!(matches!(err, Error::Write { .. }), "{err:?}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use super::error::Error;
 use super::filter::validate_pattern;
 
 /// An event source mapping of the table's stream to a function.
@@ -35,12 +36,12 @@ impl EventSourceMapping {
     }
 
     /// Checks what Lambda checks when the mapping is created.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), Error> {
         if self.batch_size == 0 {
-            return Err("the batch size must be at least 1".into());
+            return Err(Error::BatchSize);
         }
-        for (i, pattern) in self.filters.iter().enumerate() {
-            validate_pattern(pattern).map_err(|err| format!("filter pattern {i}: {err}"))?;
+        for (index, pattern) in self.filters.iter().enumerate() {
+            validate_pattern(pattern).map_err(|source| Error::FilterPattern { index, source })?;
         }
         Ok(())
     }
@@ -48,6 +49,7 @@ impl EventSourceMapping {
 
 #[cfg(test)]
 mod tests {
+    use super::Error;
     use crate::streams::test_support::mapping;
     use serde_json::json;
 
@@ -57,11 +59,19 @@ mod tests {
             &std::env::temp_dir().join("unused"),
             vec![json!({ "a": 1 })],
         );
-        assert!(mapping.validate().unwrap_err().contains("filter pattern 0"));
+        let err = mapping.validate().unwrap_err();
+        assert!(
+            matches!(err, Error::FilterPattern { index: 0, .. }),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "filter pattern 0: /a: a leaf must be a list of values"
+        );
         let mut zero = mapping.clone();
         zero.filters.clear();
         zero.batch_size = 0;
-        assert!(zero.validate().is_err());
+        assert!(matches!(zero.validate(), Err(Error::BatchSize)));
     }
 
     #[test]

@@ -4,40 +4,45 @@
 
 use serde_json::{Map, Value};
 
+use super::error::PatternError;
+
 /// Checks a filter pattern the way Lambda does when the mapping is created: an object
 /// whose leaves are non-empty arrays of values or operators (`prefix`, `suffix`,
 /// `equals-ignore-case`, `anything-but`, `exists`, `numeric`).
-pub fn validate_pattern(pattern: &Value) -> Result<(), String> {
+pub fn validate_pattern(pattern: &Value) -> Result<(), PatternError> {
     match pattern {
         Value::Object(fields) => validate_fields(fields, ""),
-        _ => Err("a pattern is a JSON object".into()),
+        _ => Err(PatternError::NotAnObject),
     }
 }
 
-fn validate_fields(fields: &Map<String, Value>, path: &str) -> Result<(), String> {
+fn validate_fields(fields: &Map<String, Value>, path: &str) -> Result<(), PatternError> {
     for (name, value) in fields {
         let path = format!("{path}/{name}");
         match value {
             Value::Object(nested) => validate_fields(nested, &path)?,
             Value::Array(matchers) if !matchers.is_empty() => {
                 for matcher in matchers {
-                    validate_matcher(matcher).map_err(|err| format!("{path}: {err}"))?;
+                    validate_matcher(matcher, &path)?;
                 }
             }
-            Value::Array(_) => return Err(format!("{path}: an empty list matches nothing")),
-            _ => return Err(format!("{path}: a leaf must be a list of values")),
+            Value::Array(_) => return Err(PatternError::EmptyList { path }),
+            _ => return Err(PatternError::NotAList { path }),
         }
     }
     Ok(())
 }
 
-fn validate_matcher(matcher: &Value) -> Result<(), String> {
+fn validate_matcher(matcher: &Value, path: &str) -> Result<(), PatternError> {
     let Value::Object(operator) = matcher else {
         return Ok(());
     };
     let mut entries = operator.iter();
     let (Some((name, operand)), None) = (entries.next(), entries.next()) else {
-        return Err(format!("an operator has exactly one key: {matcher}"));
+        return Err(PatternError::OperatorKeys {
+            path: path.to_string(),
+            matcher: matcher.clone(),
+        });
     };
     let ok = match name.as_str() {
         "prefix" | "suffix" | "equals-ignore-case" => operand.is_string(),
@@ -53,12 +58,21 @@ fn validate_matcher(matcher: &Value) -> Result<(), String> {
             value => is_scalar(value),
         },
         "numeric" => numeric_conditions(operand).is_some(),
-        other => return Err(format!("unsupported operator `{other}`")),
+        other => {
+            return Err(PatternError::UnsupportedOperator {
+                path: path.to_string(),
+                operator: other.to_string(),
+            });
+        }
     };
     if ok {
         Ok(())
     } else {
-        Err(format!("invalid operand for `{name}`: {operand}"))
+        Err(PatternError::InvalidOperand {
+            path: path.to_string(),
+            operator: name.clone(),
+            operand: operand.clone(),
+        })
     }
 }
 
@@ -361,5 +375,21 @@ mod tests {
         ] {
             assert!(validate_pattern(&bad).is_err(), "{bad} should be refused");
         }
+        let refused = |pattern: Value| validate_pattern(&pattern).unwrap_err();
+        assert_eq!(refused(json!(["eventName"])), PatternError::NotAnObject);
+        assert_eq!(
+            refused(json!({ "dynamodb": { "Keys": [] } })),
+            PatternError::EmptyList {
+                path: "/dynamodb/Keys".into()
+            }
+        );
+        assert_eq!(
+            refused(json!({ "eventName": [{ "wildcard": "IN*" }] })).to_string(),
+            "/eventName: unsupported operator `wildcard`"
+        );
+        assert_eq!(
+            refused(json!({ "eventName": [{ "prefix": 1 }] })).to_string(),
+            "/eventName: invalid operand for `prefix`: 1"
+        );
     }
 }

@@ -11,21 +11,23 @@ use std::task::{Context, Poll};
 use aws_lambda_events::event::dynamodb::Event;
 use aws_lambda_events::event::streams::DynamoDbEventResponse;
 
+use super::error::InvocationError;
+
 /// What a handler returns: the function's response, or its error.
 pub trait InvocationResult {
     /// The response, or the error as the function's error message.
-    fn into_response(self) -> Result<DynamoDbEventResponse, String>;
+    fn into_response(self) -> Result<DynamoDbEventResponse, InvocationError>;
 }
 
 impl InvocationResult for DynamoDbEventResponse {
-    fn into_response(self) -> Result<DynamoDbEventResponse, String> {
+    fn into_response(self) -> Result<DynamoDbEventResponse, InvocationError> {
         Ok(self)
     }
 }
 
 impl<E: Display> InvocationResult for Result<DynamoDbEventResponse, E> {
-    fn into_response(self) -> Result<DynamoDbEventResponse, String> {
-        self.map_err(|err| err.to_string())
+    fn into_response(self) -> Result<DynamoDbEventResponse, InvocationError> {
+        self.map_err(|err| InvocationError::Function(err.to_string()))
     }
 }
 
@@ -33,7 +35,7 @@ impl<E: Display> InvocationResult for Result<DynamoDbEventResponse, E> {
 struct CatchUnwind<F>(Pin<Box<F>>);
 
 impl<F: Future> Future for CatchUnwind<F> {
-    type Output = Result<F::Output, String>;
+    type Output = Result<F::Output, InvocationError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let inner = self.0.as_mut();
@@ -45,17 +47,20 @@ impl<F: Future> Future for CatchUnwind<F> {
     }
 }
 
-fn panic_message(panic: Box<dyn std::any::Any + Send>) -> String {
+fn panic_message(panic: Box<dyn std::any::Any + Send>) -> InvocationError {
     let text = panic
         .downcast_ref::<&str>()
         .map(|s| s.to_string())
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "a panic".into());
-    format!("the handler panicked: {text}")
+    InvocationError::Panicked(text)
 }
 
 /// Calls the handler with one batch and waits for its result; a panic is an error.
-pub(super) async fn invoke<H, F>(handler: &H, event: Event) -> Result<DynamoDbEventResponse, String>
+pub(super) async fn invoke<H, F>(
+    handler: &H,
+    event: Event,
+) -> Result<DynamoDbEventResponse, InvocationError>
 where
     H: Fn(Event) -> F,
     F: Future,
@@ -84,27 +89,31 @@ mod tests {
         let err = |_: Event| async { Err::<DynamoDbEventResponse, _>("database unavailable") };
         assert_eq!(
             invoke(&err, Event::default()).await,
-            Err("database unavailable".into())
+            Err(InvocationError::Function("database unavailable".into()))
         );
 
         let panics_when_called =
             |_: Event| -> std::future::Ready<DynamoDbEventResponse> { panic!("when called") };
         assert_eq!(
             invoke(&panics_when_called, Event::default()).await,
-            Err("the handler panicked: when called".into())
+            Err(InvocationError::Panicked("when called".into()))
         );
 
         let panics_while_polled = |_: Event| async { fail_while_polled() };
         assert_eq!(
             invoke(&panics_while_polled, Event::default()).await,
-            Err("the handler panicked: while polled: 42".into())
+            Err(InvocationError::Panicked("while polled: 42".into()))
         );
 
         let panics_with_a_value =
             |_: Event| -> std::future::Ready<DynamoDbEventResponse> { std::panic::panic_any(7_u8) };
         assert_eq!(
             invoke(&panics_with_a_value, Event::default()).await,
-            Err("the handler panicked: a panic".into())
+            Err(InvocationError::Panicked("a panic".into()))
+        );
+        assert_eq!(
+            InvocationError::Panicked("a panic".into()).to_string(),
+            "the handler panicked: a panic"
         );
     }
 }

@@ -9,7 +9,8 @@
 //! (`config.rs`); `invoke.rs` turns the handler's response, error or panic into the
 //! invocation's result, `retry.rs` decides from it what is done, retried, bisected or
 //! discarded, `on_failure.rs` records what is discarded, and `checkpoint.rs` saves the
-//! progress per shard, so that a restart resumes where the last one stopped.
+//! progress per shard, so that a restart resumes where the last one stopped. Their
+//! errors are in `error.rs`.
 //!
 //! Not emulated: `MaximumBatchingWindowInSeconds` (a batch is what one GetRecords read
 //! holds), `MaximumRecordAgeInSeconds`, parallelization factor, tumbling windows, and
@@ -17,6 +18,7 @@
 
 mod checkpoint;
 mod config;
+mod error;
 mod filter;
 mod invoke;
 mod on_failure;
@@ -32,6 +34,7 @@ use aws_lambda_events::event::dynamodb::Event;
 use aws_sdk_dynamodbstreams::Client;
 
 pub use config::EventSourceMapping;
+pub use error::{Error, InvocationError, PatternError, RecordError};
 pub use filter::{filters_match, pattern_matches, validate_pattern};
 pub use invoke::InvocationResult;
 pub use records::lambda_record;
@@ -47,7 +50,7 @@ pub async fn client(config: &store::StoreConfig) -> Client {
 /// Polls the latest stream of `table_name` and invokes `handler` with its records until
 /// `shutdown` completes. Waits for the table and its stream to exist; AWS errors are
 /// logged and retried. Fails on an invalid mapping or when the checkpoint cannot be
-/// read or written.
+/// read or written, or the on-failure destination cannot be written.
 ///
 /// The handler is called with one batch at a time; a batch may be dropped in flight when
 /// `shutdown` completes (it is delivered again on the next start).
@@ -57,7 +60,7 @@ pub async fn run<H, F>(
     mapping: EventSourceMapping,
     handler: H,
     shutdown: impl Future<Output = ()>,
-) -> Result<(), String>
+) -> Result<(), Error>
 where
     H: Fn(Event) -> F,
     F: Future,

@@ -10,6 +10,7 @@ use aws_lambda_events::event::dynamodb::EventRecord;
 use serde_json::{Value, json};
 
 use super::checkpoint::create_parent;
+use super::error::{Error, InvocationError};
 
 /// The file discarded records are appended to.
 #[derive(Debug)]
@@ -33,8 +34,8 @@ impl OnFailure {
         shard_id: &str,
         records: &[&EventRecord],
         invocations: u32,
-        error: Option<&str>,
-    ) -> Result<(), String> {
+        error: Option<&InvocationError>,
+    ) -> Result<(), Error> {
         let (Some(first), Some(last)) = (records.first(), records.last()) else {
             return Ok(());
         };
@@ -78,7 +79,7 @@ impl OnFailure {
                 sequence_number = record.change.sequence_number.as_deref().unwrap_or(""),
                 keys = %keys,
                 invocations,
-                error = error.unwrap_or("reported in batchItemFailures"),
+                error = %error.map_or_else(|| "reported in batchItemFailures".into(), ToString::to_string),
                 destination = %self.path.display(),
                 "stream record failed after its retries; sent to the on-failure destination"
             );
@@ -88,17 +89,18 @@ impl OnFailure {
 }
 
 /// Appends `line` and a newline to the file at `path`, creating both if missing.
-fn append_line(path: &Path, line: &Value) -> Result<(), String> {
-    let fail = |err: std::io::Error| format!("cannot write {}: {err}", path.display());
-    create_parent(path).map_err(fail)?;
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(fail)?;
-    let mut bytes = serde_json::to_vec(line).map_err(|e| e.to_string())?;
+fn append_line(path: &Path, line: &Value) -> Result<(), Error> {
+    let mut bytes = line.to_string().into_bytes();
     bytes.push(b'\n');
-    file.write_all(&bytes).map_err(fail)
+    let appended = (|| {
+        create_parent(path)?;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?
+            .write_all(&bytes)
+    })();
+    appended.map_err(Error::write(path))
 }
 
 #[cfg(test)]
@@ -119,7 +121,14 @@ mod tests {
         .collect();
         let all: Vec<&EventRecord> = records.iter().collect();
         destination
-            .send(7, ARN, "shard-1", &all, 3, Some("boom"))
+            .send(
+                7,
+                ARN,
+                "shard-1",
+                &all,
+                3,
+                Some(&InvocationError::Function("boom".into())),
+            )
             .unwrap();
         destination
             .send(8, ARN, "shard-1", &all[1..], 1, None)

@@ -20,6 +20,7 @@ use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 
 use super::EventSourceMapping;
 use super::checkpoint::Checkpoint;
+use super::error::{AwsError, Error, RecordError};
 use super::filter::filters_match;
 use super::invoke::{InvocationResult, invoke};
 use super::on_failure::OnFailure;
@@ -35,13 +36,29 @@ const READ_LIMIT: i32 = 1000;
 /// Why following a stream stopped.
 enum Interrupt {
     /// An AWS error: logged, then the stream is looked up again.
-    Aws(String),
-    /// The checkpoint cannot be written: the poller stops.
-    Fatal(String),
+    Aws(AwsError),
+    /// The checkpoint or the on-failure destination cannot be written: the poller stops.
+    Fatal(Error),
 }
 
-fn aws<E: std::error::Error>(what: &str) -> impl FnOnce(E) -> Interrupt + '_ {
-    move |err| Interrupt::Aws(format!("{what}: {}", DisplayErrorContext(err)))
+impl From<AwsError> for Interrupt {
+    fn from(err: AwsError) -> Self {
+        Interrupt::Aws(err)
+    }
+}
+
+impl From<Error> for Interrupt {
+    fn from(err: Error) -> Self {
+        Interrupt::Fatal(err)
+    }
+}
+
+/// A `map_err` for an SDK error of `operation`.
+fn aws<E: std::error::Error>(operation: &'static str) -> impl FnOnce(E) -> AwsError {
+    move |err| AwsError {
+        operation,
+        detail: DisplayErrorContext(err).to_string(),
+    }
 }
 
 /// One record read from a shard.
@@ -128,16 +145,16 @@ where
 
     /// Follows the table's stream until the checkpoint cannot be read or written; AWS
     /// errors are logged and retried.
-    pub(super) async fn run(&mut self) -> Result<(), String> {
+    pub(super) async fn run(&mut self) -> Result<(), Error> {
         let mut checkpoint = Checkpoint::load(&self.mapping.checkpoint)?;
-        let mut last_error: Option<String> = None;
+        let mut last_error: Option<AwsError> = None;
         loop {
             match self.follow(&mut checkpoint).await {
                 Ok(()) => last_error = None,
                 Err(Interrupt::Fatal(err)) => return Err(err),
                 Err(Interrupt::Aws(err)) => {
                     // Log a persisting error once, not on every retry.
-                    if last_error.as_deref() != Some(err.as_str()) {
+                    if last_error.as_ref() != Some(&err) {
                         tracing::warn!(table = %self.table_name, error = %err, "stream poll failed; retrying");
                     }
                     last_error = Some(err);
@@ -190,9 +207,11 @@ where
                 .await
                 .map_err(aws("DescribeStream"))?;
             let Some(description) = output.stream_description else {
-                return Err(Interrupt::Aws(
-                    "DescribeStream returned no description".into(),
-                ));
+                return Err(AwsError {
+                    operation: "DescribeStream",
+                    detail: "the answer has no stream description".into(),
+                }
+                .into());
             };
             for shard in description.shards.unwrap_or_default() {
                 if let Some(id) = shard.shard_id {
@@ -219,7 +238,7 @@ where
                 tracing::info!(old = %old, new = %stream_arn, "the table has a new stream; starting at TRIM_HORIZON");
             }
             checkpoint.start_over(&stream_arn);
-            checkpoint.save().map_err(Interrupt::Fatal)?;
+            checkpoint.save()?;
         }
         if self.followed.as_deref() != Some(stream_arn.as_str()) {
             tracing::info!(stream = %stream_arn, "following the table's stream");
@@ -239,7 +258,7 @@ where
                 let ids: HashSet<&str> = listed.iter().map(|(id, _)| id.as_str()).collect();
                 readers.retain(|r| ids.contains(r.id.as_str()));
                 if checkpoint.retain_shards(&ids) {
-                    checkpoint.save().map_err(Interrupt::Fatal)?;
+                    checkpoint.save()?;
                 }
                 for (id, parent) in listed {
                     if !readers.iter().any(|r| r.id == id) {
@@ -307,7 +326,7 @@ where
                         shard.read_position = None;
                         return Ok(true);
                     }
-                    return Err(aws("GetRecords")(err));
+                    return Err(aws("GetRecords")(err).into());
                 }
             };
             shard.closed = output.next_shard_iterator.is_none();
@@ -333,7 +352,7 @@ where
                         if filters_match(&self.mapping.filters, &json) {
                             serde_json::from_value::<EventRecord>(json)
                                 .map(Some)
-                                .map_err(|err| err.to_string())
+                                .map_err(RecordError::Lambda)
                         } else {
                             Ok(None)
                         }
@@ -355,7 +374,7 @@ where
         if shard.closed && shard.buffer.is_empty() && !checkpoint.finished(&shard.id) {
             tracing::info!(shard = %shard.id, "shard read to its end");
             checkpoint.finish(&shard.id);
-            checkpoint.save().map_err(Interrupt::Fatal)?;
+            checkpoint.save()?;
         }
         Ok(got)
     }
@@ -391,9 +410,13 @@ where
             other => other,
         }
         .map_err(aws("GetShardIterator"))?;
-        output
-            .shard_iterator
-            .ok_or_else(|| Interrupt::Aws("GetShardIterator returned no iterator".into()))
+        output.shard_iterator.ok_or_else(|| {
+            AwsError {
+                operation: "GetShardIterator",
+                detail: "the answer has no shard iterator".into(),
+            }
+            .into()
+        })
     }
 
     /// Invokes the handler with the buffered records until none is left, checkpointing
@@ -412,7 +435,7 @@ where
             }
             if let Some(sequence_number) = skipped {
                 checkpoint.advance(&shard.id, &sequence_number);
-                checkpoint.save().map_err(Interrupt::Fatal)?;
+                checkpoint.save()?;
             }
             if shard.buffer.is_empty() {
                 return Ok(());
@@ -471,19 +494,17 @@ where
                     .filter_map(|&i| shard.buffer[i].record.as_ref())
                     .collect();
                 let error = match &outcome {
-                    Outcome::Failure(err) => Some(err.as_str()),
+                    Outcome::Failure(err) => Some(err),
                     _ => None,
                 };
-                self.on_failure
-                    .send(
-                        self.invocations,
-                        stream_arn,
-                        &shard.id,
-                        &records,
-                        decision.invocations,
-                        error,
-                    )
-                    .map_err(Interrupt::Fatal)?;
+                self.on_failure.send(
+                    self.invocations,
+                    stream_arn,
+                    &shard.id,
+                    &records,
+                    decision.invocations,
+                    error,
+                )?;
             }
 
             let consumed = decision.done + decision.discarded;
@@ -498,7 +519,7 @@ where
             }
             if let Some(sequence_number) = last {
                 checkpoint.advance(&shard.id, &sequence_number);
-                checkpoint.save().map_err(Interrupt::Fatal)?;
+                checkpoint.save()?;
             }
             if consumed < positions.len() {
                 shard.next_limit = decision.next_limit;
@@ -534,7 +555,7 @@ mod tests {
         mapping: &EventSourceMapping,
         handler: &H,
         records: &[Value],
-    ) -> Result<Checkpoint, String>
+    ) -> Result<Checkpoint, Error>
     where
         H: Fn(Event) -> F,
         F: Future,
@@ -553,7 +574,8 @@ mod tests {
         let mut checkpoint = Checkpoint::load(&mapping.checkpoint)?;
         match poller.drain(ARN, &mut shard, &mut checkpoint).await {
             Ok(()) => {}
-            Err(Interrupt::Aws(err) | Interrupt::Fatal(err)) => return Err(err),
+            Err(Interrupt::Fatal(err)) => return Err(err),
+            Err(Interrupt::Aws(err)) => panic!("drain makes no AWS call: {err}"),
         }
         assert!(shard.buffer.is_empty());
         Ok(checkpoint)

@@ -12,14 +12,17 @@ use std::collections::HashMap;
 use aws_sdk_dynamodbstreams::types::{AttributeValue, Record};
 use serde_json::{Map, Value, json};
 
+use super::error::RecordError;
+
 /// A stream record as Lambda delivers it in `Records[]` (its `dynamodb` field with
 /// DynamoDB-JSON images). `ApproximateCreationDateTime` is in whole seconds, as Lambda
 /// delivers it; `eventVersion` is DynamoDB Streams' current `1.1`.
-pub fn lambda_record(record: &Record, stream_arn: &str, region: &str) -> Result<Value, String> {
-    let change = record
-        .dynamodb
-        .as_ref()
-        .ok_or("a stream record without its `dynamodb` part")?;
+pub fn lambda_record(
+    record: &Record,
+    stream_arn: &str,
+    region: &str,
+) -> Result<Value, RecordError> {
+    let change = record.dynamodb.as_ref().ok_or(RecordError::NoChange)?;
     let mut dynamodb = Map::new();
     if let Some(time) = change.approximate_creation_date_time {
         dynamodb.insert("ApproximateCreationDateTime".into(), json!(time.secs()));
@@ -60,9 +63,9 @@ pub fn lambda_record(record: &Record, stream_arn: &str, region: &str) -> Result<
     Ok(out)
 }
 
-fn dynamodb_json(image: &HashMap<String, AttributeValue>) -> Result<Value, String> {
+fn dynamodb_json(image: &HashMap<String, AttributeValue>) -> Result<Value, RecordError> {
     let item = serde_dynamo::Item::from(image.clone());
-    serde_json::to_value(&item).map_err(|err| format!("cannot convert an image: {err}"))
+    serde_json::to_value(&item).map_err(RecordError::Image)
 }
 
 #[cfg(test)]
@@ -212,6 +215,9 @@ mod tests {
 
         let mut broken = sdk_record(OperationType::Insert, true, false);
         broken.dynamodb = None;
-        assert!(lambda_record(&broken, ARN, "us-east-1").is_err());
+        assert!(matches!(
+            lambda_record(&broken, ARN, "us-east-1"),
+            Err(RecordError::NoChange)
+        ));
     }
 }

@@ -15,6 +15,7 @@
 use aws_lambda_events::event::streams::DynamoDbEventResponse;
 
 use super::EventSourceMapping;
+use super::error::InvocationError;
 
 /// How an invocation ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,13 +24,13 @@ pub(super) enum Outcome {
     /// `batchItemFailures`: indexes into the batch, not empty.
     Partial(Vec<usize>),
     /// A panic, an error, or a response Lambda treats as a complete failure.
-    Failure(String),
+    Failure(InvocationError),
 }
 
 impl Outcome {
     /// Classifies a response for a batch with these sequence numbers.
     pub(super) fn of(
-        result: Result<DynamoDbEventResponse, String>,
+        result: Result<DynamoDbEventResponse, InvocationError>,
         sequence_numbers: &[String],
     ) -> Self {
         let response = match result {
@@ -41,11 +42,7 @@ impl Outcome {
             let id = failure.item_identifier.as_deref().unwrap_or("");
             match sequence_numbers.iter().position(|s| s == id) {
                 Some(index) => failed.push(index),
-                None => {
-                    return Outcome::Failure(format!(
-                        "batchItemFailures names `{id}`, which is not a sequence number of the batch"
-                    ));
-                }
+                None => return Outcome::Failure(InvocationError::UnknownItem(id.to_string())),
             }
         }
         if failed.is_empty() {
@@ -183,14 +180,14 @@ mod tests {
             Outcome::of(Ok(response(&["003", "002"])), &batch),
             Outcome::Partial(vec![2, 1])
         );
-        assert!(matches!(
+        assert_eq!(
             Outcome::of(Ok(response(&["999"])), &batch),
-            Outcome::Failure(_)
-        ));
-        assert!(matches!(
+            Outcome::Failure(InvocationError::UnknownItem("999".into()))
+        );
+        assert_eq!(
             Outcome::of(Ok(response(&[""])), &batch),
-            Outcome::Failure(_)
-        ));
+            Outcome::Failure(InvocationError::UnknownItem(String::new()))
+        );
         let mut missing = response(&[]);
         missing
             .batch_item_failures
@@ -199,9 +196,10 @@ mod tests {
             Outcome::of(Ok(missing), &batch),
             Outcome::Failure(_)
         ));
+        let boom = InvocationError::Function("boom".into());
         assert_eq!(
-            Outcome::of(Err("boom".into()), &batch),
-            Outcome::Failure("boom".into())
+            Outcome::of(Err(boom.clone()), &batch),
+            Outcome::Failure(boom)
         );
     }
 
@@ -295,7 +293,7 @@ mod tests {
         let m = mapping(Path::new("/unused"), vec![]);
         let batch = seqs(3);
         let mut retry = RetryState::default();
-        let failure = Outcome::Failure("panic".into());
+        let failure = Outcome::Failure(InvocationError::Panicked("panic".into()));
         for _ in 0..2 {
             let d = decide(&m, &mut retry, &batch, &failure);
             assert_eq!(
@@ -327,7 +325,7 @@ mod tests {
             maximum_retry_attempts: 1,
             ..mapping(Path::new("/unused"), vec![])
         };
-        let failure = Outcome::Failure("panic".into());
+        let failure = Outcome::Failure(InvocationError::Panicked("panic".into()));
         let mut retry = RetryState::default();
         let batch = seqs(5);
         let mut len = batch.len();

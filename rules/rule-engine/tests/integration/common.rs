@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use rule_engine::{
-    DEFAULT_MAX_MODULE_BYTES, EngineConfig, Limits, ModuleHash, Rule, RuleEngine, RunReport,
+    DEFAULT_MAX_MODULE_BYTES, EngineConfig, Limits, LoadedModule, ModuleHash, RuleEngine, RunReport,
 };
 use serde_json::{Value, json};
 
@@ -30,7 +30,7 @@ pub fn engine() -> &'static RuleEngine {
 }
 
 /// Validates, precompiles and loads a module, like upload then evaluation.
-pub fn load(wasm: &[u8]) -> Rule {
+pub fn load(wasm: &[u8]) -> LoadedModule {
     let engine = engine();
     engine
         .validate(wasm, DEFAULT_MAX_MODULE_BYTES)
@@ -94,6 +94,6 @@ pub fn input_with_fields(fields: Value) -> Vec<u8> {
 }
 
 /// Runs with the engine defaults.
-pub fn run(rule: &Rule, input: &[u8]) -> RunReport {
-    engine().run(rule, input, &Limits::default())
+pub fn run(module: &LoadedModule, input: &[u8]) -> RunReport {
+    engine().run(module, input, &Limits::default())
 }

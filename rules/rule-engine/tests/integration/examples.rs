@@ -4,13 +4,13 @@
 use std::sync::OnceLock;
 
 use crate::common::{engine, example_wasm, input_with_fields, load, run};
-use rule_engine::{Limits, ModuleHash, Rule, RunError, SegmentChoice};
+use rule_engine::{Limits, LoadedModule, ModuleHash, RunError, SegmentChoice};
 use serde_json::{Value, json};
 
 const EXAMPLES: [&str; 2] = ["tier-rust", "tier-c"];
 
-fn rules() -> &'static [(&'static str, Rule)] {
-    static RULES: OnceLock<Vec<(&'static str, Rule)>> = OnceLock::new();
+fn rules() -> &'static [(&'static str, LoadedModule)] {
+    static RULES: OnceLock<Vec<(&'static str, LoadedModule)>> = OnceLock::new();
     RULES.get_or_init(|| {
         EXAMPLES
             .iter()

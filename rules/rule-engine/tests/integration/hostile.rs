@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use crate::common::{engine, hostile_wasm, input_with_fields, load, run};
 use rule_engine::{
-    DEFAULT_MAX_MODULE_BYTES, Limits, RunError, RunReport, SegmentChoice, ValidationError,
+    DEFAULT_MAX_MODULE_BYTES, Limits, OutputError, RunError, RunReport, SegmentChoice,
+    ValidationError,
 };
 use serde_json::json;
 
@@ -196,7 +197,11 @@ fn unreachable_traps_with_a_backtrace_in_the_logs() {
 #[test]
 fn invalid_json_output() {
     let error = error_of(run_hostile("invalid_json"));
-    assert!(matches!(error, RunError::OutputNotJson(_)), "{error:?}");
+    assert!(
+        matches!(error, RunError::Output(OutputError::NotJson(_))),
+        "{error:?}"
+    );
+    assert_eq!(error.code(), "output_not_json");
     assert_eq!(
         error.to_string(),
         "output is not valid JSON: expected ident at line 1 column 2"
@@ -207,14 +212,23 @@ fn invalid_json_output() {
 fn invalid_utf8_output() {
     let error = error_of(run_hostile("invalid_utf8"));
     assert!(
-        matches!(error, RunError::OutputNotUtf8 { valid_up_to: 13 }),
+        matches!(
+            error,
+            RunError::Output(OutputError::NotUtf8 { valid_up_to: 13 })
+        ),
         "{error:?}"
     );
+    assert_eq!(error.code(), "output_not_utf8");
 }
 
 #[test]
 fn wrong_output_shape() {
     let error = error_of(run_hostile("wrong_shape"));
+    assert!(
+        matches!(error, RunError::Output(OutputError::Shape(_))),
+        "{error:?}"
+    );
+    assert_eq!(error.code(), "output_shape");
     assert_eq!(
         error.to_string(),
         "output has the wrong shape: `clusters` must be an object"
@@ -224,7 +238,11 @@ fn wrong_output_shape() {
 #[test]
 fn rule_with_no_output() {
     let error = error_of(run_hostile("missing_output"));
-    assert!(matches!(error, RunError::NoOutput), "{error:?}");
+    assert!(
+        matches!(error, RunError::Output(OutputError::NoOutput)),
+        "{error:?}"
+    );
+    assert_eq!(error.code(), "no_output");
 }
 
 #[test]
