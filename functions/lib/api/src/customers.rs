@@ -6,12 +6,26 @@ use lambda_http::http::StatusCode;
 use serde_json::Value;
 use store::Page;
 
-use crate::doc::{Body, CURSOR, Doc, LIMIT, json, page};
+use crate::doc::{Body, CURSOR, Doc, LIMIT, Links, json, page};
 use crate::http::{Call, Reply, reject_identity_change};
 use crate::listing::{CLUSTER_PREFIX, Selection, filtered_page, selection};
 use crate::problem::ApiError;
 use crate::route::{Function::Customers, Route};
 use crate::{App, handler};
+
+/// The operations on one customer, reached from an answer that holds it.
+const BY_ID: Links = (
+    &[
+        "GetCustomer",
+        "UpdateCustomer",
+        "DeleteCustomer",
+        "GetCustomerClusters",
+        "RecordSale",
+        "ListSales",
+    ],
+    ID_OF_ANSWER,
+);
+const ID_OF_ANSWER: &[(&str, &str)] = &[("id", "$response.body#/id")];
 
 pub(crate) const ROUTES: &[Route<App>] = &[
     Route::new(
@@ -38,18 +52,7 @@ pub(crate) const ROUTES: &[Route<App>] = &[
         Doc::new("CreateCustomer", "Create a customer")
             .takes(json::<CustomerInput>())
             .answers(201, json::<Customer>())
-            .links(&[(
-                &[
-                    "GetCustomer",
-                    "ReplaceCustomer",
-                    "UpdateCustomer",
-                    "DeleteCustomer",
-                    "GetCustomerClusters",
-                    "RecordSale",
-                    "ListSales",
-                ],
-                &[("id", "$response.body#/id")],
-            )]),
+            .links(&[BY_ID, (&["ReplaceCustomer"], ID_OF_ANSWER)]),
         handler!(create),
     ),
     Route::new(
@@ -68,17 +71,7 @@ pub(crate) const ROUTES: &[Route<App>] = &[
             .answers(200, json::<Customer>())
             .conditional()
             .or_created()
-            .links(&[(
-                &[
-                    "GetCustomer",
-                    "UpdateCustomer",
-                    "DeleteCustomer",
-                    "GetCustomerClusters",
-                    "RecordSale",
-                    "ListSales",
-                ],
-                &[("id", "$response.body#/id")],
-            )]),
+            .links(&[BY_ID]),
         handler!(replace),
     ),
     Route::new(
