@@ -2,7 +2,7 @@
 # Quick start #1: the whole backend on this machine.
 #   moto (local DynamoDB API) on 127.0.0.1:$MOTO_PORT (5000)
 #   local-stack (every function behind an emulated API Gateway + JWT authorizer)
-#   on 127.0.0.1:$LOCAL_API_PORT (3000)
+#   on 127.0.0.1:$LOCAL_API_PORT (3000), and the console at /console/ on the same port
 # Runs in the foreground until Ctrl-C; stops what it started on exit.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -49,7 +49,11 @@ if ! http_up "$MOTO_PORT"; then
 fi
 moto_start "$MOTO_PORT"
 
-"$TARGET_DIR/debug/local-stack" serve &
+# CONSOLE_DIR: serve the console from its source folder (edit, reload) instead of the
+# copy embedded in the binary.
+SERVE_ARGS=()
+[ -n "${CONSOLE_DIR:-}" ] && SERVE_ARGS+=(--console-dir "$CONSOLE_DIR")
+"$TARGET_DIR/debug/local-stack" serve "${SERVE_ARGS[@]}" &
 API_PID=$!
 ready=0
 for _ in $(seq 1 300); do
@@ -67,6 +71,9 @@ URL="http://127.0.0.1:$LOCAL_API_PORT"
 cat <<MSG
 
 Local stack is up: $URL (table $TABLE_NAME in moto at $DYNAMODB_ENDPOINT)
+
+The back-office console (signs in as tenant "demo"; "Switch tenant" offers demo-2):
+  $URL/console/
 
 A token for tenant "demo" (valid 1 hour):
   export TOKEN=$TOKEN

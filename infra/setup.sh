@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the local stack and the tests need beyond the Rust toolchain:
-# a Python virtualenv at .venv with moto's server (a local DynamoDB API) and cfn-lint.
+# a Python virtualenv at .venv with moto's server (a local DynamoDB API) and cfn-lint,
+# and Debian's Chromium for the console's browser tests (tests/browser).
 # Idempotent and quick when everything is already there.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -39,3 +40,11 @@ pip_pin moto "$MOTO_VERSION" "moto[server]==$MOTO_VERSION"
 
 # cfn-lint for template.yaml, pinned so a new rule release cannot fail CI by surprise.
 pip_pin cfn-lint "$CFN_LINT_VERSION"
+
+# Chromium: the browser tests (tests/browser/run.sh) drive Debian's build headless.
+if need_cmd chromium; then
+    log "chromium present"
+else
+    apt_install chromium
+    log "installed chromium"
+fi

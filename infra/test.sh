@@ -2,7 +2,7 @@
 # Quick start #2: the whole test suite, as CI runs it.
 # Formatting, lints (while building), the example rule modules, then every test of the
 # workspace, including the HTTP integration tests (which start their own moto and
-# local-stack).
+# local-stack), and the console's browser tests.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
@@ -80,6 +80,8 @@ step "cfn-lint template.yaml" "$VENV/bin/cfn-lint" template.yaml
 step "rules/build-examples.sh" bash "$REPO_ROOT/rules/build-examples.sh"
 step "cargo build -p local-stack --bins" linting cargo build -p local-stack --bins
 step "cargo test --workspace" linting cargo test --workspace --no-fail-fast
+# The console in headless Chromium, through its UI (its own moto and local-stack).
+step "browser tests (tests/browser/run.sh)" "$REPO_ROOT/tests/browser/run.sh"
 # API fuzzing, bounded for CI (about a minute); docs/reliability.md has the longer run.
 step "schemathesis (20 examples per operation)" linting env FUZZ_EXAMPLES=20 "$REPO_ROOT/infra/fuzz-api.sh"
 summary

@@ -1,5 +1,6 @@
 //! `local-stack serve`: every function's handler on `127.0.0.1:$LOCAL_API_PORT`, behind
-//! an emulated API Gateway and JWT authorizer, with the stream mapping feeding `assign`.
+//! an emulated API Gateway and JWT authorizer, with the stream mapping feeding `assign`;
+//! the console at `/console/`, signing in with the local identity provider.
 //! `local-stack token TENANT`: a token that the server accepts, for that tenant.
 
 use std::process::ExitCode;
@@ -7,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 use evaluation::stream;
+use local_stack::idp::Idp;
 use local_stack::jwt::{self, DEFAULT_TENANT_CLAIM, JwtConfig};
 use local_stack::{server, streams};
 
@@ -23,8 +25,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve every route and poll the table's stream (configured by environment variables).
-    Serve,
+    /// Serve every route and the console, and poll the table's stream (configured by
+    /// environment variables).
+    Serve {
+        /// Serve the console's files from this folder, read on every request, instead of
+        /// the embedded ones (for working on the console: functions/console/assets).
+        #[arg(long)]
+        console_dir: Option<std::path::PathBuf>,
+    },
     /// Print an HS256 token for TENANT, signed with LOCAL_JWT_SECRET and carrying
     /// LOCAL_JWT_ISSUER / LOCAL_JWT_AUDIENCE (local defaults when unset).
     Token {
@@ -88,7 +96,7 @@ fn main() -> ExitCode {
 
 fn run_command(command: Command) -> Result<(), Error> {
     match command {
-        Command::Serve => serve(),
+        Command::Serve { console_dir } => serve(console_dir),
         Command::Token {
             tenant,
             ttl_seconds,
@@ -108,7 +116,7 @@ fn run_command(command: Command) -> Result<(), Error> {
     }
 }
 
-fn serve() -> Result<(), Error> {
+fn serve(console_dir: Option<std::path::PathBuf>) -> Result<(), Error> {
     for (name, value) in LOCAL_DEFAULTS {
         if std::env::var_os(name).is_none() {
             // SAFETY: no other thread exists yet; the runtime is built below.
@@ -126,10 +134,10 @@ fn serve() -> Result<(), Error> {
         .enable_all()
         .build()
         .map_err(Error::Runtime)?
-        .block_on(run())
+        .block_on(run(console_dir))
 }
 
-async fn run() -> Result<(), Error> {
+async fn run(console_dir: Option<std::path::PathBuf>) -> Result<(), Error> {
     let port: u16 = match std::env::var("LOCAL_API_PORT") {
         Ok(raw) if !raw.is_empty() => raw.parse().map_err(|_| Error::Port(raw))?,
         _ => 3000,
@@ -149,11 +157,18 @@ async fn run() -> Result<(), Error> {
         }
         polled
     };
+    let idp = Idp::from_env(JwtConfig::from_env());
+    let mut console = console::Console::new(Some(idp.sign_in()));
+    if let Some(folder) = console_dir {
+        console = console.from_folder(folder);
+    }
+    let site = server::Site { console, idp };
     let server = async {
         server::serve(
             listener,
             app.clone(),
             JwtConfig::from_env(),
+            Some(site),
             shutdown_signal(),
         )
         .await

@@ -1,5 +1,7 @@
 //! The local API Gateway: accepts HTTP/1.1, enforces the payload limit, runs the JWT
-//! authorizer and hands each request to the function handler.
+//! authorizer and hands each request to the function handler. Beside the API it serves
+//! the console (the `console` function's routes, without the authorizer, as deployed)
+//! and the local identity provider the console signs in with.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -21,6 +23,7 @@ use serde_json::json;
 use tokio::net::TcpListener;
 
 use crate::adapter::{self, Incoming};
+use crate::idp::{self, Idp};
 use crate::jwt::{self, JwtConfig, JwtError};
 
 /// API Gateway's payload limit for HTTP APIs.
@@ -49,9 +52,16 @@ impl Handler for rules_api::App {
     }
 }
 
+/// What the local stack serves beside the API.
+pub struct Site {
+    pub console: console::Console,
+    pub idp: Idp,
+}
+
 struct Gateway<H> {
     handler: H,
     jwt: JwtConfig,
+    site: Option<Site>,
     requests: AtomicU64,
     started: u64,
 }
@@ -63,11 +73,13 @@ pub async fn serve<H: Handler>(
     listener: TcpListener,
     handler: H,
     jwt: JwtConfig,
+    site: Option<Site>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let gateway = Arc::new(Gateway {
         handler,
         jwt,
+        site,
         requests: AtomicU64::new(0),
         started: jwt::now() as u64,
     });
@@ -280,6 +292,20 @@ impl<H: Handler> Gateway<H> {
             }
         };
 
+        if let Some(site) = &self.site {
+            if idp::serves(&path) {
+                return site
+                    .idp
+                    .respond(req.method().as_str(), &path, req.uri().query(), &body);
+            }
+            if console::serves(&path) {
+                let answer = site
+                    .console
+                    .respond(req.method().as_str(), &path, req.headers());
+                return adapter::http_response(answer, request_id);
+            }
+        }
+
         let (route_key, path_parameters, authorized) = route_of(req.method(), &path);
         let claims: Option<HashMap<String, String>> = if !authorized {
             None
@@ -387,7 +413,7 @@ mod tests {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let cfg = config.clone();
         tokio::spawn(async move {
-            serve(listener, Echo, cfg, async {
+            serve(listener, Echo, cfg, None, async {
                 let _ = rx.await;
             })
             .await
