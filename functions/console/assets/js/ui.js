@@ -139,9 +139,38 @@ export function showErrors(form, err) {
   const summary = problem(err);
   if (unplaced.length) summary.append(h('ul', {}, unplaced.map((u) => h('li', {}, u))));
   summary.classList.add('form-problem');
+  summary.tabIndex = -1;
   form.prepend(summary);
-  (first || summary).focus?.();
+  // The first input in error in the form's order, else the summary, takes the focus.
+  (form.querySelector('[aria-invalid="true"]') || summary).focus();
   return first !== null;
+}
+
+/** The form of one record: `message` (where notices go) and `rows`, then Save & Close,
+ *  Cancel (back to the list `#/<back>`) and `remove` (a Delete button, or null). On
+ *  submit: old errors cleared, `save()` awaited, back to the list, unless `save`
+ *  returns false. A 412 says that someone else changed the record (`staleText`) and
+ *  offers a reload; any other problem goes next to its inputs (`refuse`). */
+export function recordForm({ message, rows, back, remove, save, staleText, refuse = showErrors, className = 'form' }) {
+  const formEl = h('form', { class: className, novalidate: true },
+    message,
+    rows,
+    h('div', { class: 'actions' },
+      h('button', { type: 'submit', class: 'primary' }, t('action.save')),
+      h('a', { class: 'button', href: `#/${back}` }, t('action.cancel')),
+      remove));
+  formEl.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    clearErrors(formEl);
+    show(message);
+    try {
+      if ((await save(formEl)) !== false) go(back);
+    } catch (err) {
+      if (err.status === 412) staleNotice(message, staleText);
+      else refuse(formEl, err);
+    }
+  });
+  return formEl;
 }
 
 /** Removes what showErrors added. */

@@ -6,8 +6,8 @@
 import { request, get, all, segment as part } from '../api.js';
 import { money, date, dateTime, translator } from '../i18n.js';
 import {
-  h, show, header, table, paged, problem, row, checkRow, select, showErrors, clearErrors,
-  confirmDialog, go, staleNotice, localDateTime, fieldText, customerFilter,
+  h, show, header, table, paged, problem, row, checkRow, select, showErrors,
+  confirmDialog, go, staleNotice, recordForm, localDateTime, fieldText, customerFilter,
 } from '../ui.js';
 
 const t = translator({
@@ -259,37 +259,29 @@ async function form(main, id) {
   const remove = id
     ? h('button', { type: 'button', class: 'danger', onclick: () => removeCustomer(current, etag, message) }, t('action.delete'))
     : null;
-  const formEl = h('form', { class: 'form customer-form', novalidate: true },
+  const formEl = recordForm({
     message,
-    contact,
-    plain.length ? h('fieldset', {}, h('legend', {}, t('fields')), plain) : null,
-    clustered.length || ruleErrors ? h('fieldset', {}, h('legend', {}, t('clusters')), clustered, ruleErrors) : null,
-    h('div', { class: 'actions' },
-      h('button', { type: 'submit', class: 'primary' }, t('action.save')),
-      h('a', { class: 'button', href: '#/customers' }, t('action.cancel')),
-      remove));
-  formEl.addEventListener('submit', async (e) => {
-    e.preventDefault();
-    clearErrors(formEl);
-    show(message);
-    const unreadable = controls.filter((c) => c.unreadable?.());
-    if (unreadable.length) {
-      const errors = unreadable.map((c) => ({ pointer: c.pointer, detail: c.unreadable() }));
-      refused(formEl, { problem: { title: t('notSaved'), detail: t('checkMarked'), errors } });
-      return;
-    }
-    try {
-      if (id) {
-        const patch = changes(controls, initial, fields);
-        if (Object.keys(patch).length) await request('PATCH', path, { body: patch, ifMatch: etag });
-      } else {
-        await request('POST', '/customers', { body: creation(controls) });
+    rows: [
+      contact,
+      plain.length ? h('fieldset', {}, h('legend', {}, t('fields')), plain) : null,
+      clustered.length || ruleErrors ? h('fieldset', {}, h('legend', {}, t('clusters')), clustered, ruleErrors) : null,
+    ],
+    back: 'customers',
+    remove,
+    className: 'form customer-form',
+    staleText: t('stale'),
+    refuse: (form, err) => showErrors(form, emailConflict(err)),
+    save: async (form) => {
+      const unreadable = controls.filter((c) => c.unreadable?.());
+      if (unreadable.length) {
+        const errors = unreadable.map((c) => ({ pointer: c.pointer, detail: c.unreadable() }));
+        showErrors(form, { problem: { title: t('notSaved'), detail: t('checkMarked'), errors } });
+        return false;
       }
-      go('customers');
-    } catch (err) {
-      if (err.status === 412) staleNotice(message, t('stale'));
-      else refused(formEl, emailConflict(err));
-    }
+      if (!id) return request('POST', '/customers', { body: creation(controls) });
+      const patch = changes(controls, initial, fields);
+      return Object.keys(patch).length ? request('PATCH', path, { body: patch, ifMatch: etag }) : null;
+    },
   });
 
   const title = id ? t('edit', { name: fullName(current) || current.email }) : t('new');
@@ -299,20 +291,6 @@ async function form(main, id) {
     formEl,
     id ? salesSection(path) : null);
   formEl.querySelector('input, select, textarea')?.focus();
-}
-
-/** Shows a refused save beside the inputs and moves focus to the first input in error,
- *  in the form's order (or to the summary when no input carries an error). */
-function refused(formEl, err) {
-  showErrors(formEl, err);
-  const first = formEl.querySelector('[aria-invalid="true"]');
-  if (first) {
-    first.focus();
-    return;
-  }
-  const summary = formEl.querySelector('.form-problem');
-  summary.tabIndex = -1;
-  summary.focus();
 }
 
 /** A duplicate email is a 409 without a pointer; it belongs beside the email input. */

@@ -7,8 +7,8 @@
 import { request, get, segment } from '../api.js';
 import { number, translator } from '../i18n.js';
 import {
-  h, show, header, table, paged, problem, row, checkRow, select, showErrors, clearErrors,
-  confirmDialog, go, staleNotice, localDateTime, fieldText,
+  h, show, header, table, paged, problem, row, checkRow, select,
+  confirmDialog, go, staleNotice, recordForm, localDateTime, fieldText,
 } from '../ui.js';
 
 const t = translator({
@@ -169,24 +169,15 @@ async function form(main, name) {
   const remove = editing
     ? h('button', { type: 'button', class: 'danger', onclick: () => removeField(current, etag, message) }, t('action.delete'))
     : null;
-  const formEl = h('form', { class: 'form', novalidate: true },
+  const formEl = recordForm({
     message,
-    inputs.rows,
-    h('div', { class: 'actions' },
-      h('button', { type: 'submit', class: 'primary' }, t('action.save')),
-      h('a', { class: 'button', href: '#/fields' }, t('action.cancel')),
-      remove));
-  formEl.addEventListener('submit', async (e) => {
-    e.preventDefault();
-    clearErrors(formEl);
-    try {
-      if (editing) await request('PATCH', fieldPath(name), { body: inputs.body(), ifMatch: etag });
-      else await request('POST', '/fields', { body: inputs.body() });
-      go('fields');
-    } catch (err) {
-      if (err.status === 412) staleNotice(message, t('stale'));
-      else showErrors(formEl, err);
-    }
+    rows: inputs.rows,
+    back: 'fields',
+    remove,
+    staleText: t('stale'),
+    save: () => (editing
+      ? request('PATCH', fieldPath(name), { body: inputs.body(), ifMatch: etag })
+      : request('POST', '/fields', { body: inputs.body() })),
   });
   const clusters = current.cluster ? h('section', { 'aria-labelledby': 'cluster-counts' }) : null;
   show(main, header(editing ? t('edit', { name: current.name }) : t('new')), formEl, clusters);

@@ -4,7 +4,7 @@
 
 import { request, get, segment } from '../api.js';
 import { number, translator } from '../i18n.js';
-import { h, show, header, table, paged, problem, row, select, showErrors, clearErrors, confirmDialog, go, staleNotice } from '../ui.js';
+import { h, show, header, table, paged, problem, row, select, confirmDialog, go, staleNotice, recordForm } from '../ui.js';
 
 const t = translator({
   en: {
@@ -79,27 +79,22 @@ async function form(main, id) {
   const remove = id
     ? h('button', { type: 'button', class: 'danger', onclick: () => removeSegment(current, etag, message) }, t('action.delete'))
     : null;
-  const formEl = h('form', { class: 'form', novalidate: true },
+  const formEl = recordForm({
     message,
-    row(t('name'), name, { pointer: '/name', required: true }),
-    row(t('status'), status, { pointer: '/status' }),
-    row(t('description'), description, { pointer: '/description' }),
-    h('div', { class: 'actions' },
-      h('button', { type: 'submit', class: 'primary' }, t('action.save')),
-      h('a', { class: 'button', href: '#/segments' }, t('action.cancel')),
-      remove));
-  formEl.addEventListener('submit', async (e) => {
-    e.preventDefault();
-    clearErrors(formEl);
-    const body = { name: name.value, status: status.value, description: description.value || null };
-    try {
-      if (id) await request('PATCH', `/segments/${segment(id)}`, { body, ifMatch: etag });
-      else await request('POST', '/segments', { body });
-      go('segments');
-    } catch (err) {
-      if (err.status === 412) staleNotice(message, t('stale'));
-      else showErrors(formEl, err);
-    }
+    rows: [
+      row(t('name'), name, { pointer: '/name', required: true }),
+      row(t('status'), status, { pointer: '/status' }),
+      row(t('description'), description, { pointer: '/description' }),
+    ],
+    back: 'segments',
+    remove,
+    staleText: t('stale'),
+    save: () => {
+      const body = { name: name.value, status: status.value, description: description.value || null };
+      return id
+        ? request('PATCH', `/segments/${segment(id)}`, { body, ifMatch: etag })
+        : request('POST', '/segments', { body });
+    },
   });
   show(main, header(id ? t('edit', { name: current.name }) : t('new')), formEl);
   name.focus();
