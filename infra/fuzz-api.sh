@@ -42,9 +42,13 @@ CHECKS="not_a_server_error,response_schema_conformance"
 "$REPO_ROOT/infra/setup.sh" >/dev/null
 pip_pin schemathesis "$SCHEMATHESIS_VERSION"
 
-log "building local-stack (debug)"
-cargo build -q -p local-stack --bins
 BIN="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/debug"
+# FUZZ_PREBUILT=1: use the local-stack binary there as it is (./infra/test.sh built it
+# with the workspace's features; `cargo build -p local-stack` would rebuild for its own).
+if [ "${FUZZ_PREBUILT:-0}" != 1 ]; then
+    log "building local-stack (debug)"
+    cargo build -q -p local-stack --bins
+fi
 
 private_stack_start fuzz "$BIN"
 log "moto on :$MOTO, local-stack (debug) on :$PORT, table $TABLE_NAME"

@@ -73,15 +73,19 @@ linting() {
 }
 
 step "cargo fmt --check" cargo fmt --all -- --check
+# This also builds target/debug/local-stack, which the HTTP tests, the browser tests and
+# schemathesis start: its integration test (infra/local-stack/tests) needs the binary,
+# so cargo builds it here with the workspace's features. A separate
+# `cargo build -p local-stack` would resolve that package's features alone and compile
+# a dozen dependencies and every workspace crate again.
 step "build every target, clippy -D warnings" linting cargo test --workspace --all-targets --no-run
 step "setup (in the background since the start)" prepared
 # Any error or warning fails the step (template.yaml ignores no rule).
 step "cfn-lint template.yaml" "$VENV/bin/cfn-lint" template.yaml
 step "rules/build-examples.sh" bash "$REPO_ROOT/rules/build-examples.sh"
-step "cargo build -p local-stack --bins" linting cargo build -p local-stack --bins
 step "cargo test --workspace" linting cargo test --workspace --no-fail-fast
 # The console in headless Chromium, through its UI (its own moto and local-stack).
 step "browser tests (tests/browser/run.sh)" "$REPO_ROOT/tests/browser/run.sh"
 # API fuzzing, bounded for CI (about a minute); docs/reliability.md has the longer run.
-step "schemathesis (20 examples per operation)" linting env FUZZ_EXAMPLES=20 "$REPO_ROOT/infra/fuzz-api.sh"
+step "schemathesis (20 examples per operation)" linting env FUZZ_EXAMPLES=20 FUZZ_PREBUILT=1 "$REPO_ROOT/infra/fuzz-api.sh"
 summary

@@ -16,7 +16,8 @@
 //!
 //! Environment: `MOTO_SERVER` (instead of `infra/moto.sh run`: a command that takes
 //! `infra/moto_server.py`'s `-H HOST -p 0 --port-file FILE`), `LOCAL_API_BIN` (default
-//! `<target>/debug/local-stack`, built by `cargo build -p local-stack --bins`).
+//! `<target>/debug/local-stack`, built by `cargo test --workspace` (local-stack's own
+//! integration test needs it) or `cargo build -p local-stack --bins`).
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -93,8 +94,8 @@ fn local_api_path() -> PathBuf {
         .unwrap_or_else(|| target_dir().join("debug/local-stack"));
     if !path.exists() {
         panic!(
-            "local-stack not found at {}: run ./infra/test.sh, or `cargo build -p local-stack \
-             --bins` before `cargo test`, or set LOCAL_API_BIN",
+            "local-stack not found at {}: run ./infra/test.sh, or `cargo test --workspace \
+             --no-run` (or `cargo build -p local-stack --bins`) first, or set LOCAL_API_BIN",
             path.display()
         );
     }
@@ -132,8 +133,8 @@ fn check_fresh(binary: &Path) {
         }
         if modified(&dep).is_some_and(|m| m > built) {
             panic!(
-                "{} is older than {}: run `cargo build -p local-stack --bins` (./infra/test.sh \
-                 does) or set API_TESTS_ALLOW_STALE=1",
+                "{} is older than {}: run `cargo test --workspace --no-run` (./infra/test.sh \
+                 does) or `cargo build -p local-stack --bins`, or set API_TESTS_ALLOW_STALE=1",
                 binary.display(),
                 dep.display()
             );

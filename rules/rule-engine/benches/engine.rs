@@ -100,8 +100,8 @@ fn evaluate(c: &mut Criterion) {
 }
 
 /// The same runs on a thread that has a tokio runtime handle, as under
-/// `spawn_blocking` in the Lambda handlers. wasmtime-wasi's host calls then
-/// block on that handle instead of its own fallback runtime.
+/// `spawn_blocking` in the Lambda handlers. The host functions never touch
+/// it (they are plain synchronous code); kept to show runs cost the same there.
 fn evaluate_in_runtime(c: &mut Criterion) {
     let engine = engine(16);
     let input = input();

@@ -18,6 +18,7 @@ use wasmtime::{
 use crate::limits::Limits;
 use crate::run::{self, EPOCH_TICK, HostState, RunReport};
 use crate::validate::{self, HostFunctions, Signature, ValidationError};
+use crate::wasi;
 
 /// Size of the wasm call stack; deep recursion traps with `StackOverflow`.
 pub const MAX_WASM_STACK: usize = 512 << 10;
@@ -133,9 +134,9 @@ impl fmt::Debug for LoadedModule {
 
 /// Runs tenant rules. Create one per process and share it (`Send + Sync`).
 ///
-/// Runs are synchronous CPU work: from async code call [`RuleEngine::run`]
-/// inside `tokio::task::spawn_blocking`, never directly on a runtime worker
-/// (wasmtime-wasi blocks on the current runtime for its host calls).
+/// Runs are synchronous CPU work (up to the deadline): from async code call
+/// [`RuleEngine::run`] inside `tokio::task::spawn_blocking`, never directly on
+/// a runtime worker.
 pub struct RuleEngine {
     engine: Engine,
     linker: Linker<HostState>,
@@ -169,8 +170,7 @@ impl RuleEngine {
         let engine = Engine::new(&wasm_config).map_err(setup)?;
 
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |state: &mut HostState| &mut state.wasi)
-            .map_err(setup)?;
+        wasi::add_to_linker(&mut linker).map_err(setup)?;
         let host_functions = host_functions(&engine, &linker);
         let compatibility_key = compatibility_key(&engine);
         let ticker = EpochTicker::start(engine.clone()).map_err(|error| {
@@ -462,6 +462,68 @@ mod tests {
             "(i32, i32, i32, i32) -> i32"
         );
         assert_eq!(functions["proc_exit"].to_string(), "(i32) -> ()");
+        // Every function with its preview1 signature (`wasi_snapshot_preview1.witx`):
+        // the linker is ours now, so the set is pinned here.
+        let (p, i, l) = ("wasi_snapshot_preview1", "i32", "i64");
+        let preview1: [(&str, &[&str]); 46] = [
+            ("args_get", &[i, i]),
+            ("args_sizes_get", &[i, i]),
+            ("environ_get", &[i, i]),
+            ("environ_sizes_get", &[i, i]),
+            ("clock_res_get", &[i, i]),
+            ("clock_time_get", &[i, l, i]),
+            ("fd_advise", &[i, l, l, i]),
+            ("fd_allocate", &[i, l, l]),
+            ("fd_close", &[i]),
+            ("fd_datasync", &[i]),
+            ("fd_fdstat_get", &[i, i]),
+            ("fd_fdstat_set_flags", &[i, i]),
+            ("fd_fdstat_set_rights", &[i, l, l]),
+            ("fd_filestat_get", &[i, i]),
+            ("fd_filestat_set_size", &[i, l]),
+            ("fd_filestat_set_times", &[i, l, l, i]),
+            ("fd_pread", &[i, i, i, l, i]),
+            ("fd_prestat_get", &[i, i]),
+            ("fd_prestat_dir_name", &[i, i, i]),
+            ("fd_pwrite", &[i, i, i, l, i]),
+            ("fd_read", &[i, i, i, i]),
+            ("fd_readdir", &[i, i, i, l, i]),
+            ("fd_renumber", &[i, i]),
+            ("fd_seek", &[i, l, i, i]),
+            ("fd_sync", &[i]),
+            ("fd_tell", &[i, i]),
+            ("fd_write", &[i, i, i, i]),
+            ("path_create_directory", &[i, i, i]),
+            ("path_filestat_get", &[i, i, i, i, i]),
+            ("path_filestat_set_times", &[i, i, i, i, l, l, i]),
+            ("path_link", &[i, i, i, i, i, i, i]),
+            ("path_open", &[i, i, i, i, i, l, l, i, i]),
+            ("path_readlink", &[i, i, i, i, i, i]),
+            ("path_remove_directory", &[i, i, i]),
+            ("path_rename", &[i, i, i, i, i, i]),
+            ("path_symlink", &[i, i, i, i, i]),
+            ("path_unlink_file", &[i, i, i]),
+            ("poll_oneoff", &[i, i, i, i]),
+            ("proc_exit", &[i]),
+            ("proc_raise", &[i]),
+            ("sched_yield", &[]),
+            ("random_get", &[i, i]),
+            ("sock_accept", &[i, i, i]),
+            ("sock_recv", &[i, i, i, i, i, i]),
+            ("sock_send", &[i, i, i, i, i]),
+            ("sock_shutdown", &[i, i]),
+        ];
+        for (name, params) in preview1 {
+            let results: &[&str] = if name == "proc_exit" { &[] } else { &[i] };
+            assert_eq!(
+                functions.get(name),
+                Some(&Signature::new(
+                    params.iter().copied(),
+                    results.iter().copied()
+                )),
+                "{p}::{name}"
+            );
+        }
         for name in validate::forbidden_imports() {
             assert!(
                 functions.contains_key(name),

@@ -17,6 +17,7 @@ mod limits;
 mod pipe;
 mod run;
 mod validate;
+mod wasi;
 
 pub use engine::{
     EngineConfig, EngineError, InvalidHash, LoadedModule, MAX_WASM_STACK, ModuleHash, RuleEngine,

@@ -3,22 +3,19 @@
 use std::fmt::Write as _;
 use std::time::{Duration, Instant, SystemTime};
 
-use bytes::Bytes;
 use rule_abi::RuleOutput;
 use wasmtime::{InstancePre, ResourceLimiter, Store, Trap, WasmBacktrace};
-use wasmtime_wasi::p1::WasiP1Ctx;
-use wasmtime_wasi::p2::pipe::MemoryInputPipe;
-use wasmtime_wasi::{Deterministic, HostMonotonicClock, HostWallClock, I32Exit, WasiCtxBuilder};
 
 use crate::error::RunError;
 use crate::limits::Limits;
 use crate::pipe::{CapturePipe, Overflow};
+use crate::wasi::{Clocks, Exit, WasiCtx};
 
 /// How often the epoch ticker advances; the deadline's precision.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(5);
 
-/// `argv[0]` of every rule; rules get no other arguments.
-const PROGRAM_NAME: &str = "rule";
+/// `argv` of every rule: `argv[0]` only.
+const ARGS: &[&str] = &["rule"];
 
 /// Largest single `random_get`; rules have no use for more.
 const MAX_RANDOM_BYTES: u64 = 64 << 10;
@@ -44,15 +41,19 @@ pub struct RunReport {
 
 /// Per-store state: the WASI context and the memory accounting.
 pub(crate) struct HostState {
-    pub(crate) wasi: WasiP1Ctx,
+    pub(crate) wasi: WasiCtx,
     limiter: RunLimiter,
 }
 
 impl HostState {
-    /// A state with closed stdio; only used to inspect the linker.
+    /// A state with empty stdio; only used to inspect the linker.
     pub(crate) fn inert() -> Self {
         HostState {
-            wasi: WasiCtxBuilder::new().build_p1(),
+            wasi: sandbox(
+                &[],
+                CapturePipe::new(0, Overflow::Close),
+                CapturePipe::new(0, Overflow::Drop),
+            ),
             limiter: RunLimiter::new(0),
         }
     }
@@ -125,35 +126,9 @@ impl ResourceLimiter for RunLimiter {
     }
 }
 
-/// The wall clock a rule sees: the instant the run started, frozen, so one
-/// evaluation is internally consistent and rules cannot time anything.
-struct FrozenWallClock(Duration);
-
-impl HostWallClock for FrozenWallClock {
-    fn resolution(&self) -> Duration {
-        Duration::from_secs(1)
-    }
-
-    fn now(&self) -> Duration {
-        self.0
-    }
-}
-
-/// The monotonic clock a rule sees: always zero.
-struct FrozenMonotonicClock;
-
-impl HostMonotonicClock for FrozenMonotonicClock {
-    fn resolution(&self) -> u64 {
-        1_000_000_000
-    }
-
-    fn now(&self) -> u64 {
-        0
-    }
-}
-
-/// The bytes `random_get` cycles through: fixed, so evaluations are
-/// reproducible. Rules must not use randomness for anything secret.
+/// The table `random_get` draws from (`wasi::WasiCtx` says how): fixed, so
+/// evaluations are reproducible. Rules must not use randomness for anything
+/// secret.
 fn fixed_random_bytes() -> Vec<u8> {
     (0..=255u8)
         .map(|i| i.wrapping_mul(167).wrapping_add(13))
@@ -161,26 +136,30 @@ fn fixed_random_bytes() -> Vec<u8> {
 }
 
 /// The rule's whole world: stdin, two capped pipes, `argv[0]`, frozen clocks,
-/// fixed randomness. No environment, no preopened directories, no sockets.
-fn sandbox(input: &[u8], stdout: &CapturePipe, stderr: &CapturePipe) -> WasiP1Ctx {
+/// fixed randomness. No environment, no preopened directories, no sockets
+/// (`wasi.rs` has no code for them at all).
+fn sandbox(input: &[u8], stdout: CapturePipe, stderr: CapturePipe) -> WasiCtx {
     let started = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or_default();
-    WasiCtxBuilder::new()
-        .stdin(MemoryInputPipe::new(Bytes::copy_from_slice(input)))
-        .stdout(stdout.clone())
-        .stderr(stderr.clone())
-        .arg(PROGRAM_NAME)
-        .wall_clock(FrozenWallClock(started))
-        .monotonic_clock(FrozenMonotonicClock)
-        .secure_random(Deterministic::new(fixed_random_bytes()))
-        .insecure_random(Deterministic::new(fixed_random_bytes()))
-        .insecure_random_seed(0x5e65_7275_6c65)
-        .max_random_size(MAX_RANDOM_BYTES)
-        .allow_tcp(false)
-        .allow_udp(false)
-        .allow_ip_name_lookup(false)
-        .build_p1()
+    let clocks = Clocks {
+        // The instant the run started, frozen, so one evaluation is internally
+        // consistent and rules cannot time anything.
+        wall_now: started,
+        wall_resolution: Duration::from_secs(1),
+        // Always zero.
+        monotonic_now: 0,
+        monotonic_resolution: 1_000_000_000,
+    };
+    WasiCtx::new(
+        input.to_vec(),
+        stdout,
+        stderr,
+        ARGS,
+        clocks,
+        fixed_random_bytes(),
+        MAX_RANDOM_BYTES,
+    )
 }
 
 /// Runs `_start` once under `limits` (already clamped to the maxima).
@@ -202,7 +181,7 @@ pub(crate) fn run(pre: &InstancePre<HostState>, input: &[u8], limits: &Limits) -
     let stdout = CapturePipe::new(limits.output_bytes, Overflow::Close);
     let stderr = CapturePipe::new(limits.log_bytes, Overflow::Drop);
     let state = HostState {
-        wasi: sandbox(input, &stdout, &stderr),
+        wasi: sandbox(input, stdout, stderr),
         limiter: RunLimiter::new(limits.memory_bytes),
     };
     let mut store = Store::new(pre.module().engine(), state);
@@ -215,11 +194,10 @@ pub(crate) fn run(pre: &InstancePre<HostState>, input: &[u8], limits: &Limits) -
     };
     let duration = started.elapsed();
     let fuel_used = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
-    let memory_bytes = store.data().limiter.peak_memory;
-    drop(store);
-
-    let (stdout, stdout_overflowed) = stdout.take();
-    let (stderr, stderr_overflowed) = stderr.take();
+    let mut state = store.into_data();
+    let memory_bytes = state.limiter.peak_memory;
+    let (stdout, stdout_overflowed) = state.wasi.stdout.take();
+    let (stderr, stderr_overflowed) = state.wasi.stderr.take();
     let mut logs = String::from_utf8_lossy(&stderr).into_owned();
     if stderr_overflowed {
         start_line(&mut logs);
@@ -270,13 +248,7 @@ fn execute(store: &mut Store<HostState>, pre: &InstancePre<HostState>) -> Result
     match start.call(&mut *store, ()) {
         Ok(()) => Ok(()),
         // `proc_exit(0)` unwinds like an error but is a normal exit.
-        Err(error)
-            if error
-                .downcast_ref::<I32Exit>()
-                .is_some_and(|exit| exit.0 == 0) =>
-        {
-            Ok(())
-        }
+        Err(error) if error.downcast_ref::<Exit>().is_some_and(|exit| exit.0 == 0) => Ok(()),
         Err(error) => Err(Failure::Guest(error)),
     }
 }
@@ -286,7 +258,7 @@ fn classify(failure: Failure, limits: &Limits, logs: &mut String) -> RunError {
         Failure::Host(error) => return RunError::Host(format!("{error:#}")),
         Failure::Guest(error) => error,
     };
-    if let Some(exit) = error.downcast_ref::<I32Exit>() {
+    if let Some(exit) = error.downcast_ref::<Exit>() {
         return RunError::Exit(exit.0);
     }
     if let Some(exceeded) = error.downcast_ref::<MemoryLimitExceeded>() {

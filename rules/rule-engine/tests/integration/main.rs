@@ -7,3 +7,4 @@ mod common;
 mod examples;
 mod hostile;
 mod pool_limits;
+mod wasi;
