@@ -89,6 +89,9 @@ The OpenAPI document (no token needed):
 Tokens for other tenants:
   cargo run -q -p local-stack -- token acme
 
+Membership-change events go to the bus ${EVENT_BUS_NAME:-segmentation-local-events} in moto;
+to watch them: docs/local-stack.md, "Events locally".
+
 Wipe all data: ./infra/moto.sh reset    Stop: Ctrl-C
 MSG
 

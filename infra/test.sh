@@ -83,7 +83,9 @@ step "setup (in the background since the start)" prepared
 # Any error or warning fails the step (template.yaml ignores no rule).
 step "cfn-lint template.yaml" "$VENV/bin/cfn-lint" template.yaml
 step "rules/build-examples.sh" bash "$REPO_ROOT/rules/build-examples.sh"
-step "cargo test --workspace" linting cargo test --workspace --no-fail-fast
+# Four tests at a time over the HTTP binary's two stacks: many tests wait on the stream
+# poller or a deadline, not on a core (docs/testing.md "How long it takes").
+step "cargo test --workspace" linting cargo test --workspace --no-fail-fast -- --test-threads="${TEST_THREADS:-4}"
 # The console in headless Chromium, through its UI (its own moto and local-stack).
 step "browser tests (tests/browser/run.sh)" "$REPO_ROOT/tests/browser/run.sh"
 # API fuzzing, bounded for CI (about a minute); docs/reliability.md has the longer run.

@@ -1,11 +1,14 @@
 //! Harness for the HTTP integration tests (`tests/tests/integration/`, one binary, and
 //! `tests/tests/hostile_memory.rs`).
 //!
-//! Each test binary starts one stack on first use, [`Stack::get`]: a moto server (the
+//! Each test binary starts its stacks on first use, [`Stack::get`]: a moto server (the
 //! local DynamoDB API) and the `local-stack` binary on free ports, with a table of its
 //! own. Tests isolate themselves by tenant ([`unique_tenant`]), so they run in
-//! parallel against the one stack. The processes die with the test binary: they are
-//! spawned with `PR_SET_PDEATHSIG` from a thread that lives as long as the process.
+//! parallel against shared stacks. There are two stacks (`API_TESTS_STACKS`), and a
+//! test gets the one the fewest running tests use: moto handles one request at a time
+//! on one core, and was the bottleneck of the test run with one stack (docs/testing.md).
+//! The processes die with the test binary: they are spawned with `PR_SET_PDEATHSIG`
+//! from a thread that lives as long as the process.
 //!
 //! The stack holds no async state, so it can be shared by tests that each run their
 //! own tokio runtime (`#[tokio::test]`).
@@ -14,7 +17,7 @@
 //! `<repo>/.venv`'s, installed by `./infra/setup.sh`), on a port it picks itself; tokens
 //! are signed by `local_stack::jwt`, as `local-stack token` signs them.
 //!
-//! Environment: `MOTO_SERVER` (instead of `infra/moto.sh run`: a command that takes
+//! Environment: `API_TESTS_STACKS` (how many stacks, default 2), `MOTO_SERVER` (instead of `infra/moto.sh run`: a command that takes
 //! `infra/moto_server.py`'s `-H HOST -p 0 --port-file FILE`), `LOCAL_API_BIN` (default
 //! `<target>/debug/local-stack`, built by `cargo test --workspace` (local-stack's own
 //! integration test needs it) or `cargo build -p local-stack --bins`).
@@ -37,6 +40,8 @@ pub const JWT_ISSUER: &str = "http://localhost/api-tests-issuer";
 pub const JWT_AUDIENCE: &str = "segmentation-api";
 pub const TENANT_CLAIM: &str = "tenant_id";
 pub const CURSOR_SECRET: &str = "api-tests-cursor-secret-0123456789";
+/// The EventBridge bus (on moto) every `local-stack` of the tests publishes to.
+pub const EVENT_BUS: &str = "api-tests-events";
 
 const MOTO_START: Duration = Duration::from_secs(30);
 const API_START: Duration = Duration::from_secs(30);
@@ -317,7 +322,7 @@ fn log_dir() -> PathBuf {
 // ---------------------------------------------------------------------------------
 // The stack
 
-/// moto plus one `local-stack`, shared by every test of a test binary.
+/// moto plus one `local-stack`, shared by the tests of a test binary that lease it.
 pub struct Stack {
     /// `http://127.0.0.1:PORT` of the shared local-stack.
     pub base_url: String,
@@ -328,30 +333,87 @@ pub struct Stack {
     _api: Mutex<Proc>,
 }
 
-static STACK: OnceLock<Stack> = OnceLock::new();
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// The most stacks a test binary starts, whatever `API_TESTS_STACKS` asks.
+const MAX_STACKS: usize = 4;
+
+/// The stacks of this test binary (each started on first use) and how many running
+/// tests hold each.
+struct Pool {
+    stacks: [OnceLock<Stack>; MAX_STACKS],
+    holders: Mutex<[usize; MAX_STACKS]>,
+    size: usize,
+}
+
+fn pool() -> &'static Pool {
+    static POOL: OnceLock<Pool> = OnceLock::new();
+    POOL.get_or_init(|| Pool {
+        stacks: Default::default(),
+        holders: Mutex::new([0; MAX_STACKS]),
+        size: std::env::var("API_TESTS_STACKS")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(2)
+            .clamp(1, MAX_STACKS),
+    })
+}
+
+/// Which stack this thread's test holds, given back when the thread ends. libtest runs
+/// each test on a thread of its own, and a test's code (its `#[tokio::test]` runtime
+/// included) calls [`Stack::get`] on that thread, so one test always sees one stack.
+struct Lease(usize);
+
+impl Lease {
+    fn take() -> Lease {
+        let pool = pool();
+        let mut holders = pool.holders.lock().unwrap_or_else(|e| e.into_inner());
+        let index = (0..pool.size)
+            .min_by_key(|&i| holders[i])
+            .unwrap_or_default();
+        holders[index] += 1;
+        Lease(index)
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let mut holders = pool().holders.lock().unwrap_or_else(|e| e.into_inner());
+        holders[self.0] -= 1;
+    }
+}
+
+thread_local! {
+    static LEASE: Lease = Lease::take();
+}
+
 impl Stack {
-    /// The stack of this test binary, started on first use (about 1-3 s).
+    /// The stack of this test (the same for every call of one test), started on first
+    /// use (about 1-3 s).
     pub async fn get() -> &'static Stack {
+        let index = LEASE.with(|lease| lease.0);
         // Start-up blocks this test's thread only: the stack holds no async state.
-        STACK.get_or_init(Stack::start)
+        pool().stacks[index].get_or_init(|| Stack::start(index))
     }
 
-    fn start() -> Stack {
+    fn start(index: usize) -> Stack {
         let api_bin = local_api_path();
         let logs = log_dir();
 
         // Named by process: runs of one test binary at once share its log folder.
-        let port_file = logs.join(format!("moto-{}.port", std::process::id()));
+        let port_file = logs.join(format!("moto-{}-{index}.port", std::process::id()));
         let _ = std::fs::remove_file(&port_file);
-        let mut moto = Proc::start("moto", moto_command(&port_file), logs.join("moto.log"));
+        let mut moto = Proc::start(
+            "moto",
+            moto_command(&port_file),
+            logs.join(format!("moto-{index}.log")),
+        );
         moto.wait_until(MOTO_START, || listening_port(&port_file).is_some());
         let moto_port = listening_port(&port_file).expect("moto wrote its port");
         let _ = std::fs::remove_file(&port_file);
 
         let table = format!(
-            "api-tests-{}-{}",
+            "api-tests-{}-{index}-{}",
             std::process::id(),
             SystemTime::now()
                 .duration_since(UNIX_EPOCH)
@@ -364,7 +426,7 @@ impl Stack {
             &moto_url,
             &table,
             &[],
-            &logs.join("local-stack.log"),
+            &logs.join(format!("local-stack-{index}.log")),
         );
         Stack {
             base_url: format!("http://127.0.0.1:{api_port}"),
@@ -456,6 +518,7 @@ fn start_api_on(
             log_dir().join(format!("{}.checkpoint.json", served_table(table, env))),
         )
         .env("CURSOR_SECRET", CURSOR_SECRET)
+        .env("EVENT_BUS_NAME", EVENT_BUS)
         .env("TENANT_CLAIM", TENANT_CLAIM)
         .env("LOCAL_JWT_SECRET", JWT_SECRET)
         .env("LOCAL_JWT_ISSUER", JWT_ISSUER)

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
+use domain::spreadsheet::WorkbookFormat;
 
 use crate::{Error, MAX_REQUEST_ROWS};
 
@@ -27,15 +28,17 @@ const NAME: &str = "import-customers";
     name = NAME,
     disable_help_flag = true,
     override_usage = "import-customers --url URL [--token JWT] [--dry-run] [--rows-per-request N]
-                        [--concurrency C] FILE.csv",
+                        [--concurrency C] [--sheet NAME] FILE",
     help_template = "usage: {usage}\n\n{about}\n\n{all-args}{after-help}",
     about = "\
-Imports FILE.csv (UTF-8, `,` or `;`, a header row) through POST URL/customers/import,
-split into requests of at most N rows (default 5000, at most 10000) and 5,000,000 bytes,
-C of them in flight at once (default 4, at most 16).",
+Imports FILE through POST URL/customers/import: CSV (UTF-8, `,` or `;`, a header row),
+or a workbook by its name (.xlsx, .xls, .ods; the first sheet or --sheet), split into
+requests of at most N rows (default 5000, at most 10000) and 5,000,000 bytes (4,000,000
+as xlsx for a workbook), C of them in flight at once (default 4, at most 16).",
     after_help = "\
 Exit status: 0 when every row imported, 1 when some rows failed (listed as
-`line N: column: detail`, lines of FILE.csv), 2 on a usage, file or HTTP error."
+`line N: column: detail`, lines of FILE or rows of its sheet),
+2 on a usage, file or HTTP error."
 )]
 struct Cli {
     /// the API, e.g. http://127.0.0.1:3000
@@ -55,8 +58,11 @@ struct Cli {
     #[arg(long, value_name = "C", default_value_t = DEFAULT_CONCURRENCY,
           value_parser = concurrency)]
     concurrency: usize,
-    /// the CSV file to import
-    #[arg(value_name = "FILE.csv")]
+    /// the sheet of a workbook to import (default: the first)
+    #[arg(long, value_name = "NAME")]
+    sheet: Option<String>,
+    /// the CSV file or workbook to import
+    #[arg(value_name = "FILE")]
     file: PathBuf,
     /// print this help
     #[arg(short, long, action = ArgAction::Help)]
@@ -79,6 +85,8 @@ pub struct Options {
     pub rows_per_request: usize,
     /// Requests in flight at once (1 to [`MAX_CONCURRENCY`]).
     pub concurrency: usize,
+    /// The sheet of a workbook to read (the first when `None`).
+    pub sheet: Option<String>,
     pub file: PathBuf,
 }
 
@@ -94,6 +102,8 @@ pub enum UsageError {
     Concurrency(String),
     MissingFile,
     TooManyFiles,
+    /// `--sheet` for a file that is not a workbook.
+    SheetOfCsv,
     /// The option (`--url`) at the end, or before another option.
     NeedsValue(String),
     GivenTwice(String),
@@ -117,8 +127,12 @@ impl fmt::Display for UsageError {
                 f,
                 "--concurrency takes a number from 1 to {MAX_CONCURRENCY}, got `{value}`"
             ),
-            Self::MissingFile => write!(f, "which file? name one CSV file"),
-            Self::TooManyFiles => write!(f, "name one CSV file at a time"),
+            Self::MissingFile => write!(f, "which file? name one CSV file or workbook"),
+            Self::TooManyFiles => write!(f, "name one CSV file or workbook at a time"),
+            Self::SheetOfCsv => write!(
+                f,
+                "--sheet picks a sheet of a workbook (.xlsx, .xls, .ods); a CSV file has one"
+            ),
             Self::NeedsValue(name) => write!(f, "{name} needs a value"),
             Self::GivenTwice(name) => write!(f, "{name} is given twice"),
             Self::UnknownOption(arg) => write!(f, "unknown option `{arg}`"),
@@ -169,12 +183,17 @@ where
     let Some(token) = cli.token.or(env_token).filter(|t| !t.trim().is_empty()) else {
         return Err(Error::Usage(UsageError::MissingToken));
     };
+    let workbook = WorkbookFormat::from_file_name(&cli.file.to_string_lossy()).is_some();
+    if cli.sheet.is_some() && !workbook {
+        return Err(Error::Usage(UsageError::SheetOfCsv));
+    }
     Ok(Command::Import(Options {
         url: url.trim_end_matches('/').to_owned(),
         token: token.trim().to_owned(),
         dry_run: cli.dry_run,
         rows_per_request: cli.rows_per_request,
         concurrency: cli.concurrency,
+        sheet: cli.sheet,
         file: cli.file,
     }))
 }
@@ -200,7 +219,7 @@ fn usage_error(error: &clap::Error, args: &[String]) -> UsageError {
                 UsageError::MissingUrl
             } else if names.contains(&"--token") {
                 UsageError::MissingToken
-            } else if names.contains(&"<FILE.csv>") {
+            } else if names.contains(&"<FILE>") {
                 UsageError::MissingFile
             } else {
                 other(error)
@@ -297,8 +316,19 @@ mod tests {
                 dry_run: false,
                 rows_per_request: DEFAULT_ROWS_PER_REQUEST,
                 concurrency: DEFAULT_CONCURRENCY,
+                sheet: None,
                 file: "a.csv".into(),
             }
+        );
+        let o = options(
+            &[
+                "--url", "http://x", "--token", "t", "--sheet", "Clients", "a.XLSX",
+            ],
+            None,
+        );
+        assert_eq!(
+            (o.sheet.as_deref(), o.file),
+            (Some("Clients"), PathBuf::from("a.XLSX"))
         );
         let o = options(
             &[
@@ -354,10 +384,14 @@ mod tests {
         assert!(usage_error(&["--url", "http://x", "--token", " ", "a.csv"]).contains("token"));
         assert_eq!(
             usage_error(&["--url", "http://x", "--token", "t"]),
-            "which file? name one CSV file"
+            "which file? name one CSV file or workbook"
         );
         assert!(
-            usage_error(&["--url", "http://x", "--token", "t", "a", "b"]).contains("one CSV file")
+            usage_error(&["--url", "http://x", "--token", "t", "a", "b"]).contains("at a time")
+        );
+        assert!(
+            usage_error(&["--url", "http://x", "--token", "t", "--sheet", "S", "a.csv"])
+                .starts_with("--sheet picks a sheet of a workbook")
         );
         assert_eq!(usage_error(&["--url"]), "--url needs a value");
         assert_eq!(
@@ -431,8 +465,12 @@ mod tests {
                 "--concurrency <C>",
                 "requests in flight at once, 1 to 16 [default: 4]",
             ),
+            (
+                "--sheet <NAME>",
+                "the sheet of a workbook to import (default: the first)",
+            ),
             ("-h, --help", "print this help"),
-            ("<FILE.csv>", "the CSV file to import"),
+            ("<FILE>", "the CSV file or workbook to import"),
         ] {
             let line = help
                 .lines()

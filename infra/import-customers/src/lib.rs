@@ -1,8 +1,11 @@
-//! `import-customers`: imports a CSV file of any size through `POST /customers/import`.
+//! `import-customers`: imports a CSV file or a workbook (`.xlsx`, `.xls`, `.ods`, by
+//! its name) of any size through `POST /customers/import`.
 //!
-//! The API takes at most 6,000,000 bytes and 10,000 rows per request. This client reads
-//! the file, splits it by records into requests of at most `--rows-per-request` rows and
-//! [`MAX_REQUEST_BYTES`] bytes, each starting with the header ([`split`]), posts them
+//! The API takes at most 6,000,000 bytes (4,500,000 for a workbook) and 10,000 rows per
+//! request. This client reads the file, splits it by records into requests of at most
+//! `--rows-per-request` rows and [`MAX_REQUEST_BYTES`] bytes
+//! ([`MAX_WORKBOOK_REQUEST_BYTES`]), each starting with the header ([`split`]; a
+//! workbook's rows go as xlsx workbooks, at their own row numbers), posts them
 //! `--concurrency` at a time, and adds up the reports in request order with every failed
 //! row's line turned back into the file's line. When the server's time budget runs out
 //! in a request (`stopped_at_line`), the rest of that request is posted again.
@@ -24,6 +27,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use domain::spreadsheet::WorkbookFormat;
 use reqwest::StatusCode;
 use reqwest::header::CONTENT_TYPE;
 use serde_json::Value;
@@ -36,7 +40,9 @@ pub use args::{
     UsageError, parse_args, usage,
 };
 pub use report::{CellError, FailedRow, ImportReport, Summary, thousands};
-pub use split::{File, MAX_REQUEST_BYTES, MAX_REQUEST_ROWS, SplitError};
+pub use split::{
+    File, MAX_REQUEST_BYTES, MAX_REQUEST_ROWS, MAX_WORKBOOK_REQUEST_BYTES, SplitError,
+};
 
 /// Attempts per request when the API is unavailable or throttles (429, 502, 503, 504)
 /// or does not answer; rows are upserts, so sending one again is safe.
@@ -160,7 +166,14 @@ pub async fn import_file(
             path: options.file.clone(),
             error,
         })
-        .and_then(|data| File::parse(&data).map_err(Error::File))
+        .and_then(|data| {
+            let name = options.file.to_string_lossy();
+            match WorkbookFormat::from_file_name(&name) {
+                Some(format) => File::parse_workbook(format, &data, options.sheet.as_deref()),
+                None => File::parse(&data),
+            }
+            .map_err(Error::File)
+        })
         .map_err(|error| failure(error, &summary, None))?;
     let chunks = file
         .chunks(
@@ -369,13 +382,14 @@ fn send(
 ) {
     let mut request = file.request(state.rows.clone());
     let body = std::mem::take(&mut request.body);
+    let content_type = request.content_type;
     state.request = Some(request);
     let api = Arc::clone(api);
     in_flight.spawn(async move {
         if pause {
             tokio::time::sleep(FIRST_RETRY_DELAY).await;
         }
-        (index, api.import(body).await)
+        (index, api.import(body, content_type).await)
     });
 }
 
@@ -402,7 +416,7 @@ impl Api {
     }
 
     /// Posts one body, trying again while the API is unavailable or throttles.
-    async fn import(&self, body: Vec<u8>) -> Result<ImportReport, Error> {
+    async fn import(&self, body: Vec<u8>, content_type: &str) -> Result<ImportReport, Error> {
         let mut delay = FIRST_RETRY_DELAY;
         let mut attempt = 1;
         loop {
@@ -410,7 +424,7 @@ impl Api {
                 .http
                 .post(&self.url)
                 .bearer_auth(&self.token)
-                .header(CONTENT_TYPE, "text/csv")
+                .header(CONTENT_TYPE, content_type)
                 .body(body.clone())
                 .send()
                 .await;

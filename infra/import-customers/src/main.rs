@@ -1,5 +1,5 @@
 //! `import-customers --url URL [--token JWT] [--dry-run] [--rows-per-request N]
-//! [--concurrency C] FILE.csv`:
+//! [--concurrency C] [--sheet NAME] FILE`:
 //! see the crate documentation and `--help`.
 
 use std::io::IsTerminal;

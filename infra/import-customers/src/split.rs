@@ -1,6 +1,15 @@
 //! Splitting an import file into requests the API accepts, and mapping the lines of a
 //! request back to the lines of the file.
 //!
+//! A workbook ([`File::parse_workbook`]) is read as the server reads one (the
+//! `workbook` crate) and each request is an xlsx workbook of the header and some of its
+//! rows, each written at its own row number: the server then reports the sheet's rows
+//! as they are, and the cells keep their types. Rows the server would fail whatever
+//! the tenant's fields (a repeated id or email, a value outside the header's columns, a
+//! formula's error, which a workbook cannot be given again) are failed here with the
+//! server's words.
+//!
+//! CSV:
 //! The file is read as the server reads it (`domain::spreadsheet::read_csv`): UTF-8 with
 //! or without a byte order mark, `,` or `;` by the server's rule, RFC 4180 quoting,
 //! blank lines and rows whose cells are all empty skipped. Every record is written
@@ -16,15 +25,25 @@
 use std::fmt;
 use std::ops::Range;
 
-use domain::spreadsheet::{DuplicateKeys, RecordReader, count_line_ends as count_lines};
+use domain::spreadsheet::{
+    Cell, DuplicateKeys, RecordReader, SheetRow, WorkbookFormat, count_line_ends as count_lines,
+    header_names, record_cells, row_problems,
+};
 
-use crate::report::FailedRow;
+use crate::report::{CellError, FailedRow};
 
 /// Most bytes per request body. The API refuses bodies over 6,000,000 bytes; this leaves
 /// room to spare.
 pub const MAX_REQUEST_BYTES: usize = 5_000_000;
 /// Most rows per request: the API refuses more.
 pub const MAX_REQUEST_ROWS: usize = 10_000;
+/// Most bytes per workbook request body. The API refuses workbooks over 4,500,000 bytes
+/// (they reach the function base64-encoded); this leaves room to spare.
+pub const MAX_WORKBOOK_REQUEST_BYTES: usize = 4_000_000;
+/// The most characters a workbook cell holds.
+const MAX_CELL_CHARS: usize = 32_767;
+/// The rows of an xlsx sheet.
+const MAX_SHEET_ROWS: u64 = 1_048_576;
 
 /// Why a file cannot be split.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +58,8 @@ pub enum SplitError {
     },
     /// The CSV reader or writer failed.
     Csv(String),
+    /// The workbook cannot be read, or its sheet is not there (the server's words).
+    Workbook(String),
 }
 
 impl fmt::Display for SplitError {
@@ -51,6 +72,7 @@ impl fmt::Display for SplitError {
                  {limit} bytes a request may carry"
             ),
             Self::Csv(err) => write!(f, "the file is not readable as CSV: {err}"),
+            Self::Workbook(err) => write!(f, "{err}"),
         }
     }
 }
@@ -76,23 +98,38 @@ struct Row {
     lines: u64,
 }
 
-/// An import file, read and written again record by record.
+/// An import file, read and written again record by record (CSV) or row by row (a
+/// workbook).
 #[derive(Debug, Clone)]
 pub struct File {
-    /// The header record, written, with its line end.
-    header: Vec<u8>,
-    header_lines: u64,
-    /// Every data row to send, written back to back.
-    body: Vec<u8>,
-    rows: Vec<Row>,
+    rows: Rows,
     /// Rows that name an id or an email an earlier row of the file already names. The
     /// server fails such rows within one request; across requests it cannot see them,
     /// so they are failed here, with the server's words, and not sent.
     duplicates: Vec<FailedRow>,
 }
 
+#[derive(Debug, Clone)]
+enum Rows {
+    Csv(CsvRows),
+    Sheet {
+        header: SheetRow,
+        rows: Vec<SheetRow>,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct CsvRows {
+    /// The header record, written, with its line end.
+    header: Vec<u8>,
+    header_lines: u64,
+    /// Every data row to send, written back to back.
+    body: Vec<u8>,
+    rows: Vec<Row>,
+}
+
 impl File {
-    /// Reads a whole file.
+    /// Reads a whole CSV file.
     pub fn parse(data: &[u8]) -> Result<File, SplitError> {
         let mut reader = RecordReader::new(data);
         let mut record = csv::ByteRecord::new();
@@ -107,7 +144,7 @@ impl File {
         header_writer.write_byte_record(&record)?;
         let header = into_bytes(header_writer)?;
         let header_lines = count_lines(&header);
-        let mut seen = DuplicateKeys::new(&record);
+        let mut seen = DuplicateKeys::new(&record_cells(&record));
 
         let mut writer = csv::WriterBuilder::new()
             .flexible(true)
@@ -116,7 +153,7 @@ impl File {
         let mut duplicates = Vec::new();
         let mut written = 0;
         while let Some(line) = reader.read_record(&mut record)? {
-            let (id, email) = seen.keys(&record);
+            let (id, email) = seen.keys(&record_cells(&record));
             let errors = seen.check(line, id.as_deref(), email.as_deref());
             if !errors.is_empty() {
                 duplicates.push(FailedRow { line, id, errors });
@@ -135,38 +172,170 @@ impl File {
             written = end;
         }
         Ok(File {
-            header,
-            header_lines,
-            body: into_bytes(writer)?,
-            rows,
+            rows: Rows::Csv(CsvRows {
+                header,
+                header_lines,
+                body: into_bytes(writer)?,
+                rows,
+            }),
+            duplicates,
+        })
+    }
+
+    /// Reads the first sheet of a workbook, or `sheet`.
+    pub fn parse_workbook(
+        format: WorkbookFormat,
+        data: &[u8],
+        sheet: Option<&str>,
+    ) -> Result<File, SplitError> {
+        let unreadable = |err: &dyn fmt::Display| SplitError::Workbook(err.to_string());
+        let mut rows = workbook::read(format, data, sheet, usize::MAX)
+            .map_err(|err| unreadable(&err))?
+            .into_iter();
+        let header = rows.next().ok_or(SplitError::NoHeader)?;
+        let names = header_names(&header.cells).map_err(|err| unreadable(&err))?;
+        let mut seen = DuplicateKeys::new(&header.cells);
+        let mut sendable = Vec::new();
+        let mut duplicates = Vec::new();
+        for row in rows.filter(|row| !row.is_blank()) {
+            let (id, email) = seen.keys(&row.cells);
+            let mut errors = row_problems(&row, &names);
+            errors.extend(seen.check(row.line, id.as_deref(), email.as_deref()));
+            errors.extend(unwritable(&row));
+            if errors.is_empty() {
+                sendable.push(row);
+            } else {
+                duplicates.push(FailedRow {
+                    line: row.line,
+                    id,
+                    errors,
+                });
+            }
+        }
+        Ok(File {
+            rows: Rows::Sheet {
+                header,
+                rows: sendable,
+            },
             duplicates,
         })
     }
 
     /// The data rows to send.
     pub fn rows(&self) -> usize {
-        self.rows.len()
+        match &self.rows {
+            Rows::Csv(csv) => csv.rows.len(),
+            Rows::Sheet { rows, .. } => rows.len(),
+        }
     }
 
-    /// Rows failed before sending anything: see [`File`].
+    /// Rows failed before sending anything: see [`File`] and, for a workbook, the
+    /// module's documentation.
     pub fn duplicates(&self) -> &[FailedRow] {
         &self.duplicates
     }
 
+    /// Splits the rows into requests of at most `max_rows` rows and `max_bytes` bytes
+    /// (the header included; for a workbook, at most [`MAX_WORKBOOK_REQUEST_BYTES`]), in
+    /// file order. A file without rows is one request of its header alone, so the server
+    /// still checks the header.
+    pub fn chunks(
+        &self,
+        max_rows: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<Range<usize>>, SplitError> {
+        match &self.rows {
+            Rows::Csv(csv) => csv.chunks(max_rows, max_bytes),
+            Rows::Sheet { header, rows } => sheet_chunks(
+                header,
+                rows,
+                max_rows.max(1),
+                max_bytes.min(MAX_WORKBOOK_REQUEST_BYTES),
+            ),
+        }
+    }
+
+    /// The body that imports `rows` (indexes into the file's rows), and its line map.
+    pub fn request(&self, rows: Range<usize>) -> Request {
+        match &self.rows {
+            Rows::Csv(csv) => csv.request(rows),
+            Rows::Sheet { header, rows: all } => Request {
+                // Cannot fail: `parse_workbook` kept only rows a workbook holds.
+                body: workbook::write_rows(header, &all[rows.clone()]).unwrap_or_default(),
+                content_type: WorkbookFormat::Xlsx.media_type(),
+                starts: all[rows.clone()].iter().map(|r| (r.line, r.line)).collect(),
+                rows,
+            },
+        }
+    }
+}
+
+/// Why a row cannot be written into a workbook again (past the last row of a sheet, or
+/// text longer than a cell holds), if it cannot.
+fn unwritable(row: &SheetRow) -> Option<CellError> {
+    let too_long =
+        |cell: &Cell| matches!(cell, Cell::Text(t) if t.chars().count() > MAX_CELL_CHARS);
+    let detail = if row.line > MAX_SHEET_ROWS {
+        format!("is past row {MAX_SHEET_ROWS}, the last an xlsx sheet has")
+    } else if row.cells.iter().any(too_long) {
+        format!("holds text longer than the {MAX_CELL_CHARS} characters of a workbook cell")
+    } else {
+        return None;
+    };
+    Some(CellError {
+        column: None,
+        detail,
+    })
+}
+
+/// Requests of at most `max_rows` rows whose workbooks take at most `max_bytes`: as many
+/// rows as fit, halving a request that is too large.
+fn sheet_chunks(
+    header: &SheetRow,
+    rows: &[SheetRow],
+    max_rows: usize,
+    max_bytes: usize,
+) -> Result<Vec<Range<usize>>, SplitError> {
+    let size = |range: Range<usize>| {
+        workbook::write_rows(header, &rows[range])
+            .map(|body| body.len())
+            .map_err(|err| SplitError::Workbook(err.to_string()))
+    };
+    let mut chunks = Vec::new();
+    let mut start = 0;
+    while start < rows.len() {
+        let mut len = max_rows.min(rows.len() - start);
+        loop {
+            let bytes = size(start..start + len)?;
+            if bytes <= max_bytes {
+                break;
+            }
+            if len == 1 {
+                return Err(SplitError::RowTooLarge {
+                    line: rows[start].line,
+                    bytes,
+                    limit: max_bytes,
+                });
+            }
+            len = len.div_ceil(2);
+        }
+        chunks.push(start..start + len);
+        start += len;
+    }
+    if chunks.is_empty() {
+        chunks.push(0..0);
+    }
+    Ok(chunks)
+}
+
+impl CsvRows {
     fn row_bytes(&self, rows: Range<usize>) -> &[u8] {
         let start = rows.start.checked_sub(1).map_or(0, |i| self.rows[i].end);
         let end = rows.end.checked_sub(1).map_or(0, |i| self.rows[i].end);
         &self.body[start..end.max(start)]
     }
 
-    /// Splits the rows into requests of at most `max_rows` rows and `max_bytes` bytes
-    /// (the header included), in file order. A file without rows is one request of its
-    /// header alone, so the server still checks the header.
-    pub fn chunks(
-        &self,
-        max_rows: usize,
-        max_bytes: usize,
-    ) -> Result<Vec<Range<usize>>, SplitError> {
+    fn chunks(&self, max_rows: usize, max_bytes: usize) -> Result<Vec<Range<usize>>, SplitError> {
         let max_rows = max_rows.max(1);
         let mut chunks = Vec::new();
         let mut start = 0;
@@ -193,8 +362,7 @@ impl File {
         Ok(chunks)
     }
 
-    /// The body that imports `rows` (indexes into the file's rows), and its line map.
-    pub fn request(&self, rows: Range<usize>) -> Request {
+    fn request(&self, rows: Range<usize>) -> Request {
         let mut body = Vec::with_capacity(self.header.len() + self.row_bytes(rows.clone()).len());
         body.extend_from_slice(&self.header);
         body.extend_from_slice(self.row_bytes(rows.clone()));
@@ -207,7 +375,12 @@ impl File {
                 start
             })
             .collect();
-        Request { body, rows, starts }
+        Request {
+            body,
+            content_type: "text/csv",
+            rows,
+            starts,
+        }
     }
 }
 
@@ -215,6 +388,8 @@ impl File {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
     pub body: Vec<u8>,
+    /// `text/csv`, or the xlsx media type for a workbook's rows.
+    pub content_type: &'static str,
     /// The file's rows it carries.
     pub rows: Range<usize>,
     /// For each row: the line where it starts in `body`, and in the file.

@@ -294,6 +294,37 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn workbooks_travel_as_bytes_both_ways() {
+        // API Gateway base64-encodes a workbook (no text media type) and lambda_http
+        // decodes it to `Body::Binary`; the answer's `Body::Binary` goes back as bytes.
+        let xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+        let zip = b"PK\x03\x04\x14\x00\x00\x00\x08\x00\xff\xfe".to_vec();
+        for media in [
+            xlsx,
+            "application/vnd.ms-excel",
+            "application/vnd.oasis.opendocument.spreadsheet",
+        ] {
+            let mut call = incoming(None);
+            call.headers
+                .insert(http::header::CONTENT_TYPE, HeaderValue::from_static(media));
+            call.body = zip.clone();
+            let req = lambda_request(call);
+            assert!(
+                matches!(req.body(), Body::Binary(b) if b == &zip),
+                "{media}"
+            );
+        }
+        let response = lambda_http::Response::builder()
+            .header("content-type", xlsx)
+            .body(Body::Binary(zip.clone()))
+            .unwrap();
+        let converted = http_response(response, "req-1");
+        assert_eq!(converted.headers()["content-type"], xlsx);
+        let body = converted.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(&body[..], &zip[..]);
+    }
+
+    #[tokio::test]
     async fn converts_the_response() {
         let response = lambda_http::Response::builder()
             .status(StatusCode::CREATED)

@@ -19,6 +19,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::jwt::{self, JwtConfig};
+use crate::server::{self, Reply};
 
 pub const AUTHORIZE: &str = "/local-idp/authorize";
 pub const TOKEN: &str = "/local-idp/token";
@@ -28,8 +29,6 @@ pub const CLIENT_ID: &str = "console-local";
 const REDIRECT_PATH: &str = "/console/";
 const CODE_LIFETIME: Duration = Duration::from_secs(60);
 const TOKEN_LIFETIME_SECONDS: i64 = 3600;
-
-type Reply = Response<Full<Bytes>>;
 
 /// Whether a request path belongs to the provider.
 pub fn serves(path: &str) -> bool {
@@ -261,12 +260,12 @@ fn redirect(location: &str) -> Reply {
     response
 }
 
+/// A token endpoint answer: never cached (RFC 6749 section 5.1).
 fn json_reply(status: StatusCode, body: serde_json::Value) -> Reply {
-    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, "application/json".parse().expect("static"));
-    headers.insert(CACHE_CONTROL, "no-store".parse().expect("static"));
+    let mut response = server::json_reply(status, "application/json", body);
+    response
+        .headers_mut()
+        .insert(CACHE_CONTROL, "no-store".parse().expect("static"));
     response
 }
 

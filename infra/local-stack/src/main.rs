@@ -1,5 +1,6 @@
 //! `local-stack serve`: every function's handler on `127.0.0.1:$LOCAL_API_PORT`, behind
-//! an emulated API Gateway and JWT authorizer, with the stream mapping feeding `assign`;
+//! an emulated API Gateway and JWT authorizer, with the stream mappings feeding `assign`
+//! and `events` (which publishes to the local EventBridge API);
 //! the console at `/console/`, signing in with the local identity provider.
 //! `local-stack token TENANT`: a token that the server accepts, for that tenant.
 
@@ -50,6 +51,7 @@ enum Command {
 /// `cargo run -p local-stack -- serve` works against `./infra/moto.sh start`.
 const LOCAL_DEFAULTS: &[(&str, &str)] = &[
     ("TABLE_NAME", "segmentation-local"),
+    ("EVENT_BUS_NAME", "segmentation-local-events"),
     ("DYNAMODB_ENDPOINT", "http://127.0.0.1:5000"),
     ("CURSOR_SECRET", "local-cursor-secret-0123456789"),
     ("AWS_REGION", "us-east-1"),
@@ -76,6 +78,8 @@ enum Error {
     Config(#[from] store::ConfigError),
     #[error("the table could not be created within {}s: {source}", STORE_WAIT.as_secs())]
     Table { source: store::StoreError },
+    #[error("the event bus could not be created: {0}")]
+    Bus(events::PublishError),
     #[error("cannot listen on 127.0.0.1:{port}: {source}")]
     Listen { port: u16, source: std::io::Error },
     #[error("server failed: {0}")]
@@ -142,8 +146,19 @@ async fn run(console_dir: Option<std::path::PathBuf>) -> Result<(), Error> {
         Ok(raw) if !raw.is_empty() => raw.parse().map_err(|_| Error::Port(raw))?,
         _ => 3000,
     };
-    let app = rules_api::App::from_env().await?;
+    // The API reads and writes workbooks here, as the deployed customers function does.
+    let api = api::App::from_env()
+        .await
+        .map_err(rules_api::StartError::from)?
+        .with_workbooks(std::sync::Arc::new(workbook::Workbooks));
+    let app = rules_api::App::new(api)?;
     wait_for_table(&app).await?;
+    let bus = events::EventBridge::connect(
+        &store::StoreConfig::from_env()?,
+        events::bus_name_from_env()?,
+    )
+    .await;
+    bus.ensure_bus().await.map_err(Error::Bus)?;
 
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
@@ -154,6 +169,13 @@ async fn run(console_dir: Option<std::path::PathBuf>) -> Result<(), Error> {
         let polled = stream_poller(&app).await;
         if let Err(err) = &polled {
             tracing::error!(error = %err, "the stream poller stopped; customers are not assigned");
+        }
+        polled
+    };
+    let publishing = async {
+        let polled = events_poller(bus).await;
+        if let Err(err) = &polled {
+            tracing::error!(error = %err, "the events poller stopped; no events are published");
         }
         polled
     };
@@ -174,8 +196,9 @@ async fn run(console_dir: Option<std::path::PathBuf>) -> Result<(), Error> {
         .await
         .map_err(Error::Server)
     };
-    let (served, polled) = tokio::join!(server, streams);
+    let (served, polled, published) = tokio::join!(server, streams, publishing);
     polled?;
+    published?;
     served
 }
 
@@ -187,12 +210,7 @@ async fn stream_poller(app: &rules_api::App) -> Result<(), Error> {
         return Ok(());
     }
     let config = store::StoreConfig::from_env()?;
-    let checkpoint = match std::env::var("LOCAL_STREAM_CHECKPOINT") {
-        Ok(path) if !path.is_empty() => path.into(),
-        _ => std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../.local/streams")
-            .join(format!("{}.json", config.table_name)),
-    };
+    let checkpoint = stream_checkpoint(&config);
     let mapping = streams::EventSourceMapping {
         filters: stream::filter_patterns(),
         batch_size: stream::BATCH_SIZE,
@@ -210,6 +228,53 @@ async fn stream_poller(app: &rules_api::App) -> Result<(), Error> {
         move |event| {
             let assigner = assigner.clone();
             async move { Box::pin(assigner.handle(event)).await }
+        },
+        shutdown_signal(),
+    )
+    .await?;
+    Ok(())
+}
+
+/// The assign mapping's checkpoint file: `LOCAL_STREAM_CHECKPOINT`, else
+/// `.local/streams/<table>.json`.
+fn stream_checkpoint(config: &store::StoreConfig) -> std::path::PathBuf {
+    match std::env::var("LOCAL_STREAM_CHECKPOINT") {
+        Ok(path) if !path.is_empty() => path.into(),
+        _ => std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../.local/streams")
+            .join(format!("{}.json", config.table_name)),
+    }
+}
+
+/// Plays the events function's event source mapping, the stream's second reader: its
+/// own filters, retries and checkpoint (in `events/` beside the assign mapping's, with
+/// its own `on-failure.jsonl`), publishing to `bus` on the local EventBridge API (moto,
+/// at `DYNAMODB_ENDPOINT`). Off with the assign mapping (`LOCAL_STREAMS=off`).
+async fn events_poller(bus: events::EventBridge) -> Result<(), Error> {
+    if std::env::var("LOCAL_STREAMS").is_ok_and(|v| v == "off") {
+        return Ok(());
+    }
+    let config = store::StoreConfig::from_env()?;
+    let assign = stream_checkpoint(&config);
+    let file = assign.file_name().unwrap_or_default().to_owned();
+    let checkpoint = assign.with_file_name("events").join(file);
+    let mapping = streams::EventSourceMapping {
+        filters: events::stream::filter_patterns(),
+        batch_size: events::stream::BATCH_SIZE,
+        maximum_retry_attempts: events::stream::MAXIMUM_RETRY_ATTEMPTS,
+        bisect_batch_on_function_error: true,
+        poll_interval: Duration::from_millis(250),
+        checkpoint,
+    };
+    let client = streams::client(&config).await;
+    let publisher = events::Publisher::new(bus);
+    streams::run(
+        client,
+        config.table_name,
+        mapping,
+        move |event| {
+            let publisher = publisher.clone();
+            async move { publisher.handle(event).await }
         },
         shutdown_signal(),
     )

@@ -66,7 +66,7 @@ struct Gateway<H> {
     started: u64,
 }
 
-type Reply = Response<Full<Bytes>>;
+pub(crate) type Reply = Response<Full<Bytes>>;
 
 /// Serves until `shutdown` completes, then lets in-flight requests finish.
 pub async fn serve<H: Handler>(
@@ -157,7 +157,11 @@ async fn read_body(req: &mut Request<IncomingBody>) -> Result<Vec<u8>, BodyError
     Ok(bytes)
 }
 
-fn json_reply(status: StatusCode, content_type: &'static str, body: serde_json::Value) -> Reply {
+pub(crate) fn json_reply(
+    status: StatusCode,
+    content_type: &'static str,
+    body: serde_json::Value,
+) -> Reply {
     let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
     *response.status_mut() = status;
     response

@@ -587,19 +587,11 @@ impl Args {
         V: TryInto<R, Error = TryFromIntError>,
         R: Into<u64> + Copy,
     {
-        self.convert(
-            ty,
-            value
-                .try_into()
-                .map_err(GuestError::from)
-                .and_then(|tag: R| {
-                    if tag.into() < cases {
-                        Ok(tag)
-                    } else {
-                        Err(GuestError::InvalidEnumValue(name))
-                    }
-                }),
-        )
+        self.checked(ty, value, |tag| {
+            (tag < cases)
+                .then_some(())
+                .ok_or(GuestError::InvalidEnumValue(name))
+        })
     }
 
     /// A flags type of `R` with the bits `valid`.
@@ -614,19 +606,32 @@ impl Args {
         V: TryInto<R, Error = TryFromIntError>,
         R: Into<u64> + Copy,
     {
-        self.convert(
-            ty,
-            value
-                .try_into()
-                .map_err(GuestError::from)
-                .and_then(|bits: R| {
-                    if bits.into() & !valid == 0 {
-                        Ok(bits)
-                    } else {
-                        Err(GuestError::InvalidFlagValue(name))
-                    }
-                }),
-        )
+        self.checked(ty, value, |bits| {
+            (bits & !valid == 0)
+                .then_some(())
+                .ok_or(GuestError::InvalidFlagValue(name))
+        })
+    }
+
+    /// `value` as an `R` that passes `check`, or a trap.
+    fn checked<R, V>(
+        &self,
+        ty: &'static str,
+        value: V,
+        check: impl FnOnce(u64) -> Result<(), GuestError>,
+    ) -> wasmtime::Result<R>
+    where
+        V: TryInto<R, Error = TryFromIntError>,
+        R: Into<u64> + Copy,
+    {
+        let value = value
+            .try_into()
+            .map_err(GuestError::from)
+            .and_then(|raw: R| {
+                check(raw.into())?;
+                Ok(raw)
+            });
+        self.convert(ty, value)
     }
 
     fn clockid(&self, value: i32) -> wasmtime::Result<u32> {

@@ -1,21 +1,30 @@
 //! `import-customers` (`infra/import-customers`, the `import-customers` library called in-process)
 //! against the local stack: a file split into several requests, failed rows reported by
 //! the file's lines, a second run finding every row unchanged, the rest of a request
-//! sent again after the server's time budget ran out, and HTTP errors.
+//! sent again after the server's time budget ran out, HTTP errors, and workbooks sent in
+//! parts with their sheet's row numbers.
 
 use std::path::PathBuf;
 
 use crate::common::*;
+use crate::spreadsheet::{
+    assert_clients_imported, clients_failures, clients_fields, clients_xlsx, fixture,
+};
 use import_customers::{Command, Console, Options, Summary, import_file, parse_args, run};
 use serde_json::json;
 use tests::{Stack, token, unique_tenant};
 
-/// A CSV file in the temporary directory, removed when dropped.
+/// A file in the temporary directory, removed when dropped.
 struct TempFile(PathBuf);
 
 impl TempFile {
+    /// A CSV file.
     fn new(tenant: &str, contents: &str) -> TempFile {
-        let path = std::env::temp_dir().join(format!("{tenant}.csv"));
+        Self::named(&format!("{tenant}.csv"), contents.as_bytes())
+    }
+
+    fn named(name: &str, contents: &[u8]) -> TempFile {
+        let path = std::env::temp_dir().join(name);
         std::fs::write(&path, contents).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         TempFile(path)
     }
@@ -232,4 +241,121 @@ async fn http_errors_end_the_import_with_the_problems_detail() {
         err.starts_with("import-customers: the API answered 401 Unauthorized"),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn workbooks_import_in_parts_with_their_sheets_row_numbers() {
+    let stack = Stack::get().await;
+    for (extension, bytes) in [
+        ("xlsx", clients_xlsx()),
+        ("XLS", fixture("customers.xls")),
+        ("ods", fixture("customers.ods")),
+    ] {
+        let tenant = unique_tenant("imp-cli-book");
+        let client = stack.client(&tenant);
+        clients_fields(&client).await;
+        let file = TempFile::named(&format!("{tenant}.{extension}"), &bytes);
+        let token = token(&tenant);
+        let path = file.path();
+        let args = [
+            "--url",
+            &stack.base_url,
+            "--token",
+            &token,
+            "--rows-per-request",
+            "1",
+            &path,
+        ];
+        let summary = import_file(&options(&args), &mut |_| {})
+            .await
+            .expect("import");
+        assert_eq!(counts(&summary), (2, 0, 0, 1), "{extension}: {summary:#?}");
+        assert_eq!((summary.rows, summary.requests), (3, 3), "{extension}");
+        let mut lines = summary.failure_lines();
+        lines.sort();
+        let expected: Vec<String> = clients_failures()
+            .into_iter()
+            .flat_map(|(line, errors)| {
+                errors
+                    .into_iter()
+                    .map(move |error| format!("line {line}: {error}"))
+            })
+            .collect();
+        assert_eq!(lines, expected, "{extension}");
+        assert_clients_imported(&client).await;
+
+        let archive = [&args[..4], &["--sheet", "Archive", &path]].concat();
+        let summary = import_file(&options(&archive), &mut |_| {})
+            .await
+            .expect("import");
+        assert_eq!(counts(&summary), (1, 0, 0, 0), "{extension}: {summary:#?}");
+        let missing = [&args[..4], &["--sheet", "Nope", &path]].concat();
+        let (status, _, err) = run_command(&missing).await;
+        assert_eq!(status, 2, "{err}");
+        assert!(
+            err.starts_with(
+                "import-customers: the workbook has no sheet `Nope`; its sheets are \
+                 `Clients`, `Archive`"
+            ),
+            "{err}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_big_sheet_fails_repeated_rows_before_sending_and_keeps_row_numbers() {
+    let stack = Stack::get().await;
+    let tenant = unique_tenant("imp-cli-sheet");
+    let client = stack.client(&tenant);
+    create_field(&client, &json!({"name": "visits", "type": "integer"})).await;
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    // Header on row 3; rows 4-23, a blank row 10.
+    sheet.write_string(2, 0, "email").unwrap();
+    sheet.write_string(2, 1, "visits").unwrap();
+    for row in 3..23u32 {
+        if row == 9 {
+            continue;
+        }
+        let email = match row {
+            // Row 20 repeats row 5's email, in another request.
+            19 => "Sheet-4@example.com".to_string(),
+            _ => format!("sheet-{row}@example.com"),
+        };
+        sheet.write_string(row, 0, &email).unwrap();
+        match row {
+            14 => sheet.write_number(row, 1, 2.5).unwrap(),
+            _ => sheet.write_number(row, 1, f64::from(row)).unwrap(),
+        };
+    }
+    let file = TempFile::named(&format!("{tenant}.xlsx"), &book.save_to_buffer().unwrap());
+    let token = token(&tenant);
+    let path = file.path();
+    let args = [
+        "--url",
+        &stack.base_url,
+        "--token",
+        &token,
+        "--rows-per-request",
+        "4",
+        &path,
+    ];
+    let summary = import_file(&options(&args), &mut |_| {})
+        .await
+        .expect("import");
+    // 19 rows, one failed before sending: 18 in requests of 4.
+    assert_eq!(counts(&summary), (17, 0, 0, 2), "{summary:#?}");
+    assert_eq!((summary.rows, summary.requests), (19, 5));
+    assert_eq!(
+        summary.failure_lines(),
+        [
+            "line 15: visits: must be an integer",
+            "line 20: email: line 5 already has email `Sheet-4@example.com`",
+        ]
+    );
+    let visits = client
+        .get("/customers?email=sheet-22@example.com")
+        .await
+        .expect(200);
+    assert_eq!(visits.json["items"][0]["fields"]["visits"], 22);
 }

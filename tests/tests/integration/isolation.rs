@@ -397,6 +397,21 @@ fn cases_for(
             .containing(&b.customer),
         ],
         ("GET", "/clusters") => vec![case(M::GET, "/clusters".into(), Own).containing("b_level")],
+        ("GET", "/targets/count") => vec![
+            // A's segment counts none of B's customers (and none of A's).
+            case(
+                M::GET,
+                format!("/targets/count?segment={}", ids.segment),
+                Own,
+            )
+            .containing(r#""count":0"#),
+            case(
+                M::GET,
+                "/targets/count?cluster.b_level=gold&match=any".into(),
+                Own,
+            )
+            .containing("b_level"),
+        ],
         ("GET", "/clusters/{field}/members") => vec![
             case(
                 M::GET,

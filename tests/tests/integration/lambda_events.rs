@@ -554,7 +554,7 @@ async fn fields_and_customers_through_their_functions() {
     assert_eq!(listed.json["items"][0]["id"], "ev-1");
     Event::new("GET", "/customers", "/customers")
         .tenant(&tenant)
-        .query("cluster.tier=AA&segment=x")
+        .query("cluster.tier=AA&cluster.tier=A")
         .send(&app, Function::Customers)
         .await
         .problem(400, "bad_request");

@@ -1,5 +1,5 @@
-//! The HTTP integration tests, one module per area, in one binary: they share one moto
-//! and one `local-stack` (see `tests/lib.rs`), and the product is linked once.
+//! The HTTP integration tests, one module per area, in one binary: they share two stacks
+//! of moto and `local-stack` (see `tests/lib.rs`), and the product is linked once.
 //! `hostile_memory` stays a binary of its own, because it measures this process's memory.
 
 #[path = "../common/mod.rs"]
@@ -13,6 +13,7 @@ mod backfill;
 mod contention;
 mod contract;
 mod customers;
+mod events;
 mod faults;
 mod fields;
 mod gateway;
@@ -27,5 +28,6 @@ mod sales;
 mod segments;
 mod smoke;
 mod spreadsheet;
+mod targets;
 mod template;
 mod tenancy;

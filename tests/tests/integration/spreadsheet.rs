@@ -1,7 +1,9 @@
-//! The spreadsheet path: `POST /customers/import` (CSV upserts with a per-row report,
-//! dry runs, limits) and `GET /customers/export` (filters, paging, round trip).
+//! The spreadsheet path: `POST /customers/import` (CSV and workbook upserts with a
+//! per-row report, dry runs, limits) and `GET /customers/export` (filters, paging, round
+//! trip; CSV and xlsx).
 
 use std::collections::BTreeSet;
+use std::io::Cursor;
 
 use crate::common::*;
 use serde_json::{Value, json};
@@ -635,15 +637,13 @@ async fn bodies_media_types_and_headers_are_checked_before_anything_is_written()
         "the file has more than 10000 rows; split it into files of at most 10000 rows"
     );
 
-    // 415 for anything but UTF-8 CSV; spreadsheets are told to save as CSV.
+    // 415 for anything but UTF-8 CSV and the workbooks the API reads.
     for (content_type, detail) in [
         (
             "application/json",
-            "expected text/csv, got `application/json`",
-        ),
-        (
-            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            "xlsx workbooks are not read; save the sheet as CSV UTF-8 and send it as text/csv",
+            "expected text/csv or a workbook (xlsx application/vnd.openxmlformats-\
+             officedocument.spreadsheetml.sheet, xls application/vnd.ms-excel, ods \
+             application/vnd.oasis.opendocument.spreadsheet), got `application/json`",
         ),
         (
             "text/csv; charset=windows-1252",
@@ -716,4 +716,418 @@ async fn an_import_out_of_time_reports_where_it_stopped() {
     let report = imported(&stack.client(&tenant), "", csv).await;
     assert_eq!(counts(&report), (1, 0, 1, 0), "{report}");
     assert_eq!(report["stopped_at_line"], Value::Null);
+}
+
+pub(crate) const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+pub(crate) const XLS: &str = "application/vnd.ms-excel";
+pub(crate) const ODS: &str = "application/vnd.oasis.opendocument.spreadsheet";
+
+/// A committed workbook of `tests/fixtures/workbooks` (see `make.py` there).
+pub(crate) fn fixture(name: &str) -> Vec<u8> {
+    let path = tests::repo_root()
+        .join("tests/fixtures/workbooks")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The fixtures' workbook as xlsx, written here with rust_xlsxwriter: sheet `Clients`
+/// (the header on row 2, after a blank row; typed cells) and `Archive`.
+pub(crate) fn clients_xlsx() -> Vec<u8> {
+    use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
+    let mut book = Workbook::new();
+    let date = Format::new().set_num_format("yyyy-mm-dd");
+    let stamp = Format::new().set_num_format("yyyy-mm-dd hh:mm:ss");
+    let sheet = book.add_worksheet().set_name("Clients").unwrap();
+    let header = [
+        "id",
+        "email",
+        "first_name",
+        "visits",
+        "credit",
+        "vip",
+        "since",
+        "seen_at",
+        "note",
+    ];
+    for (column, name) in (0u16..).zip(header) {
+        sheet.write_string(1, column, name).unwrap();
+    }
+    sheet.write_string(2, 0, "c-1").unwrap();
+    sheet.write_string(2, 1, "ann@example.com").unwrap();
+    sheet.write_string(2, 2, "Ann").unwrap();
+    sheet.write_number(2, 3, 12.0).unwrap();
+    sheet.write_number(2, 4, 1234.5).unwrap();
+    sheet.write_boolean(2, 5, true).unwrap();
+    let since = ExcelDateTime::from_ymd(2026, 1, 31).unwrap();
+    sheet
+        .write_datetime_with_format(2, 6, &since, &date)
+        .unwrap();
+    let seen = ExcelDateTime::from_ymd(2026, 1, 31)
+        .unwrap()
+        .and_hms(10, 30, 0)
+        .unwrap();
+    sheet
+        .write_datetime_with_format(2, 7, &seen, &stamp)
+        .unwrap();
+    sheet.write_number(2, 8, 0.1 + 0.2).unwrap();
+    sheet.write_string(4, 0, "c-2").unwrap();
+    sheet.write_string(4, 1, "bob@example.com").unwrap();
+    sheet.write_string(4, 2, "Bob").unwrap();
+    sheet.write_number(4, 3, 3.5).unwrap();
+    sheet.write_boolean(4, 5, false).unwrap();
+    sheet.write_string(4, 6, "2026-02-30").unwrap();
+    sheet.write_string(4, 8, "  keeps its spaces ").unwrap();
+    sheet.write_number(5, 0, 1_234_567.0).unwrap();
+    sheet.write_string(5, 1, "cid@example.com").unwrap();
+    sheet.write_number(5, 4, -0.25).unwrap();
+    let archive = book.add_worksheet().set_name("Archive").unwrap();
+    archive.write_string(0, 0, "email").unwrap();
+    archive.write_string(0, 1, "first_name").unwrap();
+    archive.write_string(1, 0, "old@example.com").unwrap();
+    archive.write_string(1, 1, "Old").unwrap();
+    book.save_to_buffer().unwrap()
+}
+
+/// The fields the `Clients` sheet fills.
+pub(crate) async fn clients_fields(client: &Client) {
+    for body in [
+        json!({"name": "visits", "type": "integer"}),
+        json!({"name": "credit", "type": "decimal"}),
+        json!({"name": "vip", "type": "boolean"}),
+        json!({"name": "since", "type": "date"}),
+        json!({"name": "seen_at", "type": "datetime"}),
+        json!({"name": "note", "type": "text"}),
+    ] {
+        create_field(client, &body).await;
+    }
+}
+
+/// What importing the `Clients` sheet fails: its row 5, by the sheet's row number.
+pub(crate) fn clients_failures() -> Vec<(u64, Vec<String>)> {
+    vec![(
+        5,
+        strings(&[
+            "since: must be a date like 2026-01-31",
+            "visits: must be an integer",
+        ]),
+    )]
+}
+
+/// Checks what the `Clients` sheet imported: each cell as the spreadsheet showed it.
+pub(crate) async fn assert_clients_imported(client: &Client) {
+    let ann = client.get("/customers/c-1").await.expect(200).json;
+    assert_eq!(
+        ann["fields"],
+        json!({
+            "visits": 12, "credit": "1234.5", "vip": true, "since": "2026-01-31",
+            "seen_at": "2026-01-31T10:30:00Z", "note": "0.3"
+        }),
+        "{ann}"
+    );
+    assert_eq!(ann["first_name"], "Ann");
+    let cid = client.get("/customers/1234567").await.expect(200).json;
+    assert_eq!(cid["email"], "cid@example.com");
+    assert_eq!(cid["fields"], json!({"credit": "-0.25"}), "{cid}");
+    client.get("/customers/c-2").await.expect(404);
+}
+
+async fn import_workbook(client: &Client, media: &str, query: &str, body: Vec<u8>) -> Reply {
+    send_raw(
+        client,
+        Method::POST,
+        &format!("/customers/import{query}"),
+        Some(media),
+        body,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn workbooks_import_typed_cells_by_the_sheets_row_numbers() {
+    let stack = Stack::get().await;
+    for (media, body) in [
+        (XLSX, clients_xlsx()),
+        (XLS, fixture("customers.xls")),
+        (ODS, fixture("customers.ods")),
+    ] {
+        let client = stack.client(&unique_tenant("imp-book"));
+        clients_fields(&client).await;
+
+        let dry = import_workbook(&client, media, "?dry_run=true", body.clone())
+            .await
+            .expect(200)
+            .json;
+        assert_eq!(counts(&dry), (2, 0, 0, 1), "{media}: {dry}");
+        assert_eq!(all_customer_ids(&client).await, BTreeSet::new());
+
+        let report = import_workbook(&client, media, "", body.clone())
+            .await
+            .expect(200)
+            .json;
+        assert_eq!(counts(&report), (2, 0, 0, 1), "{media}: {report}");
+        assert_eq!(failures(&report), clients_failures(), "{media}");
+        assert_eq!(report["failed"][0]["id"], "c-2");
+        assert_clients_imported(&client).await;
+        let again = import_workbook(&client, media, "", body.clone())
+            .await
+            .expect(200)
+            .json;
+        assert_eq!(counts(&again), (0, 0, 2, 1), "{media}: {again}");
+
+        // Another sheet by name; a sheet that is not there names those that are.
+        let archive = import_workbook(&client, media, "?sheet=Archive", body.clone())
+            .await
+            .expect(200)
+            .json;
+        assert_eq!(counts(&archive), (1, 0, 0, 0), "{media}: {archive}");
+        let reply = import_workbook(&client, media, "?sheet=clients", body.clone()).await;
+        assert_problem(&reply, 400, "bad_request");
+        assert_eq!(
+            reply.json["detail"],
+            "the workbook has no sheet `clients`; its sheets are `Clients`, `Archive`",
+            "{media}"
+        );
+        assert_eq!(all_customer_ids(&client).await.len(), 3, "{media}");
+    }
+}
+
+#[tokio::test]
+async fn corrupt_and_oversized_workbooks_are_refused_and_write_nothing() {
+    let stack = Stack::get().await;
+    let client = stack.client(&unique_tenant("imp-book-bad"));
+    clients_fields(&client).await;
+    let good = clients_xlsx();
+    let mut cut = good.clone();
+    cut.truncate(good.len() / 2);
+    for (media, body) in [
+        (XLSX, cut),
+        (XLSX, b"id,email\nc-1,a@b.co\n".to_vec()),
+        (XLS, clients_xlsx()),
+        (ODS, fixture("customers.xls")),
+        (XLSX, Vec::new()),
+    ] {
+        let reply = import_workbook(&client, media, "", body).await;
+        assert_problem(&reply, 400, "bad_request");
+        let detail = reply.json["detail"].as_str().unwrap_or_default();
+        assert!(
+            detail.starts_with("the file is not a readable "),
+            "{detail}"
+        );
+    }
+    // A workbook reaches the function base64-encoded: 4,500,000 bytes at most.
+    let reply = import_workbook(&client, XLSX, "", vec![0; 4_500_001]).await;
+    assert_problem(&reply, 413, "payload_too_large");
+    assert!(
+        reply.json["detail"].as_str().unwrap().contains("4500000"),
+        "{}",
+        reply.text
+    );
+    let reply = import_workbook(&client, "text/csv", "?sheet=Clients", b"email\n".to_vec()).await;
+    assert_problem(&reply, 400, "bad_request");
+    // The header rules are the CSV ones.
+    let mut header_only = rust_xlsxwriter::Workbook::new();
+    let sheet = header_only.add_worksheet();
+    for (column, name) in (0u16..).zip(["email", "colour", "", "email"]) {
+        sheet.write_string(0, column + 2, name).unwrap();
+    }
+    sheet.write_string(1, 1, "stray").unwrap();
+    let reply = import_workbook(&client, XLSX, "", header_only.save_to_buffer().unwrap()).await;
+    assert_eq!(
+        pointers(&reply),
+        set(&["/header/1", "/header/2", "/header/3"]),
+        "{}",
+        reply.text
+    );
+    assert_eq!(all_customer_ids(&client).await, BTreeSet::new());
+}
+
+#[tokio::test]
+async fn values_outside_the_header_and_formula_errors_fail_their_row() {
+    let stack = Stack::get().await;
+    let client = stack.client(&unique_tenant("imp-book-rows"));
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    sheet.write_string(0, 1, "email").unwrap();
+    sheet.write_string(0, 2, "first_name").unwrap();
+    sheet.write_string(1, 1, "ann@example.com").unwrap();
+    sheet.write_string(2, 1, "bob@example.com").unwrap();
+    sheet.write_string(2, 4, "a note beside the table").unwrap();
+    sheet.write_string(3, 0, "left").unwrap();
+    sheet.write_string(3, 1, "cid@example.com").unwrap();
+    sheet.write_string(4, 1, "dan@example.com").unwrap();
+    let error = rust_xlsxwriter::Formula::new("=1/0").set_result("#DIV/0!");
+    sheet.write_formula(4, 2, error).unwrap();
+    sheet.write_string(9, 1, "ANN@example.com").unwrap();
+    let report = import_workbook(&client, XLSX, "", book.save_to_buffer().unwrap())
+        .await
+        .expect(200)
+        .json;
+    assert_eq!(counts(&report), (1, 0, 0, 4), "{report}");
+    assert_eq!(
+        failures(&report),
+        [
+            (
+                3,
+                strings(&["-: has a value in column E, outside the header's columns B to C"])
+            ),
+            (
+                4,
+                strings(&["-: has a value in column A, outside the header's columns B to C"])
+            ),
+            (5, strings(&["first_name: holds the error #DIV/0!"])),
+            (
+                10,
+                strings(&["email: line 2 already has email `ANN@example.com`"])
+            ),
+        ]
+    );
+}
+
+/// `GET` with headers, the body as bytes (the shared client reads bodies as text).
+async fn get_bytes(
+    stack: &Stack,
+    tenant: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+    let mut request = reqwest::Client::new()
+        .get(format!("{}{path}", stack.base_url))
+        .bearer_auth(tests::token(tenant));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.expect("GET");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response.bytes().await.expect("the body").to_vec();
+    (status, headers, body)
+}
+
+/// The first sheet of an xlsx workbook, read with calamine.
+fn xlsx_rows(bytes: &[u8]) -> Vec<Vec<calamine::Data>> {
+    use calamine::Reader;
+    let mut book = calamine::Xlsx::new(Cursor::new(bytes.to_vec())).expect("an xlsx workbook");
+    let name = book.sheet_names()[0].clone();
+    assert_eq!(name, "customers");
+    let range = book.worksheet_range(&name).expect("the sheet");
+    range.rows().map(<[calamine::Data]>::to_vec).collect()
+}
+
+#[tokio::test]
+async fn an_xlsx_export_has_typed_cells_and_imports_back_unchanged() {
+    let stack = Stack::get().await;
+    let tenant = unique_tenant("exp-xlsx");
+    let client = stack.client(&tenant);
+    varied_tenant(&client).await;
+
+    let (status, headers, bytes) =
+        get_bytes(stack, &tenant, "/customers/export?format=xlsx", &[]).await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["content-type"], XLSX);
+    assert_eq!(
+        headers["content-disposition"],
+        "attachment; filename=\"customers.xlsx\""
+    );
+    assert!(headers.get("link").is_none());
+    let rows = xlsx_rows(&bytes);
+    let header: Vec<String> = rows[0].iter().map(|c| c.to_string()).collect();
+    assert_eq!(
+        header,
+        strings(&[
+            "id",
+            "email",
+            "first_name",
+            "last_name",
+            "document",
+            "phone",
+            "segment_id",
+            "billing",
+            "code",
+            "credit",
+            "distributor",
+            "note",
+            "seen_at",
+            "since",
+            "tier",
+            "visits",
+        ])
+    );
+    assert_eq!(rows.len(), 6);
+    let ann = rows
+        .iter()
+        .find(|row| row[0] == calamine::Data::String("c-1".into()))
+        .expect("c-1");
+    use calamine::{Data, DataType};
+    assert_eq!(ann[8], Data::String(" padded ".into()), "text stays text");
+    assert_eq!(ann[9], Data::Float(1234.5), "a decimal as a number");
+    assert_eq!(ann[10], Data::Bool(true));
+    assert_eq!(ann[15], Data::Float(12.0), "an integer as a number");
+    assert_eq!(
+        ann[13].as_date(),
+        chrono::NaiveDate::from_ymd_opt(2020, 2, 29),
+        "a date cell: {:?}",
+        ann[13]
+    );
+    assert_eq!(
+        ann[12].as_datetime().map(|at| at.to_string()),
+        Some("2026-01-01 08:00:00.250".to_string()),
+        "a date-time cell in UTC: {:?}",
+        ann[12]
+    );
+
+    let versions_before = list_all(&client, "/customers", 100).await;
+    let report = import_workbook(&client, XLSX, "", bytes.clone())
+        .await
+        .expect(200)
+        .json;
+    assert_eq!(counts(&report), (0, 0, 5, 0), "{report}");
+    assert_eq!(list_all(&client, "/customers", 100).await, versions_before);
+
+    // `Accept` picks xlsx too; CSV stays the default and wins a tie.
+    let (_, headers, by_accept) =
+        get_bytes(stack, &tenant, "/customers/export", &[("accept", XLSX)]).await;
+    assert_eq!(headers["content-type"], XLSX);
+    assert_eq!(xlsx_rows(&by_accept), rows);
+    for accept in ["text/csv", "*/*", "", &format!("text/csv, {XLSX}")] {
+        let (_, headers, _) =
+            get_bytes(stack, &tenant, "/customers/export", &[("accept", accept)]).await;
+        assert_eq!(
+            headers["content-type"], "text/csv; charset=utf-8",
+            "{accept}"
+        );
+    }
+    let preferred = format!("text/csv;q=0.5, {XLSX}");
+    let (_, headers, _) = get_bytes(
+        stack,
+        &tenant,
+        "/customers/export",
+        &[("accept", &preferred)],
+    )
+    .await;
+    assert_eq!(headers["content-type"], XLSX);
+    let reply = client.get("/customers/export?format=pdf").await;
+    assert_problem(&reply, 400, "bad_request");
+
+    // Pages keep the format in their Link.
+    let mut ids = BTreeSet::new();
+    let mut next = Some("/customers/export?format=xlsx&limit=2".to_string());
+    while let Some(path) = next.take() {
+        let (status, headers, page) = get_bytes(stack, &tenant, &path, &[]).await;
+        assert_eq!(status, 200);
+        assert_eq!(headers["content-type"], XLSX);
+        let rows = xlsx_rows(&page);
+        assert!(rows.len() <= 3, "{} rows", rows.len());
+        ids.extend(rows[1..].iter().map(|row| row[0].to_string()));
+        next = headers.get("link").map(|link| {
+            let link = link.to_str().unwrap();
+            assert!(link.contains("format=xlsx"), "{link}");
+            link.trim_start_matches('<')
+                .split('>')
+                .next()
+                .unwrap()
+                .to_string()
+        });
+        assert!(ids.len() <= 5, "paging does not end");
+    }
+    assert_eq!(ids, all_customer_ids(&client).await);
 }

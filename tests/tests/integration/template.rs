@@ -87,34 +87,116 @@ fn template_value(text: &str, after: &str, key: &str) -> String {
         .unwrap_or_else(|| panic!("no `{key}` after `{after}`"))
 }
 
-#[test]
-fn the_stream_mapping_matches_what_the_assign_code_expects() {
-    use evaluation::stream::{BATCH_SIZE, MAXIMUM_RETRY_ATTEMPTS, filter_patterns};
-    let text = std::fs::read_to_string(tests::repo_root().join("template.yaml")).unwrap();
-    let anchor = "Type: DynamoDB";
+/// The stream mapping of function `id`: its block from `Type: DynamoDB` on.
+fn stream_mapping(text: &str, id: &str) -> String {
+    let (_, _, block) = resources(text)
+        .into_iter()
+        .find(|(i, kind, _)| i == id && kind == "AWS::Serverless::Function")
+        .unwrap_or_else(|| panic!("no function {id}"));
+    let start = block
+        .find("Type: DynamoDB")
+        .unwrap_or_else(|| panic!("{id} has no stream mapping"));
+    block[start..].to_owned()
+}
+
+/// Function `id`'s stream mapping has this batch size, these retries and filters, and
+/// reports partial batch failures.
+fn check_mapping(
+    text: &str,
+    id: &str,
+    batch_size: usize,
+    retries: u32,
+    filters: Vec<serde_json::Value>,
+) {
+    let mapping = stream_mapping(text, id);
+    let value = |key: &str| template_value(&mapping, "Type: DynamoDB", key);
+    assert_eq!(value("BatchSize:"), batch_size.to_string(), "{id}");
+    assert_eq!(value("MaximumRetryAttempts:"), retries.to_string(), "{id}");
     assert_eq!(
-        template_value(&text, anchor, "BatchSize:"),
-        BATCH_SIZE.to_string()
+        value("FunctionResponseTypes:"),
+        "[ReportBatchItemFailures]",
+        "{id}"
     );
-    assert_eq!(
-        template_value(&text, anchor, "MaximumRetryAttempts:"),
-        MAXIMUM_RETRY_ATTEMPTS.to_string()
-    );
-    assert_eq!(
-        template_value(&text, anchor, "FunctionResponseTypes:"),
-        "[ReportBatchItemFailures]"
-    );
-    let start = text.find(anchor).unwrap();
-    let patterns: Vec<serde_json::Value> = text[start..]
+    assert_eq!(value("BisectBatchOnFunctionError:"), "true", "{id}");
+    let patterns: Vec<serde_json::Value> = mapping
         .lines()
         .filter_map(|line| line.trim().strip_prefix("- Pattern:"))
         .map(|p| serde_json::from_str(p.trim().trim_matches('\'')).expect("a JSON pattern"))
         .collect();
-    assert_eq!(patterns, filter_patterns());
+    assert_eq!(patterns, filters, "{id}");
+}
+
+#[test]
+fn the_stream_mapping_matches_what_the_assign_code_expects() {
+    use evaluation::stream::{BATCH_SIZE, MAXIMUM_RETRY_ATTEMPTS, filter_patterns};
+    let text = std::fs::read_to_string(tests::repo_root().join("template.yaml")).unwrap();
+    check_mapping(
+        &text,
+        "AssignFunction",
+        BATCH_SIZE,
+        MAXIMUM_RETRY_ATTEMPTS,
+        filter_patterns(),
+    );
     assert_eq!(
         template_value(&text, "StreamSpecification:", "StreamViewType:"),
         "NEW_AND_OLD_IMAGES"
     );
+}
+
+/// The events function: its mapping as `events::stream` expects, its bus named in its
+/// environment, and its role allowed to put events on that bus only.
+#[test]
+fn the_events_mapping_matches_the_events_code_and_its_role_puts_on_its_bus_only() {
+    use events::stream::{BATCH_SIZE, MAXIMUM_RETRY_ATTEMPTS, filter_patterns};
+    let text = std::fs::read_to_string(tests::repo_root().join("template.yaml")).unwrap();
+    check_mapping(
+        &text,
+        "EventsFunction",
+        BATCH_SIZE,
+        MAXIMUM_RETRY_ATTEMPTS,
+        filter_patterns(),
+    );
+    let all = resources(&text);
+    let block = |id: &str, kind: &str| {
+        all.iter()
+            .find(|(i, k, _)| i == id && k == kind)
+            .map(|(_, _, block)| block.clone())
+            .unwrap_or_else(|| panic!("no {kind} named {id}"))
+    };
+    block("EventBus", "AWS::Events::EventBus");
+    let function = block("EventsFunction", "AWS::Serverless::Function");
+    assert_eq!(
+        block_value(&function, "EVENT_BUS_NAME:"),
+        Some("!Ref EventBus")
+    );
+    assert!(function.contains("Destination: !GetAtt EventsFailures.Arn"));
+    let role = block("EventsRole", "AWS::IAM::Role");
+    let puts: Vec<&str> = role.lines().map(str::trim).collect();
+    let at = puts
+        .iter()
+        .position(|line| *line == "Action: events:PutEvents")
+        .expect("the role may put events");
+    assert_eq!(puts[at + 1], "Resource: !GetAtt EventBus.Arn");
+    assert!(
+        !role.contains("Resource: !GetAtt Table.Arn"),
+        "it reads no table item"
+    );
+    let outputs = &text[text.find("\nOutputs:").expect("outputs")..];
+    assert!(outputs.contains("Value: !Ref EventBus"));
+}
+
+/// DynamoDB Streams throttles more than two simultaneous readers of a shard: assign and
+/// events are both (docs/events.md), so a third consumer must share one of them.
+#[test]
+fn the_table_stream_has_at_most_two_readers() {
+    let text = std::fs::read_to_string(tests::repo_root().join("template.yaml")).unwrap();
+    let readers: Vec<String> = functions_of_template()
+        .into_iter()
+        .filter(|(_, block)| block.contains("Stream: !GetAtt Table.StreamArn"))
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(readers, ["AssignFunction", "EventsFunction"]);
+    assert_eq!(text.matches("Type: DynamoDB").count(), 2);
 }
 
 /// The resources of template.yaml: (logical id, `Type`, the text of its block).

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::doc::{CURSOR, Doc, LIMIT, json, page};
 use crate::http::{Call, Reply};
-use crate::listing::{cluster_filter, filtered_page};
+use crate::listing::{CLUSTER_PREFIX, MATCH, SEGMENT, filtered_page, target};
 use crate::problem::ApiError;
 use crate::route::{Function::Fields, Route};
 use crate::{App, handler};
@@ -33,13 +33,15 @@ pub(crate) const ROUTES: &[Route<App>] = &[
         "/clusters/{field}/members",
         Doc::new(
             "ListClusterMembers",
-            "The customers in one cluster (`?value=`)",
+            "The customers in one cluster (`?value=`), optionally combined with other conditions",
         )
         .query(&[
             (
                 "value",
-                "The cluster value, as in ?cluster.<field>= (required)",
+                "The cluster value, as in ?cluster.<field>= (required); several as `v1,v2`",
             ),
+            SEGMENT,
+            MATCH,
             LIMIT,
             CURSOR,
         ])
@@ -120,9 +122,14 @@ async fn list(app: &App, call: Call) -> Result<Reply, ApiError> {
 }
 
 /// `GET /clusters/{field}/members?value=`: the customers in one cluster, paginated
-/// like (and with cursors shared with) `GET /customers?cluster.<field>=<value>`.
+/// like (and with cursors shared with) `GET /customers?cluster.<field>=<value>`. The
+/// path's condition combines with the query's (`segment`, other `cluster.<field>`,
+/// `match`) as if the query named it.
 async fn members(app: &App, call: Call) -> Result<Reply, ApiError> {
-    call.allow_query(&["value", "limit", "cursor"], &[])?;
+    call.allow_query(
+        &["value", "segment", "match", "limit", "cursor"],
+        &[CLUSTER_PREFIX],
+    )?;
     let fields = app.store.list_fields(&call.tenant).await?;
     let name = call.param(0);
     if !fields.iter().any(|f| f.name == name && f.cluster) {
@@ -133,6 +140,7 @@ async fn members(app: &App, call: Call) -> Result<Reply, ApiError> {
     let value = call
         .query("value")
         .ok_or_else(|| ApiError::BadRequest("value is required".into()))?;
-    let filter = cluster_filter(&fields, name, value)?;
-    filtered_page(app, &call, &fields, &filter).await
+    let param = format!("{CLUSTER_PREFIX}{name}");
+    let target = target(&call, &fields, Some((&param, value)))?;
+    filtered_page(app, &call, &fields, &target).await
 }

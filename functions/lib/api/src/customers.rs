@@ -8,7 +8,7 @@ use store::Page;
 
 use crate::doc::{Body, CURSOR, Doc, LIMIT, Links, json, page};
 use crate::http::{Call, Reply, reject_identity_change};
-use crate::listing::{CLUSTER_PREFIX, Selection, filtered_page, selection};
+use crate::listing::{CLUSTER_PREFIX, MATCH, SEGMENT, Selection, filtered_page, selection};
 use crate::problem::ApiError;
 use crate::route::{Function::Customers, Route};
 use crate::{App, handler};
@@ -34,11 +34,15 @@ pub(crate) const ROUTES: &[Route<App>] = &[
         "/customers",
         Doc::new(
             "ListCustomers",
-            "List customers, optionally by segment, email or cluster value",
+            "List customers, optionally by email, or by segment and cluster values combined",
         )
         .query(&[
-            ("segment", "Only customers of this segment id"),
-            ("email", "The customer with this email (case-insensitive)"),
+            SEGMENT,
+            (
+                "email",
+                "The customer with this email (case-insensitive); alone",
+            ),
+            MATCH,
             LIMIT,
             CURSOR,
         ])
@@ -144,12 +148,16 @@ struct CustomerClusters {
     rule_errors: Vec<domain::RuleFailure>,
 }
 
-/// `?segment=`, `?email=` or one `?cluster.<field>=<value>`, each answered by one index.
+/// `?email=` alone, or a target: `?segment=`, any `?cluster.<field>=`, each with one or
+/// several values, and `?match=all|any` (see `domain::target`).
 async fn list(app: &App, call: Call) -> Result<Reply, ApiError> {
-    call.allow_query(&["segment", "email", "limit", "cursor"], &[CLUSTER_PREFIX])?;
+    call.allow_query(
+        &["segment", "email", "match", "limit", "cursor"],
+        &[CLUSTER_PREFIX],
+    )?;
     let fields = app.store.list_fields(&call.tenant).await?;
-    let filter = match selection(&call, &fields)? {
-        Selection::Filter(filter) => filter,
+    let target = match selection(&call, &fields)? {
+        Selection::Filter(target) => target,
         Selection::Email(email) => {
             let email = email.as_str();
             // An email names at most one customer: the page never continues, so any
@@ -167,7 +175,7 @@ async fn list(app: &App, call: Call) -> Result<Reply, ApiError> {
             return Reply::page(app, &call, "customers?email", page);
         }
     };
-    filtered_page(app, &call, &fields, &filter).await
+    filtered_page(app, &call, &fields, &target).await
 }
 
 /// The segment a customer body names, as stored (`None` when it names none or an

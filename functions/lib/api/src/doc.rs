@@ -47,7 +47,8 @@ pub enum Body {
     Page(&'static str, Type),
     /// JSON by default, `text/csv` when asked for.
     JsonOrCsv(Type),
-    /// `text/csv`: the customer import's request, the export's response.
+    /// A spreadsheet: the customer import's request (`text/csv` or an xlsx, xls or ods
+    /// workbook), the export's response (`text/csv` or xlsx).
     Csv,
     /// The raw `application/wasm` module upload.
     Wasm,

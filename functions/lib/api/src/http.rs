@@ -169,6 +169,12 @@ enum ReplyBody {
         content_type: &'static str,
         text: String,
     },
+    /// Bytes (an xlsx workbook): the Lambda runtime sends them base64-encoded and API
+    /// Gateway decodes them for the client.
+    Binary {
+        content_type: &'static str,
+        bytes: Vec<u8>,
+    },
 }
 
 impl Reply {
@@ -188,6 +194,18 @@ impl Reply {
             status,
             headers: Vec::new(),
             body: ReplyBody::Text { content_type, text },
+        }
+    }
+
+    /// A binary representation, e.g. an xlsx workbook.
+    pub fn binary(status: StatusCode, content_type: &'static str, bytes: Vec<u8>) -> Reply {
+        Reply {
+            status,
+            headers: Vec::new(),
+            body: ReplyBody::Binary {
+                content_type,
+                bytes,
+            },
         }
     }
 
@@ -267,6 +285,13 @@ impl Reply {
             ReplyBody::Text { content_type, text } => {
                 builder = builder.header(CONTENT_TYPE, content_type);
                 Body::Text(text)
+            }
+            ReplyBody::Binary {
+                content_type,
+                bytes,
+            } => {
+                builder = builder.header(CONTENT_TYPE, content_type);
+                Body::Binary(bytes)
             }
             ReplyBody::Empty => Body::Empty,
         };

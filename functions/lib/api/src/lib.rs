@@ -19,6 +19,7 @@ mod segments;
 mod spreadsheet;
 
 use std::convert::Infallible;
+use std::sync::Arc;
 
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response, service_fn};
@@ -29,6 +30,7 @@ use crate::cursor::CursorSigner;
 use crate::http::{Call, Reply, problem_response};
 use crate::problem::ApiError;
 pub use crate::route::{Endpoint, Function, Route, Tables};
+pub use domain::spreadsheet::Workbooks;
 
 /// The routes of this crate's handlers, one table per module.
 pub const ROUTES: Tables<App> = &[
@@ -36,6 +38,7 @@ pub const ROUTES: Tables<App> = &[
     fields::ROUTES,
     clusters::ROUTES,
     customers::ROUTES,
+    listing::ROUTES,
     spreadsheet::ROUTES,
     sales::ROUTES,
 ];
@@ -81,6 +84,9 @@ pub struct App {
     config: Config,
     store: Store,
     cursors: CursorSigner,
+    /// Workbook import and export, for the functions that link a reader and writer
+    /// (`customers`, the local stack); `None` elsewhere.
+    workbooks: Option<Arc<dyn Workbooks>>,
 }
 
 /// What a function's handlers get: its warm state, which holds an [`App`].
@@ -102,7 +108,19 @@ impl App {
             config,
             store,
             cursors,
+            workbooks: None,
         })
+    }
+
+    /// Reads and writes workbooks on the spreadsheet routes with `workbooks` (the
+    /// `workbook` crate's); without, they take and give CSV only.
+    pub fn with_workbooks(mut self, workbooks: Arc<dyn Workbooks>) -> Self {
+        self.workbooks = Some(workbooks);
+        self
+    }
+
+    pub(crate) fn workbooks(&self) -> Option<&dyn Workbooks> {
+        self.workbooks.as_deref()
     }
 
     pub async fn from_env() -> Result<Self, StartError> {
@@ -241,8 +259,24 @@ fn tenant_of(request: &Request, claim: &str) -> Result<String, ApiError> {
 
 /// The Lambda entry point of the functions whose handlers live in this crate.
 pub async fn run(function: Function) -> Result<(), lambda_http::Error> {
+    start(function, None).await
+}
+
+/// [`run`] for a function that also reads and writes workbooks (`customers`).
+pub async fn run_with_workbooks(
+    function: Function,
+    workbooks: Arc<dyn Workbooks>,
+) -> Result<(), lambda_http::Error> {
+    start(function, Some(workbooks)).await
+}
+
+async fn start(
+    function: Function,
+    workbooks: Option<Arc<dyn Workbooks>>,
+) -> Result<(), lambda_http::Error> {
     logging::init();
-    let app = App::from_env().await?;
+    let mut app = App::from_env().await?;
+    app.workbooks = workbooks;
     run_lambda(function, app, ROUTES).await
 }
 

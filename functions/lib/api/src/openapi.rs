@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use domain::spreadsheet::WorkbookFormat;
 use serde_json::{Map, Value, json};
 
 use crate::doc::{Body, Links, collect};
@@ -66,7 +67,7 @@ fn success(body: Body) -> Value {
                 "description": "`<...>; rel=\"next\"` when more customers follow",
                 "schema": {"type": "string"}
             }},
-            "content": {"text/csv": {"schema": {"type": "string"}}}
+            "content": spreadsheet_content(&[WorkbookFormat::Xlsx])
         }),
         Body::Document => json!({
             "description": "This document",
@@ -74,6 +75,18 @@ fn success(body: Body) -> Value {
         }),
         Body::None | Body::Wasm => json!({"description": "Done"}),
     }
+}
+
+/// `text/csv` and these workbook media types (bytes: OpenAPI 3.1 `contentMediaType`).
+fn spreadsheet_content(workbooks: &[WorkbookFormat]) -> Value {
+    let mut content = Map::new();
+    content.insert("text/csv".into(), json!({"schema": {"type": "string"}}));
+    for format in workbooks {
+        let media = format.media_type();
+        let schema = json!({"schema": {"type": "string", "contentMediaType": media}});
+        content.insert(media.into(), schema);
+    }
+    Value::Object(content)
 }
 
 /// A response's `links`: one per operation, named after it.
@@ -107,10 +120,11 @@ fn request_body(method: &str, body: Body) -> Option<Value> {
         }),
         Body::Csv => json!({
             "required": true,
-            "description": "UTF-8 (BOM optional), `,` or `;` separated, RFC 4180 quoting; \
-                a header row of core columns and field names; at most 6,000,000 bytes and \
-                10,000 rows",
-            "content": {"text/csv": {"schema": {"type": "string"}}}
+            "description": "CSV: UTF-8 (BOM optional), `,` or `;` separated, RFC 4180 \
+                quoting, at most 6,000,000 bytes. A workbook (xlsx, xls, ods): its first \
+                sheet, or `?sheet=`, at most 4,500,000 bytes. A header row of core \
+                columns and field names; at most 10,000 rows",
+            "content": spreadsheet_content(&WorkbookFormat::ALL)
         }),
         Body::Json(t) | Body::JsonOrCsv(t) => json!({
             "required": true,

@@ -12,7 +12,7 @@ use store::{CustomerFilter, PageKey, SaleRecorded};
 use crate::customers::load;
 use crate::doc::{Body, CURSOR, Doc, LIMIT, json, of, page};
 use crate::http::{CSV_UTF8, Call, Reply};
-use crate::listing::{CLUSTER_PREFIX, cluster_filter};
+use crate::listing::{CLUSTER_PREFIX, MATCH, SEGMENT, target};
 use crate::problem::ApiError;
 use crate::route::Function::{Customers, Reports};
 use crate::route::Route;
@@ -58,7 +58,8 @@ pub(crate) const ROUTES: &[Route<App>] = &[
                 "currency",
                 "ISO 4217 code; optional when the year's sales are in one currency",
             ),
-            ("segment", "Only customers of this segment id"),
+            SEGMENT,
+            MATCH,
             (
                 "format",
                 "`json` (default) or `csv` (also chosen by Accept: text/csv)",
@@ -160,15 +161,18 @@ fn parse_year(raw: &str) -> Result<i32, ApiError> {
         .ok_or_else(|| ApiError::BadRequest("year must be a year like 2026".into()))
 }
 
-/// `GET /reports/annual-sales?year=YYYY[&currency=][&segment=ID][&cluster.<field>=<value>]`.
+/// `GET /reports/annual-sales?year=YYYY[&currency=]`, optionally for a target
+/// (`&segment=`, `&cluster.<field>=`, `&match=`, as in the customer listing).
 ///
 /// Reads one totals item per customer with sales in the year (the year's partition, or
-/// the filter's members), never the sales: the cost follows the customers in the result.
+/// the target's members), never the sales: the cost follows the customers in the result.
 /// Sorted by total, highest first; JSON pages of up to 100 rows, or CSV
 /// (`Accept: text/csv` or `?format=csv`) of up to 10,000 rows per response.
 async fn annual_report(app: &App, call: Call) -> Result<Reply, ApiError> {
     call.allow_query(
-        &["year", "currency", "segment", "format", "limit", "cursor"],
+        &[
+            "year", "currency", "segment", "match", "format", "limit", "cursor",
+        ],
         &[CLUSTER_PREFIX],
     )?;
     let year = parse_year(
@@ -177,11 +181,16 @@ async fn annual_report(app: &App, call: Call) -> Result<Reply, ApiError> {
     )?;
     let csv = wants_csv(&call)?;
     let fields = app.store.list_fields(&call.tenant).await?;
-    let filter = report_filter(&call, &fields)?;
+    let target = target(&call, &fields, None)?;
     // Bound to the query as asked (before the currency is resolved), so a cursor is
-    // checked even when the answer turns out empty.
+    // checked even when the answer turns out empty. A single filter keeps the scope it
+    // always had.
+    let filter = match CustomerFilter::single(&target) {
+        Some(single) => format!("{single:?}"),
+        None => target.canonical_query(),
+    };
     let scope = format!(
-        "report/annual-sales?year={year}&currency={:?}&filter={filter:?}",
+        "report/annual-sales?year={year}&currency={:?}&filter={filter}",
         call.query("currency").map(str::to_ascii_uppercase)
     );
     let offset = match call.page_start(app, &scope)? {
@@ -195,14 +204,16 @@ async fn annual_report(app: &App, call: Call) -> Result<Reply, ApiError> {
     let Some(currency) = currency(app, &call, year).await? else {
         return answer(&call, csv, "", Vec::new(), None);
     };
-    let mut totals = match &filter {
-        CustomerFilter::All => app.store.year_totals(&call.tenant, year, &currency).await?,
-        members => {
-            let ids = app.store.member_ids(&call.tenant, members).await?;
-            app.store
-                .year_totals_of(&call.tenant, year, &currency, &ids)
-                .await?
-        }
+    let mut totals = if target.is_everyone() {
+        app.store.year_totals(&call.tenant, year, &currency).await?
+    } else {
+        let ids = app
+            .store
+            .target_members(&call.tenant, &target, &fields)
+            .await?;
+        app.store
+            .year_totals_of(&call.tenant, year, &currency, &ids)
+            .await?
     };
     report::rank(&mut totals);
 
@@ -273,25 +284,6 @@ fn wants_csv(call: &Call) -> Result<bool, ApiError> {
         .map(|part| part.split(';').next().unwrap_or_default().trim())
         .find(|media| *media == "text/csv" || *media == "application/json");
     Ok(first == Some("text/csv"))
-}
-
-/// `?segment=` or one `?cluster.<field>=<value>`, as in the customer listing.
-fn report_filter(call: &Call, fields: &[domain::FieldDef]) -> Result<CustomerFilter, ApiError> {
-    let mut filters = call
-        .query
-        .iter()
-        .filter(|(k, _)| k == "segment" || k.starts_with(CLUSTER_PREFIX));
-    let filter = match filters.next() {
-        None => CustomerFilter::All,
-        Some((key, value)) if key == "segment" => CustomerFilter::Segment(value.clone()),
-        Some((key, value)) => cluster_filter(fields, &key[CLUSTER_PREFIX.len()..], value)?,
-    };
-    if filters.next().is_some() {
-        return Err(ApiError::BadRequest(
-            "use at most one of `segment` and `cluster.<field>`".into(),
-        ));
-    }
-    Ok(filter)
 }
 
 /// The report's currency: the one asked for, or the only one the tenant sold in that

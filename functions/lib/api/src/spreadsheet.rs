@@ -1,7 +1,9 @@
-//! `POST /customers/import` and `GET /customers/export`: customers as spreadsheet rows.
-//! Reading and writing CSV is the domain's (`domain::spreadsheet`); this module matches
-//! rows with stored customers, validates them like `PUT`/`PATCH`, and writes each
-//! customer with its own transaction, a few rows at once.
+//! `POST /customers/import` and `GET /customers/export`: customers as spreadsheet rows,
+//! CSV or workbooks. Reading rows and writing CSV is the domain's (`domain::spreadsheet`),
+//! reading and writing workbooks the [`Workbooks`] the function was given (the
+//! `workbook` crate; without one, workbooks are refused); this module matches rows with
+//! stored customers, validates them like `PUT`/`PATCH`, and writes each customer with
+//! its own transaction, a few rows at once.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -10,18 +12,21 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use domain::field::is_valid_email;
 use domain::ids::{is_valid_entity_id, new_id};
-use domain::spreadsheet::{self, CellError, CsvExport, ImportError, ImportRow};
+use domain::spreadsheet::{
+    self, CellError, CsvWriter, Export, ImportError, ImportRow, RowWriter, WorkbookFormat,
+    Workbooks,
+};
 use domain::{Customer, CustomerDraft, CustomerSchema, FieldDef, Segment, merge_patch};
 use futures_util::stream::{self, StreamExt};
 use lambda_http::http::StatusCode;
-use lambda_http::http::header::CONTENT_DISPOSITION;
+use lambda_http::http::header::{ACCEPT, CONTENT_DISPOSITION};
 use serde::Serialize;
 use serde_json::{Value, json};
 use store::StoreError;
 
 use crate::doc::{Body, Doc, json};
 use crate::http::{CSV_UTF8, Call, Reply};
-use crate::listing::{CLUSTER_PREFIX, Selection, listing_scope, selection};
+use crate::listing::{CLUSTER_PREFIX, MATCH, SEGMENT, Selection, listing_scope, selection};
 use crate::problem::ApiError;
 use crate::route::{Function::Customers, Route};
 use crate::{App, handler};
@@ -30,6 +35,10 @@ use crate::{App, handler};
 /// carries at most 6 MB (6,291,456 bytes), and the API Gateway event around the body
 /// needs some of it.
 pub const MAX_IMPORT_BODY: usize = 6_000_000;
+/// Workbook bodies above this are refused with 413: API Gateway hands a binary body to
+/// the function base64-encoded, a third larger, in the same 6 MB (4,500,000 bytes are
+/// 6,000,000 in base64).
+pub const MAX_WORKBOOK_BODY: usize = 4_500_000;
 /// Rows per import request; the same as an export response, so every exported file
 /// imports back in one request.
 pub const MAX_IMPORT_ROWS: usize = 10_000;
@@ -38,6 +47,10 @@ pub const MAX_EXPORT_ROWS: usize = 10_000;
 /// An export response stops growing past this many bytes (a Lambda response carries
 /// at most 6 MB), whatever the row count.
 const EXPORT_BYTES: usize = 4_000_000;
+/// The same for an xlsx export, counted as the rows would take as CSV: the workbook is
+/// compressed, but it goes back base64-encoded, a third larger, and text that does not
+/// compress (ids, emails) costs about as much as in CSV.
+const XLSX_EXPORT_BYTES: usize = 3_000_000;
 /// Customers per store page while exporting (a filtered page is one BatchGetItem).
 const STORE_PAGE: usize = 100;
 /// Rows read, decided and written together: a batch's reads go first, then its rows are
@@ -57,8 +70,7 @@ const ROW_ATTEMPTS: usize = 4;
 const TIME_BUDGET: Duration = Duration::from_secs(10);
 
 pub const CSV_MEDIA_TYPE: &str = "text/csv";
-pub const XLSX_MEDIA_TYPE: &str =
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+pub const XLSX_MEDIA_TYPE: &str = WorkbookFormat::Xlsx.media_type();
 
 pub(crate) const ROUTES: &[Route<App>] = &[
     Route::new(
@@ -67,12 +79,19 @@ pub(crate) const ROUTES: &[Route<App>] = &[
         "/customers/import",
         Doc::new(
             "ImportCustomers",
-            "Create or update customers from a CSV file; reports every row that failed",
+            "Create or update customers from a CSV file or a workbook (xlsx, xls, ods); \
+             reports every row that failed",
         )
-        .query(&[(
-            "dry_run",
-            "`true`: validate and count created/updated/unchanged rows, write nothing",
-        )])
+        .query(&[
+            (
+                "dry_run",
+                "`true`: validate and count created/updated/unchanged rows, write nothing",
+            ),
+            (
+                "sheet",
+                "The sheet of a workbook to read (default: the first); not for CSV",
+            ),
+        ])
         .takes(Body::Csv)
         .answers(200, json::<ImportReport>())
         // Re-running the file after a lost race would apply rows twice; each row
@@ -86,11 +105,13 @@ pub(crate) const ROUTES: &[Route<App>] = &[
         "/customers/export",
         Doc::new(
             "ExportCustomers",
-            "The customers a listing filter selects, as CSV that imports back unchanged",
+            "The customers a listing filter selects, as CSV or an xlsx workbook that \
+             imports back unchanged",
         )
         .query(&[
-            ("segment", "Only customers of this segment id"),
+            SEGMENT,
             ("email", "The customer with this email (case-insensitive)"),
+            MATCH,
             (
                 "limit",
                 "Rows per response, 1 to 10,000 (default 10,000); fewer when rows are large",
@@ -98,6 +119,11 @@ pub(crate) const ROUTES: &[Route<App>] = &[
             (
                 "cursor",
                 "Set by the previous response's `Link: <...>; rel=\"next\"` header",
+            ),
+            (
+                "format",
+                "`csv` (the default) or `xlsx`; without it, an `Accept` that prefers the xlsx \
+                 media type gets xlsx",
             ),
         ])
         .answers(200, Body::Csv),
@@ -174,31 +200,49 @@ struct Import<'a> {
     segments: Mutex<HashMap<String, Option<Segment>>>,
 }
 
-/// `POST /customers/import[?dry_run=true]` with a CSV body: upserts every valid row and
-/// reports the rest by line.
+/// `POST /customers/import[?dry_run=true][&sheet=NAME]` with a CSV or workbook body:
+/// upserts every valid row and reports the rest by line (a workbook's row number).
 async fn import(app: &App, call: Call) -> Result<Reply, ApiError> {
-    call.allow_query(&["dry_run"], &[])?;
+    call.allow_query(&["dry_run", "sheet"], &[])?;
     let dry_run = match call.query("dry_run") {
         None | Some("false") => false,
         Some("true") => true,
         Some(_) => return Err(ApiError::BadRequest("dry_run must be true or false".into())),
     };
-    check_import_media_type(&call)?;
-    if call.body.len() > MAX_IMPORT_BODY {
-        return Err(ApiError::PayloadTooLarge {
-            limit: MAX_IMPORT_BODY,
-        });
+    let upload = import_media_type(app, &call)?;
+    let limit = match upload {
+        Upload::Csv => MAX_IMPORT_BODY,
+        Upload::Workbook(..) => MAX_WORKBOOK_BODY,
+    };
+    if call.body.len() > limit {
+        return Err(ApiError::PayloadTooLarge { limit });
+    }
+    let sheet = call.query("sheet");
+    if matches!(upload, Upload::Csv) && sheet.is_some() {
+        return Err(ApiError::BadRequest(
+            "sheet picks a sheet of a workbook; a CSV file has only one".into(),
+        ));
     }
     let deadline = Instant::now() + time_budget();
     let fields = app.store.list_fields(&call.tenant).await?;
-    let file =
-        spreadsheet::read_csv(&call.body, &fields, MAX_IMPORT_ROWS).map_err(|err| match err {
-            ImportError::Unreadable(detail) => ApiError::BadRequest(detail),
-            ImportError::Header(violations) => ApiError::Validation(violations),
-            too_many @ ImportError::TooManyRows { .. } => {
-                ApiError::TooMuchContent(too_many.to_string())
-            }
-        })?;
+    let file = match upload {
+        Upload::Csv => spreadsheet::read_csv(&call.body, &fields, MAX_IMPORT_ROWS),
+        Upload::Workbook(workbooks, format) => spreadsheet::read_workbook(
+            workbooks,
+            format,
+            &call.body,
+            sheet,
+            &fields,
+            MAX_IMPORT_ROWS,
+        ),
+    }
+    .map_err(|err| match err {
+        ImportError::Unreadable(detail) => ApiError::BadRequest(detail),
+        ImportError::Header(violations) => ApiError::Validation(violations),
+        too_many @ ImportError::TooManyRows { .. } => {
+            ApiError::TooMuchContent(too_many.to_string())
+        }
+    })?;
     let import = Import {
         app,
         tenant: &call.tenant,
@@ -299,25 +343,41 @@ async fn import(app: &App, call: Call) -> Result<Reply, ApiError> {
     Reply::json(StatusCode::OK, &report)
 }
 
-/// `text/csv` (UTF-8) or no content type; anything else is 415. A spreadsheet's own
-/// format is named in the answer: save it as CSV.
-fn check_import_media_type(call: &Call) -> Result<(), ApiError> {
+/// What an import body is.
+enum Upload<'a> {
+    Csv,
+    Workbook(&'a dyn Workbooks, WorkbookFormat),
+}
+
+/// `text/csv` (UTF-8) or no content type, or a workbook's media type when the function
+/// reads workbooks; anything else is 415. Without workbook support, a workbook's format
+/// is named in the answer: save it as CSV.
+fn import_media_type<'a>(app: &'a App, call: &Call) -> Result<Upload<'a>, ApiError> {
     let Some(media) = call.media_type() else {
-        return Ok(());
+        return Ok(Upload::Csv);
     };
-    match media.as_str() {
-        CSV_MEDIA_TYPE => match call.charset().as_deref() {
-            None | Some("utf-8") | Some("utf8") => Ok(()),
+    if media == CSV_MEDIA_TYPE {
+        return match call.charset().as_deref() {
+            None | Some("utf-8") | Some("utf8") => Ok(Upload::Csv),
             Some(other) => Err(ApiError::UnsupportedMediaType(format!(
                 "only UTF-8 CSV is read, got charset `{other}`"
             ))),
-        },
-        XLSX_MEDIA_TYPE => Err(ApiError::UnsupportedMediaType(
-            "xlsx workbooks are not read; save the sheet as CSV UTF-8 and send it as text/csv"
-                .into(),
-        )),
-        other => Err(ApiError::UnsupportedMediaType(format!(
-            "expected text/csv, got `{other}`"
+        };
+    }
+    match (WorkbookFormat::from_media_type(&media), app.workbooks()) {
+        (Some(format), Some(workbooks)) => Ok(Upload::Workbook(workbooks, format)),
+        (Some(format), None) => Err(ApiError::UnsupportedMediaType(format!(
+            "{} workbooks are not read; save the sheet as CSV UTF-8 and send it as text/csv",
+            format.extension()
+        ))),
+        (None, Some(_)) => Err(ApiError::UnsupportedMediaType(format!(
+            "expected text/csv or a workbook ({}), got `{media}`",
+            WorkbookFormat::ALL
+                .map(|f| format!("{} {}", f.extension(), f.media_type()))
+                .join(", ")
+        ))),
+        (None, None) => Err(ApiError::UnsupportedMediaType(format!(
+            "expected text/csv, got `{media}`"
         ))),
     }
 }
@@ -580,14 +640,23 @@ impl Import<'_> {
 }
 
 /// `GET /customers/export`: the customers a listing filter selects (`?segment=`,
-/// `?email=`, `?cluster.<field>=`), as CSV that imports back unchanged. At most
-/// `?limit=` (default and maximum 10,000) rows and about 4 MB per response; a `Link`
-/// header with `rel="next"` continues.
+/// `?email=`, `?cluster.<field>=`), as CSV or an xlsx workbook ([`export_format`]) that
+/// imports back unchanged. At most `?limit=` (default and maximum 10,000) rows and about
+/// 4 MB per response (3 MB counted as CSV for xlsx); a `Link` header with `rel="next"`
+/// continues.
 async fn export(app: &App, call: Call) -> Result<Reply, ApiError> {
-    call.allow_query(&["segment", "email", "limit", "cursor"], &[CLUSTER_PREFIX])?;
+    call.allow_query(
+        &["segment", "email", "match", "limit", "cursor", "format"],
+        &[CLUSTER_PREFIX],
+    )?;
+    let format = export_format(app, &call)?;
     let limit = call.limit_within(MAX_EXPORT_ROWS, MAX_EXPORT_ROWS)?;
     let fields = app.store.list_fields(&call.tenant).await?;
-    let mut csv = CsvExport::new(&fields);
+    let (writer, max_bytes): (Box<dyn RowWriter>, usize) = match format {
+        ExportFormat::Csv => (Box::new(CsvWriter::new()), EXPORT_BYTES),
+        ExportFormat::Xlsx(workbooks) => (workbooks.xlsx_writer(), XLSX_EXPORT_BYTES),
+    };
+    let mut rows = Export::new(&fields, writer);
     let mut next_cursor = None;
     match selection(&call, &fields)? {
         Selection::Email(email) => {
@@ -598,7 +667,7 @@ async fn export(app: &App, call: Call) -> Result<Reply, ApiError> {
                 .find_customer_by_email(&call.tenant, &email)
                 .await?
             {
-                csv.push(&customer.visible(&fields));
+                rows.push(&customer.visible(&fields));
             }
         }
         Selection::Filter(filter) => {
@@ -608,19 +677,19 @@ async fn export(app: &App, call: Call) -> Result<Reply, ApiError> {
             loop {
                 // Smaller pages near the byte limit, so a response never overshoots it by
                 // more than a row or so.
-                let room = EXPORT_BYTES.saturating_sub(csv.len()) / widest_row;
-                let size = (limit - csv.rows()).min(STORE_PAGE).min(room.max(1));
+                let room = max_bytes.saturating_sub(rows.len()) / widest_row;
+                let size = (limit - rows.rows()).min(STORE_PAGE).min(room.max(1));
                 let page = app
                     .store
-                    .list_customers(&call.tenant, &filter, size, start.take())
+                    .list_target(&call.tenant, &filter, &fields, size, start.take())
                     .await?;
                 for customer in page.items {
-                    let before = csv.len();
-                    csv.push(&customer.visible(&fields));
-                    widest_row = widest_row.max(csv.len() - before);
+                    let before = rows.len();
+                    rows.push(&customer.visible(&fields));
+                    widest_row = widest_row.max(rows.len() - before);
                 }
                 match page.next {
-                    Some(key) if csv.rows() < limit && csv.len() < EXPORT_BYTES => {
+                    Some(key) if rows.rows() < limit && rows.len() < max_bytes => {
                         start = Some(key);
                     }
                     Some(key) => {
@@ -632,12 +701,105 @@ async fn export(app: &App, call: Call) -> Result<Reply, ApiError> {
             }
         }
     }
-    let text = String::from_utf8(csv.finish())
-        .map_err(|err| ApiError::Internal(format!("export is not UTF-8: {err}")))?;
-    Ok(Reply::text(StatusCode::OK, CSV_UTF8, text)
+    let bytes = rows
+        .finish()
+        .map_err(|err| ApiError::Internal(err.to_string()))?;
+    let reply = match format {
+        ExportFormat::Csv => {
+            let text = String::from_utf8(bytes)
+                .map_err(|err| ApiError::Internal(format!("export is not UTF-8: {err}")))?;
+            Reply::text(StatusCode::OK, CSV_UTF8, text)
+        }
+        ExportFormat::Xlsx(_) => Reply::binary(StatusCode::OK, XLSX_MEDIA_TYPE, bytes),
+    };
+    Ok(reply
         .header(
             CONTENT_DISPOSITION,
-            "attachment; filename=\"customers.csv\"".into(),
+            format!("attachment; filename=\"customers.{}\"", format.extension()),
         )
         .next_link("/customers/export", &call, next_cursor))
+}
+
+/// What an export is written as.
+#[derive(Clone, Copy)]
+enum ExportFormat<'a> {
+    Csv,
+    Xlsx(&'a dyn Workbooks),
+}
+
+impl ExportFormat<'_> {
+    fn extension(self) -> &'static str {
+        match self {
+            Self::Csv => "csv",
+            Self::Xlsx(_) => WorkbookFormat::Xlsx.extension(),
+        }
+    }
+}
+
+/// `?format=csv|xlsx` when given; else xlsx when `Accept` ranks the xlsx media type
+/// above CSV (`text/csv`, `text/*`, `*/*`), else CSV, which is also what clients that
+/// accept neither get. The `Link` of a page keeps `?format=`, not `Accept`: a client
+/// that negotiates sends its `Accept` again.
+fn export_format<'a>(app: &'a App, call: &Call) -> Result<ExportFormat<'a>, ApiError> {
+    let xlsx = match call.query("format") {
+        Some("csv") => false,
+        Some("xlsx") => true,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "format must be csv or xlsx, got `{other}`"
+            )));
+        }
+        None => {
+            let accept = call
+                .headers
+                .get_all(ACCEPT)
+                .iter()
+                .filter_map(|value| value.to_str().ok())
+                .collect::<Vec<_>>()
+                .join(",");
+            quality(&accept, &[XLSX_MEDIA_TYPE])
+                > quality(&accept, &[CSV_MEDIA_TYPE, "text/*", "*/*"])
+        }
+    };
+    if !xlsx {
+        return Ok(ExportFormat::Csv);
+    }
+    app.workbooks().map(ExportFormat::Xlsx).ok_or_else(|| {
+        ApiError::BadRequest("this function does not write xlsx; ask for CSV".into())
+    })
+}
+
+/// The highest quality (`q=`, default 1) `accept` gives any of `ranges`, 0 when none.
+fn quality(accept: &str, ranges: &[&str]) -> f32 {
+    accept
+        .split(',')
+        .filter_map(|item| {
+            let mut parts = item.split(';');
+            let range = parts.next()?.trim().to_ascii_lowercase();
+            if !ranges.contains(&range.as_str()) {
+                return None;
+            }
+            let q = parts
+                .filter_map(|p| p.trim().strip_prefix("q="))
+                .find_map(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            Some(q)
+        })
+        .fold(0.0, f32::max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quality;
+
+    #[test]
+    fn accept_qualities() {
+        let xlsx = super::XLSX_MEDIA_TYPE;
+        assert_eq!(quality(xlsx, &[xlsx]), 1.0);
+        let accept = format!("text/csv;q=0.5, {xlsx};q=0.9");
+        assert_eq!(quality(&accept, &[xlsx]), 0.9);
+        assert_eq!(quality(&accept, &["text/csv", "*/*"]), 0.5);
+        assert_eq!(quality("*/*", &[xlsx]), 0.0);
+        assert_eq!(quality("Text/CSV ; q=0.2", &["text/csv"]), 0.2);
+    }
 }

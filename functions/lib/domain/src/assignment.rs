@@ -19,6 +19,8 @@ pub struct Evaluation {
     pub sources: BTreeMap<String, (String, u32)>,
     /// `Some(None)` clears the segment; `None` leaves it.
     pub segment_id: Option<Option<String>>,
+    /// Which rule and module version set `segment_id`.
+    pub segment_source: Option<(String, u32)>,
     /// One entry per rule that failed; its previous outputs stay as they were.
     pub failures: Vec<RuleFailure>,
 }
@@ -34,6 +36,7 @@ impl Evaluation {
         }
         if assignment.segment_id.is_some() {
             self.segment_id = assignment.segment_id;
+            self.segment_source = Some((rule.to_owned(), version));
         }
     }
 
@@ -66,23 +69,31 @@ impl Customer {
             .filter(|d| next.fields.contains_key(&d.name))
             .map(|d| (d.name.clone(), d.created_at))
             .collect();
+        next.segment_source = self.segment_source.clone();
         let before = (
             next.fields.clone(),
             next.segment_id.clone(),
             next.cluster_sources.clone(),
+            next.segment_source.clone(),
         );
 
         for (name, value) in &evaluation.clusters {
             let Some(definition) = definitions.iter().find(|d| &d.name == name) else {
                 continue;
             };
+            let source = evaluation.sources.get(name).cloned();
             if value.is_null() {
-                next.fields.remove(name);
                 next.field_stamps.remove(name);
                 next.cluster_sources.remove(name);
+                if let (Some(_), Some((rule, version))) = (next.fields.remove(name), source) {
+                    // Kept on the item that clears the value, so that its change event
+                    // names the rule; the next write drops it with the value gone.
+                    next.cluster_sources
+                        .insert(name.clone(), ClusterSource::new(rule, version, now));
+                }
                 continue;
             }
-            let Some((rule, version)) = evaluation.sources.get(name).cloned() else {
+            let Some((rule, version)) = source else {
                 continue;
             };
             let unchanged = next.fields.get(name) == Some(value)
@@ -96,17 +107,21 @@ impl Customer {
             next.fields.insert(name.clone(), value.clone());
             next.field_stamps
                 .insert(name.clone(), definition.created_at);
-            next.cluster_sources.insert(
-                name.clone(),
-                ClusterSource {
-                    rule,
-                    version,
-                    at: now,
-                },
-            );
+            next.cluster_sources
+                .insert(name.clone(), ClusterSource::new(rule, version, now));
         }
-        if let Some(segment_id) = &evaluation.segment_id {
-            next.segment_id = segment_id.clone();
+        if let (Some(segment_id), Some((rule, version))) =
+            (&evaluation.segment_id, &evaluation.segment_source)
+        {
+            let unchanged = next.segment_id == *segment_id
+                && next
+                    .segment_source
+                    .as_ref()
+                    .is_some_and(|s| s.rule == *rule && s.version == *version);
+            if !unchanged {
+                next.segment_id = segment_id.clone();
+                next.segment_source = Some(ClusterSource::new(rule.clone(), *version, now));
+            }
         }
 
         let same_failures = self.rule_errors.len() == evaluation.failures.len()
@@ -124,6 +139,7 @@ impl Customer {
             next.fields.clone(),
             next.segment_id.clone(),
             next.cluster_sources.clone(),
+            next.segment_source.clone(),
         );
         if before == after && same_failures {
             return None;
@@ -254,5 +270,53 @@ mod tests {
         let next = stored.assigned(&evaluation, &fields, Utc::now()).unwrap();
         assert_eq!(next.fields, stored.fields);
         assert_eq!(next.cluster_sources["tier"].version, 2);
+    }
+
+    #[test]
+    fn the_segment_and_a_cleared_value_name_the_rule_that_wrote_them() {
+        let fields = fields();
+        let stored = customer(&fields, json!({"email": "a@b.co", "fields": {"tier": "B"}}));
+        let mut evaluation = Evaluation::default();
+        evaluation.add(
+            "tiering",
+            4,
+            Assignment {
+                clusters: json!({"tier": null}).as_object().unwrap().clone(),
+                segment_id: Some(Some("vip".into())),
+            },
+        );
+        let next = stored.assigned(&evaluation, &fields, Utc::now()).unwrap();
+        assert_eq!(next.segment_id.as_deref(), Some("vip"));
+        let source = next.segment_source.as_ref().expect("the segment's rule");
+        assert_eq!((source.rule.as_str(), source.version), ("tiering", 4));
+        assert!(!next.fields.contains_key("tier"));
+        assert_eq!(next.cluster_sources["tier"].version, 4, "the clearing rule");
+        // The same answer again writes nothing (the cleared value's source goes with it).
+        let again = next.assigned(&evaluation, &fields, Utc::now());
+        assert_eq!(again, None);
+
+        // A client write that keeps the segment keeps its rule; one that changes it does not.
+        let mut draft = customer(&fields, json!({"email": "a@b.co"}));
+        draft.segment_id = Some("vip".into());
+        let kept = next.replaced(draft_of(&draft), Utc::now());
+        assert_eq!(kept.segment_source, next.segment_source);
+        draft.segment_id = Some("other".into());
+        let moved = next.replaced(draft_of(&draft), Utc::now());
+        assert_eq!(moved.segment_source, None);
+    }
+
+    /// The draft a client would send for `customer`.
+    fn draft_of(customer: &Customer) -> CustomerDraft {
+        CustomerDraft {
+            id: Some(customer.id.clone()),
+            email: customer.email.clone(),
+            first_name: None,
+            last_name: None,
+            document: None,
+            phone: None,
+            segment_id: customer.segment_id.clone(),
+            fields: customer.fields.clone(),
+            field_stamps: customer.field_stamps.clone(),
+        }
     }
 }

@@ -49,6 +49,11 @@ pub struct Customer {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schema(ignore)]
     pub cluster_sources: BTreeMap<String, ClusterSource>,
+    /// The rule that set or cleared the segment, while the segment is as it left it.
+    /// Stored only; the membership-change events name it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(ignore)]
+    pub segment_source: Option<ClusterSource>,
     /// The failures of the last evaluation, one per failing rule. Stored only.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schema(ignore)]
@@ -78,6 +83,12 @@ pub struct ClusterSource {
     pub rule: String,
     pub version: u32,
     pub at: DateTime<Utc>,
+}
+
+impl ClusterSource {
+    pub fn new(rule: String, version: u32, at: DateTime<Utc>) -> Self {
+        Self { rule, version, at }
+    }
 }
 
 /// Why a rule could not assign a customer the last time it ran.
@@ -228,6 +239,7 @@ impl CustomerDraft {
             field_stamps: self.field_stamps,
             written_by: WrittenBy::Api,
             cluster_sources: BTreeMap::new(),
+            segment_source: None,
             rule_errors: Vec::new(),
             version: 1,
             created_at: now,
@@ -285,10 +297,15 @@ impl Customer {
             })
             .map(|(name, source)| (name.clone(), source.clone()))
             .collect();
+        let segment_source = self
+            .segment_source
+            .clone()
+            .filter(|_| draft.segment_id == self.segment_id);
         Customer {
             version: self.version + 1,
             created_at: self.created_at,
             cluster_sources,
+            segment_source,
             rule_errors: self.rule_errors.clone(),
             ..draft.into_customer(self.id.clone(), now)
         }
@@ -326,6 +343,7 @@ impl Customer {
     /// dropped at the next write, even if a field of the same name is created later.
     pub fn visible(mut self, definitions: &[FieldDef]) -> Customer {
         self.cluster_sources.clear();
+        self.segment_source = None;
         self.rule_errors.clear();
         let stamps = std::mem::take(&mut self.field_stamps);
         self.fields.retain(|name, value| {
@@ -360,6 +378,7 @@ impl Customer {
         let mut next = self.clone();
         if !segment_exists {
             next.segment_id = None;
+            next.segment_source = None;
         }
         next.fields.retain(|name, _| {
             definitions

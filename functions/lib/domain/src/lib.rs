@@ -8,11 +8,13 @@ pub mod backfill;
 pub mod customer;
 pub mod field;
 pub mod ids;
+pub mod membership;
 pub mod report;
 pub mod rule;
 pub mod sales;
 pub mod segment;
 pub mod spreadsheet;
+pub mod target;
 pub mod validation;
 
 pub use assignment::Evaluation;

@@ -1,15 +1,25 @@
-//! The spreadsheet path: customers as CSV rows, read for `POST /customers/import` and
-//! written for `GET /customers/export`.
+//! The spreadsheet path: customers as rows of cells, read for `POST /customers/import`
+//! and written for `GET /customers/export`, whatever the file's format.
 //!
-//! The dialect: UTF-8 with or without a byte order mark; `,` or `;` between values,
+//! Every format comes down to one table of typed cells ([`SheetRow`] of [`Cell`]s): CSV
+//! cells are all text, workbook cells (read by the `workbook` crate, behind
+//! [`Workbooks`]) keep their types. [`read_rows`] applies the header rules, turns each
+//! row into a customer merge patch and finds repeated ids and emails, once for every
+//! format. Exports go the other way: [`Export`] turns customers into typed rows
+//! ([`ExportCell`]) that a [`RowWriter`] spells, [`CsvWriter`] here and the xlsx writer
+//! in the `workbook` crate.
+//!
+//! The CSV dialect: UTF-8 with or without a byte order mark; `,` or `;` between values,
 //! whichever the header line uses more; values quoted as RFC 4180 says (`"a ""b"""`,
 //! line breaks inside quotes). The header names core columns ([`CORE_COLUMNS`]) and
 //! custom fields by their API name, in any order and any letter case. Export writes `,`,
 //! CRLF line ends and quotes only where needed, so what it writes reads back the same.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, SecondsFormat};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
@@ -31,6 +41,9 @@ pub const CORE_COLUMNS: [&str; 7] = [
 ];
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// What a CSV cell that is not UTF-8 reads as.
+const NOT_UTF8: &str = "is not UTF-8 text; save the file as CSV UTF-8";
 
 /// One problem of a row, addressed by its column when it has one. `Deserialize` too:
 /// clients of the API (the `import-customers` CLI) read it back from import reports.
@@ -65,10 +78,106 @@ pub fn cell_errors(violations: &Violations) -> Vec<CellError> {
         .collect()
 }
 
+/// A cell as the file holds it. CSV cells are all [`Cell::Text`]; a workbook's keep
+/// the type the spreadsheet gave them, so that a number is read as the number it shows
+/// and a date as a date, not as whatever text a locale would print.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    Empty,
+    Text(String),
+    Number(f64),
+    Bool(bool),
+    /// A date, or a date and time of day; spreadsheets keep no time zone.
+    DateTime(NaiveDateTime),
+    /// A cell that cannot be read, and why (text that is not UTF-8, a formula's error).
+    Invalid(String),
+}
+
+impl Cell {
+    /// Empty, or text of white space only: a cell that clears its value.
+    pub fn is_blank(&self) -> bool {
+        match self {
+            Self::Empty => true,
+            Self::Text(text) => text.trim().is_empty(),
+            _ => false,
+        }
+    }
+
+    /// Blank as a row of the file is skipped for: white space in the ASCII sense, as the
+    /// CSV record reader (and so the `import-customers` CLI) skips rows.
+    fn is_skippable(&self) -> bool {
+        match self {
+            Self::Empty => true,
+            Self::Text(text) => text.trim_ascii().is_empty(),
+            _ => false,
+        }
+    }
+
+    /// The cell as text, as a spreadsheet shows it: numbers with at most 15 significant
+    /// digits ([`format_number`]), booleans `true`/`false`, dates as ISO 8601 dates,
+    /// times of day as `T10:30:00` after the date.
+    pub fn text(&self) -> Cow<'_, str> {
+        match self {
+            Self::Empty | Self::Invalid(_) => Cow::Borrowed(""),
+            Self::Text(text) => Cow::Borrowed(text),
+            Self::Number(number) => Cow::Owned(format_number(*number)),
+            Self::Bool(true) => Cow::Borrowed("true"),
+            Self::Bool(false) => Cow::Borrowed("false"),
+            Self::DateTime(at) if at.time() == NaiveTime::MIN => {
+                Cow::Owned(at.format("%Y-%m-%d").to_string())
+            }
+            Self::DateTime(at) => Cow::Owned(at.format("%Y-%m-%dT%H:%M:%S%.f").to_string()),
+        }
+    }
+}
+
+/// A number as Excel and LibreOffice show it: rounded to 15 significant digits (all a
+/// double holds reliably), then in the shortest spelling, without exponent or a
+/// trailing `.0`: `1234.5`, `0.3` for `0.1 + 0.2`, `12` for `12.0`.
+pub fn format_number(number: f64) -> String {
+    if number == 0.0 {
+        return "0".into();
+    }
+    if !number.is_finite() {
+        return number.to_string();
+    }
+    let rounded: f64 = format!("{number:.14e}").parse().unwrap_or(number);
+    rounded.to_string()
+}
+
+/// One row of a file: where it is and its cells.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SheetRow {
+    /// The 1-based line of the file where the row starts (the sheet's row number for a
+    /// workbook).
+    pub line: u64,
+    pub cells: Vec<Cell>,
+    /// Why the row as a whole cannot be read, when its format tells (a workbook value
+    /// outside the header's columns); the row is then reported with it.
+    pub problem: Option<String>,
+}
+
+impl SheetRow {
+    pub fn new(line: u64, cells: Vec<Cell>) -> Self {
+        Self {
+            line,
+            cells,
+            problem: None,
+        }
+    }
+
+    /// A row the import skips: no problem, and every cell empty or ASCII white space
+    /// (as the CSV record reader, and so the `import-customers` CLI, skips rows).
+    pub fn is_blank(&self) -> bool {
+        self.problem.is_none() && self.cells.iter().all(Cell::is_skippable)
+    }
+}
+
 /// One data row of an import file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImportRow {
-    /// The 1-based line of the file where the row starts (the header is line 1).
+    /// The 1-based line of the file where the row starts (the header is line 1); a
+    /// workbook's row number.
     pub line: u64,
     /// The `id` cell, trimmed, when not empty.
     pub id: Option<String>,
@@ -93,7 +202,8 @@ pub struct ImportFile {
 /// Why a whole file is refused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ImportError {
-    /// No header row, or a header that is not text.
+    /// No header row, a header that is not text, a file that is not CSV or not a
+    /// workbook of its format, a sheet that is not there.
     #[error("{0}")]
     Unreadable(String),
     /// Unknown, repeated or unnamed columns, each at `/header/<0-based column>`.
@@ -101,6 +211,109 @@ pub enum ImportError {
     Header(Violations),
     #[error("the file has more than {limit} rows; split it into files of at most {limit} rows")]
     TooManyRows { limit: usize },
+}
+
+impl From<WorkbookError> for ImportError {
+    fn from(err: WorkbookError) -> Self {
+        Self::Unreadable(err.to_string())
+    }
+}
+
+/// The workbook formats the import reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkbookFormat {
+    /// Office Open XML, Excel 2007 and later.
+    Xlsx,
+    /// The binary Excel 97-2003 format (BIFF8).
+    Xls,
+    /// OpenDocument, LibreOffice's own.
+    Ods,
+}
+
+impl WorkbookFormat {
+    pub const ALL: [WorkbookFormat; 3] = [Self::Xlsx, Self::Xls, Self::Ods];
+
+    /// The media type a request names it by.
+    pub const fn media_type(self) -> &'static str {
+        match self {
+            Self::Xlsx => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            Self::Xls => "application/vnd.ms-excel",
+            Self::Ods => "application/vnd.oasis.opendocument.spreadsheet",
+        }
+    }
+
+    /// The file name extension, without the dot.
+    pub const fn extension(self) -> &'static str {
+        match self {
+            Self::Xlsx => "xlsx",
+            Self::Xls => "xls",
+            Self::Ods => "ods",
+        }
+    }
+
+    /// `media` lower-cased, without parameters.
+    pub fn from_media_type(media: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.media_type() == media)
+    }
+
+    /// By a file name's extension, in any letter case.
+    pub fn from_file_name(name: &str) -> Option<Self> {
+        let (_, extension) = name.rsplit_once('.')?;
+        Self::ALL
+            .into_iter()
+            .find(|f| f.extension().eq_ignore_ascii_case(extension))
+    }
+}
+
+/// Why a workbook cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WorkbookError {
+    #[error("the file is not a readable {format} workbook: {detail}")]
+    Unreadable {
+        format: &'static str,
+        detail: String,
+    },
+    #[error(
+        "the workbook has no sheet `{name}`; its sheets are {}",
+        quoted(sheets)
+    )]
+    NoSuchSheet { name: String, sheets: Vec<String> },
+    #[error("the workbook has no sheets")]
+    NoSheets,
+    /// The header is wider than any header the import takes.
+    #[error("the header row spans {columns} columns; at most {limit} are read")]
+    TooWide { columns: usize, limit: usize },
+}
+
+fn quoted(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|name| format!("`{name}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Reading and writing workbooks. Declared here, implemented by the `workbook` crate,
+/// so that only the programs that read or write workbooks (the `customers` function,
+/// the local stack, `import-customers`) link its readers and writer; the HTTP layer
+/// holds one when it is given one.
+pub trait Workbooks: Send + Sync {
+    /// The rows of the first sheet, or of the one named `sheet`, numbered by the sheet's
+    /// row numbers, rows without a value left out. The header is the first row with a
+    /// value and spans from its first to its last value; every row has a cell for each
+    /// of its columns, and a value beside them makes its row's
+    /// [`problem`](SheetRow::problem). Reading stops after `max_rows` rows (the header
+    /// included), so that a file past the import's limits costs no more.
+    fn read(
+        &self,
+        format: WorkbookFormat,
+        data: &[u8],
+        sheet: Option<&str>,
+        max_rows: usize,
+    ) -> Result<Vec<SheetRow>, WorkbookError>;
+
+    /// A writer of one xlsx sheet, for [`Export::new`].
+    fn xlsx_writer(&self) -> Box<dyn RowWriter>;
 }
 
 /// The separator of a file: `;` when its first line holds more `;` than `,` outside
@@ -127,10 +340,9 @@ enum Target<'a> {
     Field(&'a FieldDef),
 }
 
-/// Reads an import file: checks the header against the core columns and `fields`, and
-/// turns each data row into a customer merge patch. Rows whose cells are all empty (as
-/// spreadsheets leave at the end of a sheet) are skipped. More than `max_rows` data rows
-/// refuse the whole file.
+/// Reads a CSV import file ([`read_rows`] over its records). Rows whose cells are all
+/// empty (as spreadsheets leave at the end of a sheet) are skipped. More than
+/// `max_rows` data rows refuse the whole file.
 pub fn read_csv(
     data: &[u8],
     fields: &[FieldDef],
@@ -138,32 +350,83 @@ pub fn read_csv(
 ) -> Result<ImportFile, ImportError> {
     let mut reader = RecordReader::new(data);
     let mut record = csv::ByteRecord::new();
+    let mut header = true;
+    let rows = std::iter::from_fn(move || {
+        let line = if std::mem::take(&mut header) {
+            reader
+                .read_header(&mut record)
+                .map(|found| found.then_some(1))
+        } else {
+            reader.read_record(&mut record)
+        };
+        match line {
+            Ok(Some(line)) => Some(Ok(SheetRow::new(line, record_cells(&record)))),
+            Ok(None) => None,
+            Err(err) => Some(Err(ImportError::Unreadable(format!(
+                "the file is not readable as CSV: {err}"
+            )))),
+        }
+    });
+    read_rows(rows, fields, max_rows)
+}
+
+/// Reads the first (or the named) sheet of a workbook as [`read_rows`] reads rows.
+pub fn read_workbook(
+    workbooks: &dyn Workbooks,
+    format: WorkbookFormat,
+    data: &[u8],
+    sheet: Option<&str>,
+    fields: &[FieldDef],
+    max_rows: usize,
+) -> Result<ImportFile, ImportError> {
+    // The header, `max_rows` rows and one more, which refuses the file.
+    let rows = workbooks.read(format, data, sheet, max_rows.saturating_add(2))?;
+    read_rows(rows.into_iter().map(Ok), fields, max_rows)
+}
+
+/// A CSV record as cells: text, or why a value is not.
+pub fn record_cells(record: &csv::ByteRecord) -> Vec<Cell> {
+    record
+        .iter()
+        .map(|raw| match std::str::from_utf8(raw) {
+            Ok(text) => Cell::Text(text.to_owned()),
+            Err(_) => Cell::Invalid(NOT_UTF8.into()),
+        })
+        .collect()
+}
+
+/// Reads an import file of any format: the first row is the header, checked against
+/// the core columns and `fields`; each later row becomes a customer merge patch. Rows
+/// whose cells are all blank are skipped; more than `max_rows` others refuse the file.
+pub fn read_rows(
+    mut rows: impl Iterator<Item = Result<SheetRow, ImportError>>,
+    fields: &[FieldDef],
+    max_rows: usize,
+) -> Result<ImportFile, ImportError> {
     let no_header =
         || ImportError::Unreadable("the file needs a header row naming its columns".into());
-    if !reader.read_header(&mut record).map_err(unreadable)? {
-        return Err(no_header());
-    }
-    let header: Vec<String> = record
-        .iter()
-        .map(|cell| std::str::from_utf8(cell).map(|s| s.trim().to_lowercase()))
-        .collect::<Result<_, _>>()
-        .map_err(|_| ImportError::Unreadable("the header row is not UTF-8 text".into()))?;
+    let first = rows.next().transpose()?.ok_or_else(no_header)?;
+    let header = header_names(&first.cells)?;
     if header.iter().all(String::is_empty) {
         return Err(no_header());
     }
     let targets = read_header(&header, fields)?;
-    let mut keys = DuplicateKeys::new(&record);
+    let mut keys = DuplicateKeys::new(&first.cells);
 
-    let mut rows = Vec::new();
-    while let Some(line) = reader.read_record(&mut record).map_err(unreadable)? {
-        if rows.len() == max_rows {
+    let mut out = Vec::new();
+    for row in rows {
+        let row = row?;
+        if row.is_blank() {
+            continue;
+        }
+        if out.len() == max_rows {
             return Err(ImportError::TooManyRows { limit: max_rows });
         }
-        let (id, email) = keys.keys(&record);
-        let duplicates = keys.check(line, id.as_deref(), email.as_deref());
-        let mut row = read_row(line, (id, email), &record, &header, &targets);
+        let (id, email) = keys.keys(&row.cells);
+        let duplicates = keys.check(row.line, id.as_deref(), email.as_deref());
+        let mut read = read_row(&row, (id, email), &header, &targets);
         if !duplicates.is_empty() {
-            row.patch = match row.patch {
+            read.patch = match read.patch {
                 Ok(_) => Err(duplicates),
                 Err(mut errors) => {
                     errors.extend(duplicates);
@@ -171,16 +434,25 @@ pub fn read_csv(
                 }
             };
         }
-        rows.push(row);
+        out.push(read);
     }
     Ok(ImportFile {
         columns: header,
-        rows,
+        rows: out,
     })
 }
 
-fn unreadable(err: csv::Error) -> ImportError {
-    ImportError::Unreadable(format!("the file is not readable as CSV: {err}"))
+/// The header's names, trimmed and lower-cased. Public, as [`row_problems`].
+pub fn header_names(cells: &[Cell]) -> Result<Vec<String>, ImportError> {
+    cells
+        .iter()
+        .map(|cell| match cell {
+            Cell::Invalid(detail) => {
+                Err(ImportError::Unreadable(format!("the header row {detail}")))
+            }
+            cell => Ok(cell.text().trim().to_lowercase()),
+        })
+        .collect()
 }
 
 fn read_header<'a>(
@@ -229,47 +501,32 @@ fn read_header<'a>(
 /// `keys`: the row's id and email ([`DuplicateKeys::keys`]), which name the row in the
 /// report even when the rest cannot be read.
 fn read_row(
-    line: u64,
+    row: &SheetRow,
     (id, email): (Option<String>, Option<String>),
-    record: &csv::ByteRecord,
     header: &[String],
     targets: &[Target],
 ) -> ImportRow {
-    let mut row = ImportRow {
-        line,
+    let mut read = ImportRow {
+        line: row.line,
         id,
         email,
         patch: Ok(Value::Null),
     };
-    if record.len() != header.len() {
-        row.patch = Err(vec![CellError::new(
-            None,
-            format!(
-                "has {} values but the header has {} columns",
-                record.len(),
-                header.len()
-            ),
-        )]);
-        return row;
+    let problems = row_problems(row, header);
+    if !problems.is_empty() {
+        read.patch = Err(problems);
+        return read;
     }
-    let mut errors = Vec::new();
     let mut patch = Map::new();
     let mut values = Map::new();
-    for ((raw, target), name) in record.iter().zip(targets).zip(header) {
-        let Ok(cell) = std::str::from_utf8(raw) else {
-            errors.push(CellError::new(
-                Some(name),
-                "is not UTF-8 text; save the file as CSV UTF-8",
-            ));
-            continue;
-        };
-        let trimmed = cell.trim();
+    for (cell, target) in row.cells.iter().zip(targets) {
+        let blank = cell.is_blank();
         match *target {
             Target::Core(column) => {
-                let value = if trimmed.is_empty() {
+                let value = if blank {
                     Value::Null
                 } else {
-                    Value::String(trimmed.to_owned())
+                    Value::String(cell.text().trim().to_owned())
                 };
                 // The id picks the customer; it is never removed.
                 if column != "id" || !value.is_null() {
@@ -277,10 +534,10 @@ fn read_row(
                 }
             }
             Target::Field(def) => {
-                let value = if trimmed.is_empty() {
+                let value = if blank {
                     Value::Null
                 } else {
-                    cell_value(def.field_type, cell)
+                    typed_value(def.field_type, cell)
                 };
                 values.insert(def.name.clone(), value);
             }
@@ -289,18 +546,59 @@ fn read_row(
     if targets.iter().any(|t| matches!(t, Target::Field(_))) {
         patch.insert("fields".into(), Value::Object(values));
     }
-    row.patch = if errors.is_empty() {
-        Ok(Value::Object(patch))
-    } else {
-        Err(errors)
-    };
-    row
+    read.patch = Ok(Value::Object(patch));
+    read
+}
+
+/// Why a row cannot be read whatever the tenant's fields: its [`problem`](SheetRow::problem),
+/// a number of cells other than the header's (`header`: [`header_names`]), or cells that
+/// cannot be read, by column. Public so that a client that writes rows again (the
+/// `import-customers` CLI, which cannot write an unreadable cell) fails such rows with
+/// the server's words.
+pub fn row_problems(row: &SheetRow, header: &[String]) -> Vec<CellError> {
+    if let Some(problem) = &row.problem {
+        return vec![CellError::new(None, problem.clone())];
+    }
+    if row.cells.len() != header.len() {
+        return vec![CellError::new(
+            None,
+            format!(
+                "has {} values but the header has {} columns",
+                row.cells.len(),
+                header.len()
+            ),
+        )];
+    }
+    row.cells
+        .iter()
+        .zip(header)
+        .filter_map(|(cell, name)| match cell {
+            Cell::Invalid(detail) => Some(CellError::new(Some(name), detail.clone())),
+            _ => None,
+        })
+        .collect()
 }
 
 /// A non-empty cell as the JSON value a customer body would carry for a field of this
-/// type; the field's own validation then decides whether it fits. Integers and booleans
-/// are read from their spreadsheet spellings (`true`/`false`, `yes`/`no`, `1`/`0`);
-/// everything else stays the text it is (decimals travel as strings anyway).
+/// type; the field's own validation then decides whether it fits. A typed cell counts
+/// as the text a spreadsheet shows for it ([`Cell::text`]), so `12` in a number cell
+/// and `12` typed as text import alike; only dates are read by what the field expects:
+/// a date or date-time cell in a `datetime` field is that instant in UTC (spreadsheets
+/// keep no zone).
+pub fn typed_value(field_type: FieldType, cell: &Cell) -> Value {
+    match cell {
+        Cell::DateTime(at) if field_type == FieldType::Datetime => {
+            Value::String(at.and_utc().to_rfc3339_opts(SecondsFormat::AutoSi, true))
+        }
+        Cell::Text(text) => cell_value(field_type, text),
+        other => cell_value(field_type, &other.text()),
+    }
+}
+
+/// A non-empty text cell as the JSON value a customer body would carry for a field of
+/// this type; the field's own validation then decides whether it fits. Integers and
+/// booleans are read from their spreadsheet spellings (`true`/`false`, `yes`/`no`,
+/// `1`/`0`); everything else stays the text it is (decimals travel as strings anyway).
 pub fn cell_value(field_type: FieldType, cell: &str) -> Value {
     let trimmed = cell.trim();
     match field_type {
@@ -317,15 +615,6 @@ pub fn cell_value(field_type: FieldType, cell: &str) -> Value {
             Value::String(trimmed.to_owned())
         }
         FieldType::String | FieldType::Text | FieldType::Enum => Value::String(cell.to_owned()),
-    }
-}
-
-/// A stored value as a cell: text as it is, numbers and booleans in their JSON spelling.
-pub fn value_cell(value: &Value) -> String {
-    match value {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
     }
 }
 
@@ -435,12 +724,12 @@ pub struct DuplicateKeys {
 }
 
 impl DuplicateKeys {
-    /// For a file with this header: the `id` and `email` columns are the first whose
+    /// For a file with this header row: the `id` and `email` columns are the first whose
     /// names, trimmed and lower-cased, are `id` and `email`.
-    pub fn new(header: &csv::ByteRecord) -> Self {
+    pub fn new(header: &[Cell]) -> Self {
         let position = |name: &str| {
             header.iter().position(|cell| {
-                std::str::from_utf8(cell).is_ok_and(|c| c.trim().to_lowercase() == name)
+                !matches!(cell, Cell::Invalid(_)) && cell.text().trim().to_lowercase() == name
             })
         };
         Self {
@@ -450,11 +739,15 @@ impl DuplicateKeys {
         }
     }
 
-    /// The record's id and email cells, trimmed, when present, UTF-8 and not empty.
-    pub fn keys(&self, record: &csv::ByteRecord) -> (Option<String>, Option<String>) {
-        let cell = |column: Option<usize>| {
-            let text = std::str::from_utf8(record.get(column?)?).ok()?.trim();
-            (!text.is_empty()).then(|| text.to_owned())
+    /// The row's id and email cells, trimmed, when present, readable and not empty.
+    pub fn keys(&self, cells: &[Cell]) -> (Option<String>, Option<String>) {
+        let cell = |column: Option<usize>| match cells.get(column?)? {
+            Cell::Invalid(_) => None,
+            cell => {
+                let text = cell.text();
+                let text = text.trim();
+                (!text.is_empty()).then(|| text.to_owned())
+            }
         };
         (cell(self.id_column), cell(self.email_column))
     }
@@ -497,58 +790,143 @@ fn first_line(seen: &mut HashMap<String, u64>, key: String, line: u64) -> Option
 
 /// The header of an export: the core columns, then every field in name order.
 pub fn export_columns(fields: &[FieldDef]) -> Vec<String> {
-    let mut names: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
-    names.sort_unstable();
     CORE_COLUMNS
         .iter()
         .copied()
-        .chain(names)
+        .chain(sorted(fields).into_iter().map(|f| f.name.as_str()))
         .map(str::to_owned)
         .collect()
 }
 
-/// Writes customers as CSV that [`read_csv`] reads back to the same values.
-pub struct CsvExport {
-    writer: csv::Writer<Vec<u8>>,
-    fields: Vec<String>,
+fn sorted(fields: &[FieldDef]) -> Vec<&FieldDef> {
+    let mut sorted: Vec<&FieldDef> = fields.iter().collect();
+    sorted.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+    sorted
+}
+
+/// A value of an export row, typed, so that each format spells it its own way: CSV as
+/// the stored text ([`ExportCell::text`]), a workbook as a number, date or boolean
+/// cell where that reads back to the same value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExportCell {
+    Empty,
+    Text(String),
+    Integer(i64),
+    /// A decimal's canonical text (`-1234.5`).
+    Decimal(String),
+    Bool(bool),
+    /// A date, with its stored text.
+    Date(NaiveDate, String),
+    /// An instant in UTC, with its stored text (`2026-01-01T08:00:00.250Z`).
+    Datetime(NaiveDateTime, String),
+}
+
+impl ExportCell {
+    /// A stored value of a field of this type.
+    pub fn of(field_type: FieldType, value: &Value) -> Self {
+        match value {
+            Value::Null => Self::Empty,
+            Value::Bool(b) => Self::Bool(*b),
+            Value::Number(n) => n
+                .as_i64()
+                .map_or_else(|| Self::Text(n.to_string()), Self::Integer),
+            Value::String(s) => match field_type {
+                FieldType::Decimal => Self::Decimal(s.clone()),
+                FieldType::Date => NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                    .map_or_else(|_| Self::Text(s.clone()), |d| Self::Date(d, s.clone())),
+                FieldType::Datetime => DateTime::parse_from_rfc3339(s).map_or_else(
+                    |_| Self::Text(s.clone()),
+                    |at| Self::Datetime(at.naive_utc(), s.clone()),
+                ),
+                _ => Self::Text(s.clone()),
+            },
+            other => Self::Text(other.to_string()),
+        }
+    }
+
+    /// The cell as CSV writes it: text as it is stored, numbers and booleans in their
+    /// JSON spelling.
+    pub fn text(&self) -> Cow<'_, str> {
+        match self {
+            Self::Empty => Cow::Borrowed(""),
+            Self::Text(s) | Self::Decimal(s) | Self::Date(_, s) | Self::Datetime(_, s) => {
+                Cow::Borrowed(s)
+            }
+            Self::Integer(n) => Cow::Owned(n.to_string()),
+            Self::Bool(true) => Cow::Borrowed("true"),
+            Self::Bool(false) => Cow::Borrowed("false"),
+        }
+    }
+}
+
+/// Why an export could not be written (a workbook writer's refusal).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the export could not be written: {0}")]
+pub struct ExportError(pub String);
+
+/// Spells the rows of an export in one format.
+pub trait RowWriter: Send {
+    /// The header row, first.
+    fn header(&mut self, columns: &[String]);
+    fn row(&mut self, cells: &[ExportCell]);
+    /// Bytes written so far; for a format that compresses, about what the same rows
+    /// take as CSV, which bounds the file.
+    fn bytes(&self) -> usize;
+    fn finish(self: Box<Self>) -> Result<Vec<u8>, ExportError>;
+}
+
+/// Customers as rows of an export file, in the format its [`RowWriter`] writes; what
+/// it writes imports back to the same customers.
+pub struct Export {
+    writer: Box<dyn RowWriter>,
+    fields: Vec<(String, FieldType)>,
     rows: usize,
 }
 
-impl CsvExport {
+impl Export {
     /// Starts the file with its header ([`export_columns`]).
-    pub fn new(fields: &[FieldDef]) -> Self {
-        let columns = export_columns(fields);
-        let mut writer = csv::WriterBuilder::new()
-            .terminator(csv::Terminator::CRLF)
-            .from_writer(Vec::new());
-        write(&mut writer, &columns);
+    pub fn new(fields: &[FieldDef], mut writer: Box<dyn RowWriter>) -> Self {
+        writer.header(&export_columns(fields));
         Self {
             writer,
-            fields: columns[CORE_COLUMNS.len()..].to_vec(),
+            fields: sorted(fields)
+                .into_iter()
+                .map(|f| (f.name.clone(), f.field_type))
+                .collect(),
             rows: 0,
         }
     }
 
+    /// A CSV export ([`CsvWriter`]).
+    pub fn csv(fields: &[FieldDef]) -> Self {
+        Self::new(fields, Box::new(CsvWriter::new()))
+    }
+
     /// Appends one customer, as clients see it (call [`Customer::visible`] first).
     pub fn push(&mut self, customer: &Customer) {
-        let optional = |value: &Option<String>| value.clone().unwrap_or_default();
+        let text = |value: &Option<String>| {
+            value
+                .as_ref()
+                .map_or(ExportCell::Empty, |s| ExportCell::Text(s.clone()))
+        };
         let mut cells = vec![
-            customer.id.clone(),
-            customer.email.clone(),
-            optional(&customer.first_name),
-            optional(&customer.last_name),
-            optional(&customer.document),
-            optional(&customer.phone),
-            optional(&customer.segment_id),
+            ExportCell::Text(customer.id.clone()),
+            ExportCell::Text(customer.email.clone()),
+            text(&customer.first_name),
+            text(&customer.last_name),
+            text(&customer.document),
+            text(&customer.phone),
+            text(&customer.segment_id),
         ];
-        cells.extend(self.fields.iter().map(|name| {
+        cells.extend(self.fields.iter().map(|(name, field_type)| {
             customer
                 .fields
                 .get(name)
-                .map(value_cell)
-                .unwrap_or_default()
+                .map_or(ExportCell::Empty, |value| {
+                    ExportCell::of(*field_type, value)
+                })
         }));
-        write(&mut self.writer, &cells);
+        self.writer.row(&cells);
         self.rows += 1;
     }
 
@@ -557,26 +935,67 @@ impl CsvExport {
         self.rows
     }
 
-    /// Bytes written so far.
+    /// Bytes written so far ([`RowWriter::bytes`]).
     pub fn len(&self) -> usize {
-        self.writer.get_ref().len()
+        self.writer.bytes()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    pub fn finish(self) -> Vec<u8> {
-        self.writer
-            .into_inner()
-            .unwrap_or_else(|err| err.into_inner().get_ref().clone())
+    pub fn finish(self) -> Result<Vec<u8>, ExportError> {
+        self.writer.finish()
     }
 }
 
-fn write(writer: &mut csv::Writer<Vec<u8>>, cells: &[String]) {
-    // Writing into memory cannot fail; flushing keeps `len` exact.
-    let _ = writer.write_record(cells);
-    let _ = writer.flush();
+/// Writes rows as CSV that [`read_csv`] reads back to the same values.
+pub struct CsvWriter {
+    writer: csv::Writer<Vec<u8>>,
+}
+
+impl CsvWriter {
+    pub fn new() -> Self {
+        Self {
+            writer: csv::WriterBuilder::new()
+                .terminator(csv::Terminator::CRLF)
+                .from_writer(Vec::new()),
+        }
+    }
+
+    fn write<'a>(&mut self, cells: impl IntoIterator<Item = Cow<'a, str>>) {
+        // Writing into memory cannot fail; flushing keeps `len` exact.
+        let cells: Vec<Cow<str>> = cells.into_iter().collect();
+        let _ = self.writer.write_record(cells.iter().map(|c| c.as_bytes()));
+        let _ = self.writer.flush();
+    }
+}
+
+impl Default for CsvWriter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RowWriter for CsvWriter {
+    fn header(&mut self, columns: &[String]) {
+        self.write(columns.iter().map(|c| Cow::Borrowed(c.as_str())));
+    }
+
+    fn row(&mut self, cells: &[ExportCell]) {
+        self.write(cells.iter().map(ExportCell::text));
+    }
+
+    fn bytes(&self) -> usize {
+        self.writer.get_ref().len()
+    }
+
+    fn finish(self: Box<Self>) -> Result<Vec<u8>, ExportError> {
+        Ok(self
+            .writer
+            .into_inner()
+            .unwrap_or_else(|err| err.into_inner().get_ref().clone()))
+    }
 }
 
 #[cfg(test)]
@@ -796,11 +1215,15 @@ mod tests {
         assert_eq!(count_line_ends(b"a\r\nb\rc\n\n"), 4);
     }
 
+    fn cells(record: Vec<&[u8]>) -> Vec<Cell> {
+        record_cells(&csv::ByteRecord::from(record))
+    }
+
     #[test]
     fn duplicate_keys_name_the_first_line() {
-        let header = csv::ByteRecord::from(vec![" Email ", "x", "ID", "id"]);
+        let header = cells(vec![b" Email ", b"x", b"ID", b"id"]);
         let mut keys = DuplicateKeys::new(&header);
-        let row = csv::ByteRecord::from(vec![" ann@x.io ", "", "c-1", "other"]);
+        let row = cells(vec![b" ann@x.io ", b"", b"c-1", b"other"]);
         assert_eq!(
             keys.keys(&row),
             (Some("c-1".to_owned()), Some("ann@x.io".to_owned()))
@@ -818,8 +1241,13 @@ mod tests {
             keys.check(5, Some("C-1"), None),
             [CellError::new(Some("id"), "line 3 already has id `C-1`")]
         );
-        let blank = csv::ByteRecord::from(vec![&b"  "[..], b"", b"\xFF"]);
+        let blank = cells(vec![b"  ", b"", b"\xFF"]);
         assert_eq!(DuplicateKeys::new(&header).keys(&blank), (None, None));
+        let numbers = [Cell::Number(12.0), Cell::Empty, Cell::Number(7.0)];
+        assert_eq!(
+            DuplicateKeys::new(&header).keys(&numbers),
+            (Some("7".to_owned()), Some("12".to_owned()))
+        );
     }
 
     #[test]
@@ -877,10 +1305,10 @@ mod tests {
         let customer = CustomerDraft::parse(&body, &schema)
             .unwrap()
             .into_customer("c-1".into(), Utc::now());
-        let mut export = CsvExport::new(&fields);
+        let mut export = Export::csv(&fields);
         export.push(&customer);
         assert_eq!(export.rows(), 1);
-        let bytes = export.finish();
+        let bytes = export.finish().unwrap();
         let text = String::from_utf8(bytes.clone()).unwrap();
         assert!(
             text.starts_with(
@@ -897,5 +1325,243 @@ mod tests {
         let again = CustomerDraft::parse(&document, &schema).unwrap();
         assert_eq!(again.id.as_deref(), Some("c-1"));
         assert!(customer.unchanged_by(&again, &fields), "{document}");
+    }
+
+    #[test]
+    fn numbers_read_as_a_spreadsheet_shows_them() {
+        assert_eq!(format_number(1234.5), "1234.5");
+        assert_eq!(format_number(0.1 + 0.2), "0.3");
+        assert_eq!(format_number(12.0), "12");
+        assert_eq!(format_number(-0.0), "0");
+        assert_eq!(format_number(-7.25), "-7.25");
+        assert_eq!(format_number(1e21), "1000000000000000000000");
+        assert_eq!(
+            format_number(123_456_789_012_345_678.0),
+            "123456789012346000"
+        );
+        assert_eq!(format_number(0.000_012_5), "0.0000125");
+        assert_eq!(format_number(2.0 / 3.0), "0.666666666666667");
+    }
+
+    fn at(date: &str, time: &str) -> Cell {
+        Cell::DateTime(
+            NaiveDateTime::parse_from_str(&format!("{date} {time}"), "%Y-%m-%d %H:%M:%S%.f")
+                .unwrap(),
+        )
+    }
+
+    fn text(s: &str) -> Cell {
+        Cell::Text(s.to_owned())
+    }
+
+    #[test]
+    fn typed_cells_keep_their_meaning() {
+        let mut fields = defs();
+        fields.push(
+            FieldDraft::parse(&json!({"name": "seen", "type": "datetime"}))
+                .unwrap()
+                .into_field(Utc::now()),
+        );
+        let header = [
+            "id",
+            "email",
+            "phone",
+            "visits",
+            "credit",
+            "distributor",
+            "since",
+            "seen",
+            "note",
+        ];
+        let rows = vec![
+            SheetRow::new(3, header.iter().map(|h| text(h)).collect()),
+            SheetRow::new(
+                5,
+                vec![
+                    Cell::Number(17.0),
+                    text(" ann@x.io "),
+                    Cell::Number(5_550_100.0),
+                    Cell::Number(12.0),
+                    Cell::Number(1234.5),
+                    Cell::Bool(true),
+                    at("2026-01-31", "00:00:00"),
+                    at("2026-01-31", "10:30:00.250"),
+                    Cell::Number(0.1 + 0.2),
+                ],
+            ),
+            SheetRow::new(6, vec![Cell::Empty; 9]),
+            SheetRow::new(
+                7,
+                vec![
+                    text("c-2"),
+                    Cell::Empty,
+                    Cell::Bool(false),
+                    Cell::Number(1.5),
+                    Cell::Empty,
+                    Cell::Number(0.0),
+                    at("2026-01-31", "10:30:00"),
+                    at("2026-02-01", "00:00:00"),
+                    at("2026-01-31", "10:30:00"),
+                ],
+            ),
+            SheetRow {
+                problem: Some("has a value in column K, outside the header".into()),
+                ..SheetRow::new(9, vec![Cell::Empty; 9])
+            },
+            SheetRow::new(
+                10,
+                vec![
+                    Cell::Number(17.0),
+                    Cell::Invalid("holds the error #DIV/0!".into()),
+                    Cell::Empty,
+                    Cell::Empty,
+                    Cell::Empty,
+                    Cell::Empty,
+                    Cell::Empty,
+                    Cell::Empty,
+                    Cell::Empty,
+                ],
+            ),
+        ];
+        let file = read_rows(rows.into_iter().map(Ok), &fields, 10).unwrap();
+        let lines: Vec<u64> = file.rows.iter().map(|r| r.line).collect();
+        assert_eq!(
+            lines,
+            [5, 7, 9, 10],
+            "the sheet's row numbers; blank rows skipped"
+        );
+        assert_eq!(file.rows[0].id.as_deref(), Some("17"));
+        assert_eq!(
+            patch(&file.rows[0]),
+            &json!({
+                "id": "17", "email": "ann@x.io", "phone": "5550100",
+                "fields": {
+                    "visits": 12, "credit": "1234.5", "distributor": true,
+                    "since": "2026-01-31", "seen": "2026-01-31T10:30:00.250Z", "note": "0.3"
+                }
+            })
+        );
+        assert_eq!(
+            patch(&file.rows[1]),
+            &json!({
+                "id": "c-2", "email": null, "phone": "false",
+                "fields": {
+                    "visits": "1.5", "credit": null, "distributor": false,
+                    "since": "2026-01-31T10:30:00", "seen": "2026-02-01T00:00:00Z",
+                    "note": "2026-01-31T10:30:00"
+                }
+            })
+        );
+        assert_eq!(
+            file.rows[2].patch,
+            Err(vec![CellError::new(
+                None,
+                "has a value in column K, outside the header"
+            )])
+        );
+        assert_eq!(
+            file.rows[3].patch,
+            Err(vec![
+                CellError::new(Some("email"), "holds the error #DIV/0!"),
+                CellError::new(Some("id"), "line 5 already has id `17`"),
+            ])
+        );
+    }
+
+    #[test]
+    fn a_header_that_cannot_be_read_refuses_the_file() {
+        assert_eq!(
+            read_csv(b"email,\xFF\na@b.co,x\n", &defs(), 10),
+            Err(ImportError::Unreadable(
+                "the header row is not UTF-8 text; save the file as CSV UTF-8".into()
+            ))
+        );
+        let rows = [SheetRow::new(1, vec![Cell::Empty, text(" ")])];
+        assert!(matches!(
+            read_rows(rows.into_iter().map(Ok), &defs(), 10),
+            Err(ImportError::Unreadable(_))
+        ));
+        let numbered = [SheetRow::new(1, vec![text("email"), Cell::Number(2024.0)])];
+        let Err(ImportError::Header(violations)) =
+            read_rows(numbered.into_iter().map(Ok), &defs(), 10)
+        else {
+            panic!("a number names no column")
+        };
+        assert_eq!(violations.0[0].pointer, "/header/1");
+    }
+
+    #[test]
+    fn export_cells_keep_the_stored_text_for_csv() {
+        let cases = [
+            (FieldType::Integer, json!(-3), ExportCell::Integer(-3), "-3"),
+            (
+                FieldType::Decimal,
+                json!("1234.5"),
+                ExportCell::Decimal("1234.5".into()),
+                "1234.5",
+            ),
+            (
+                FieldType::Boolean,
+                json!(false),
+                ExportCell::Bool(false),
+                "false",
+            ),
+            (
+                FieldType::Date,
+                json!("2020-02-29"),
+                ExportCell::Date(
+                    NaiveDate::from_ymd_opt(2020, 2, 29).unwrap(),
+                    "2020-02-29".into(),
+                ),
+                "2020-02-29",
+            ),
+            (
+                FieldType::Date,
+                json!("someday"),
+                ExportCell::Text("someday".into()),
+                "someday",
+            ),
+            (
+                FieldType::String,
+                json!(" padded "),
+                ExportCell::Text(" padded ".into()),
+                " padded ",
+            ),
+            (FieldType::Text, Value::Null, ExportCell::Empty, ""),
+        ];
+        for (field_type, value, cell, text) in cases {
+            let got = ExportCell::of(field_type, &value);
+            assert_eq!(got, cell, "{value}");
+            assert_eq!(got.text(), text);
+        }
+        let ExportCell::Datetime(at, text) =
+            ExportCell::of(FieldType::Datetime, &json!("2026-01-01T08:00:00.250Z"))
+        else {
+            panic!("a datetime")
+        };
+        assert_eq!(text, "2026-01-01T08:00:00.250Z");
+        assert_eq!(at.format("%H:%M:%S%.3f").to_string(), "08:00:00.250");
+    }
+
+    #[test]
+    fn workbook_formats_by_media_type_and_file_name() {
+        for format in WorkbookFormat::ALL {
+            assert_eq!(
+                WorkbookFormat::from_media_type(format.media_type()),
+                Some(format)
+            );
+            let name = format!("Customers.{}", format.extension().to_uppercase());
+            assert_eq!(WorkbookFormat::from_file_name(&name), Some(format));
+        }
+        assert_eq!(WorkbookFormat::from_media_type("text/csv"), None);
+        assert_eq!(WorkbookFormat::from_file_name("customers.csv"), None);
+        assert_eq!(
+            WorkbookError::NoSuchSheet {
+                name: "Clients".into(),
+                sheets: vec!["Sheet1".into(), "Notes".into()]
+            }
+            .to_string(),
+            "the workbook has no sheet `Clients`; its sheets are `Sheet1`, `Notes`"
+        );
     }
 }

@@ -180,22 +180,40 @@ impl CountedWrite {
         sequence: &str,
         new_image: Option<&HashMap<String, serde_dynamo::AttributeValue>>,
     ) -> Self {
-        let memberships = match new_image.and_then(|image| image.get(MEMBERSHIPS)) {
-            Some(serde_dynamo::AttributeValue::L(list)) => list
-                .iter()
-                .filter_map(|v| match v {
-                    serde_dynamo::AttributeValue::S(s) => Membership::decode(s),
-                    _ => None,
-                })
-                .collect(),
-            _ => BTreeSet::new(),
-        };
         Self {
             customer_id: customer_id.to_owned(),
             sequence: sequence.to_owned(),
-            memberships,
+            memberships: new_image.map(image_memberships).unwrap_or_default(),
         }
     }
+}
+
+/// The memberships a customer's stream image lists.
+fn image_memberships(
+    image: &HashMap<String, serde_dynamo::AttributeValue>,
+) -> BTreeSet<Membership> {
+    match image.get(MEMBERSHIPS) {
+        Some(serde_dynamo::AttributeValue::L(list)) => list
+            .iter()
+            .filter_map(|v| match v {
+                serde_dynamo::AttributeValue::S(s) => Membership::decode(s),
+                _ => None,
+            })
+            .collect(),
+        _ => BTreeSet::new(),
+    }
+}
+
+/// The fields a customer's stream image was counted in as cluster fields (with a value):
+/// which of its fields were clusters when it was written, without reading definitions.
+pub fn cluster_fields(image: &HashMap<String, serde_dynamo::AttributeValue>) -> Vec<String> {
+    image_memberships(image)
+        .into_iter()
+        .filter_map(|membership| match membership {
+            Membership::Cluster { field, .. } => Some(field),
+            Membership::Segment(_) => None,
+        })
+        .collect()
 }
 
 /// Stream sequence numbers are decimal strings of up to 40 digits.

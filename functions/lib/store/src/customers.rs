@@ -187,7 +187,11 @@ impl Store {
 
 /// The membership partition that holds the row of `customer_id` for `membership`.
 fn partition_of(tenant: &str, membership: &Membership, customer_id: &str) -> String {
-    let shard = shard_of(customer_id);
+    membership_partition(tenant, membership, shard_of(customer_id))
+}
+
+/// One shard of a membership's rows.
+pub(crate) fn membership_partition(tenant: &str, membership: &Membership, shard: u8) -> String {
     match membership {
         Membership::Segment(id) => keys::segment_members(tenant, id, shard),
         Membership::Cluster {
@@ -197,7 +201,7 @@ fn partition_of(tenant: &str, membership: &Membership, customer_id: &str) -> Str
 }
 
 /// The keys of the customer items of `ids`.
-fn customer_keys(tenant: &str, ids: &[String]) -> Vec<(String, String)> {
+pub(crate) fn customer_keys(tenant: &str, ids: &[String]) -> Vec<(String, String)> {
     ids.iter()
         .map(|id| (keys::customer_home(tenant, id), sk(CUSTOMER, id)))
         .collect()

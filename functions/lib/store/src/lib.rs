@@ -14,6 +14,7 @@ mod rules;
 mod sales;
 mod segments;
 mod table;
+mod targets;
 mod write;
 
 use std::collections::{BTreeMap, HashMap};

@@ -1,9 +1,12 @@
 //! The table's shape. `template.yaml` declares the same on AWS; the local stack creates
-//! it here, so tests run against the layout production uses.
+//! it here, so tests run against the layout production uses. Also the keys-only Query
+//! that target walks read membership partitions with.
+
+use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    StreamSpecification, StreamViewType,
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    ScalarAttributeType, StreamSpecification, StreamViewType,
 };
 
 use crate::error::from_sdk;
@@ -77,5 +80,65 @@ impl Store {
     /// Table name, for logs.
     pub fn table_name(&self) -> &str {
         &self.table
+    }
+
+    /// The sort keys of `pk` that start with `prefix` and come after `prefix` +
+    /// `after`, in key order, without their prefix (e.g. the customer ids of a membership
+    /// partition): keys only, so a walk that needs ids reads no other attribute. At most
+    /// `limit` (`None`: all); the flag says whether more may follow.
+    pub(crate) async fn query_sort_keys(
+        &self,
+        pk: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: Option<usize>,
+    ) -> StoreResult<(Vec<String>, bool)> {
+        if limit == Some(0) {
+            return Ok((Vec::new(), true));
+        }
+        let mut start = after.map(|after| {
+            HashMap::from([
+                (keys::PK.to_owned(), AttributeValue::S(pk.to_owned())),
+                (
+                    keys::SK.to_owned(),
+                    AttributeValue::S(format!("{prefix}{after}")),
+                ),
+            ])
+        });
+        let mut found = Vec::new();
+        loop {
+            let room = limit.map(|limit| (limit - found.len()).min(i32::MAX as usize) as i32);
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                .expression_attribute_names("#pk", keys::PK)
+                .expression_attribute_names("#sk", keys::SK)
+                .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+                .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned()))
+                .projection_expression("#sk")
+                .set_exclusive_start_key(start.take())
+                .set_limit(room)
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(from_sdk)?;
+            found.extend(
+                output
+                    .items
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|mut item| match item.remove(keys::SK) {
+                        Some(AttributeValue::S(sk)) => sk.strip_prefix(prefix).map(str::to_owned),
+                        _ => None,
+                    }),
+            );
+            match output.last_evaluated_key {
+                Some(last) if limit.is_none_or(|limit| found.len() < limit) => start = Some(last),
+                Some(_) => return Ok((found, true)),
+                None => return Ok((found, false)),
+            }
+        }
     }
 }
