@@ -198,17 +198,9 @@ impl Store {
         let mut items = Vec::new();
         loop {
             let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-                .expression_attribute_names("#pk", keys::PK)
-                .expression_attribute_names("#sk", keys::SK)
-                .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
-                .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned()))
+                .prefix_query(pk, prefix)
                 .set_exclusive_start_key(start.take())
                 .limit((limit - items.len()) as i32)
-                .consistent_read(true)
                 .send()
                 .await
                 .map_err(error::from_sdk)?;

@@ -9,6 +9,8 @@ use aws_sdk_dynamodb::types::{
     ScalarAttributeType, StreamSpecification, StreamViewType,
 };
 
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
+
 use crate::error::from_sdk;
 use crate::{Store, StoreResult, keys};
 
@@ -82,6 +84,20 @@ impl Store {
         &self.table
     }
 
+    /// A strongly consistent Query of the items of `pk` whose sort key starts with
+    /// `prefix` (`#pk` and `#sk` name the key attributes).
+    pub(crate) fn prefix_query(&self, pk: &str, prefix: &str) -> QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+            .expression_attribute_names("#pk", keys::PK)
+            .expression_attribute_names("#sk", keys::SK)
+            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+            .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned()))
+            .consistent_read(true)
+    }
+
     /// The sort keys of `pk` that start with `prefix` and come after `prefix` +
     /// `after`, in key order, without their prefix (e.g. the customer ids of a membership
     /// partition): keys only, so a walk that needs ids reads no other attribute. At most
@@ -109,18 +125,10 @@ impl Store {
         loop {
             let room = limit.map(|limit| (limit - found.len()).min(i32::MAX as usize) as i32);
             let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-                .expression_attribute_names("#pk", keys::PK)
-                .expression_attribute_names("#sk", keys::SK)
-                .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
-                .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned()))
+                .prefix_query(pk, prefix)
                 .projection_expression("#sk")
                 .set_exclusive_start_key(start.take())
                 .set_limit(room)
-                .consistent_read(true)
                 .send()
                 .await
                 .map_err(from_sdk)?;
