@@ -28,7 +28,7 @@ use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventR
 use domain::Customer;
 use domain::membership::{Memberships, membership_changes};
 use futures_util::future::join_all;
-use serde_json::{Value, json};
+use serde_json::Value;
 use store::{counts, keys};
 
 use crate::detail::{ChangeEvent, Written};
@@ -47,16 +47,7 @@ pub const CONCURRENT_CALLS: usize = 10;
 /// The event-source filter of `template.yaml`: every write of a customer item, created,
 /// changed or deleted (membership rows and ledgers carry another `kind`, or none).
 pub fn filter_patterns() -> Vec<Value> {
-    vec![
-        json!({
-            "eventName": ["INSERT", "MODIFY"],
-            "dynamodb": { "NewImage": { "kind": { "S": ["customer"] } } }
-        }),
-        json!({
-            "eventName": ["REMOVE"],
-            "dynamodb": { "OldImage": { "kind": { "S": ["customer"] } } }
-        }),
-    ]
+    keys::customer_record_patterns()
 }
 
 /// The events of one customer record, or why it has none it can publish.
@@ -327,6 +318,7 @@ fn entries(
 mod tests {
     use super::*;
     use crate::publish::PublishError;
+    use serde_json::json;
     use std::sync::Mutex;
 
     type Refuse = Box<dyn Fn(&Value) -> bool + Send + Sync>;

@@ -180,7 +180,12 @@ async fn annual_report(app: &App, call: Call) -> Result<Reply, ApiError> {
             .ok_or_else(|| ApiError::BadRequest("year is required".into()))?,
     )?;
     let csv = wants_csv(&call)?;
-    let fields = app.store.list_fields(&call.tenant).await?;
+    // The definitions (for the target) and the year's currency at once: neither needs
+    // the other.
+    let (fields, currency) = tokio::try_join!(
+        async { Ok::<_, ApiError>(app.store.list_fields(&call.tenant).await?) },
+        currency(app, &call, year),
+    )?;
     let target = target(&call, &fields, None)?;
     // Bound to the query as asked (before the currency is resolved), so a cursor is
     // checked even when the answer turns out empty. A single filter keeps the scope it
@@ -201,7 +206,7 @@ async fn annual_report(app: &App, call: Call) -> Result<Reply, ApiError> {
             .and_then(|o| o.parse::<usize>().ok())
             .ok_or_else(|| ApiError::BadRequest("invalid cursor".into()))?,
     };
-    let Some(currency) = currency(app, &call, year).await? else {
+    let Some(currency) = currency else {
         return answer(&call, csv, "", Vec::new(), None);
     };
     let mut totals = if target.is_everyone() {

@@ -319,4 +319,24 @@ mod tests {
             json!({"kind": "client"})
         );
     }
+
+    #[test]
+    fn a_segment_a_rule_chose_names_the_rule() {
+        let before = customer(json!({"segment_id": "s1"}));
+        let mut after = customer(json!({"segment_id": "vip"}));
+        after.written_by = WrittenBy::Rules;
+        after.segment_source = Some(ClusterSource::new("tiering".into(), 5, Utc::now()));
+        assert_eq!(
+            changes(Some(&before), Some(&after)),
+            [change(
+                Subject::Segment,
+                json!("s1"),
+                json!("vip"),
+                ChangedBy::Rule {
+                    rule: Some("tiering".into()),
+                    version: Some(5)
+                }
+            )]
+        );
+    }
 }

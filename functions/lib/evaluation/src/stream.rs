@@ -68,15 +68,8 @@ pub const CONCURRENT_TENANTS: usize = 16;
 /// customer's yearly sales totals (a recorded sale re-evaluates the customer). Which
 /// customer writes the rules evaluate is decided in code ([`api_write`]).
 pub fn filter_patterns() -> Vec<Value> {
-    vec![
-        json!({
-            "eventName": ["INSERT", "MODIFY"],
-            "dynamodb": { "NewImage": { "kind": { "S": ["customer"] } } }
-        }),
-        json!({
-            "eventName": ["REMOVE"],
-            "dynamodb": { "OldImage": { "kind": { "S": ["customer"] } } }
-        }),
+    let mut patterns = keys::customer_record_patterns();
+    patterns.extend([
         json!({
             "eventName": ["INSERT", "MODIFY"],
             "dynamodb": {
@@ -88,7 +81,8 @@ pub fn filter_patterns() -> Vec<Value> {
             "eventName": ["INSERT", "MODIFY"],
             "dynamodb": { "NewImage": { "kind": { "S": [keys::SALES_TOTALS_KIND] } } }
         }),
-    ]
+    ]);
+    patterns
 }
 
 /// What became of one record.

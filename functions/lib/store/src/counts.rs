@@ -38,6 +38,8 @@ use crate::{Store, StoreError, StoreResult};
 pub(crate) const MEMBERSHIPS: &str = "memberships";
 /// The sort key prefix of a customer's counting ledger, in the tenant's partition.
 pub const LEDGER: &str = "COUNTED#";
+/// The attribute of a cluster value count item (`CLUSTER_COUNT#<field>#<value>`).
+pub(crate) const VALUE_COUNT: &str = "count";
 /// DynamoDB's limit of actions in one transaction.
 const MAX_ITEMS: usize = 100;
 /// Attempts of one counting transaction that keeps colliding with another consumer's.
@@ -479,7 +481,7 @@ impl Store {
                     .update_expression(
                         "ADD #count :delta SET #field = :field, #value = :value, #kind = :kind",
                     )
-                    .expression_attribute_names("#count", "count")
+                    .expression_attribute_names("#count", VALUE_COUNT)
                     .expression_attribute_names("#field", "field")
                     .expression_attribute_names("#value", "value")
                     .expression_attribute_names("#kind", "kind")

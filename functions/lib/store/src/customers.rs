@@ -46,7 +46,7 @@ fn customer_item(tenant: &str, customer: &Customer, fields: &[FieldDef]) -> Stor
     let mut item = entity_item(
         keys::customer_home(tenant, &customer.id),
         sk(CUSTOMER, &customer.id),
-        "customer",
+        keys::CUSTOMER_KIND,
         customer,
     )?;
     let memberships = memberships_of(customer, fields);

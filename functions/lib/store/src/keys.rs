@@ -119,6 +119,25 @@ pub fn year_currencies(year: i32) -> String {
     format!("{SALES_YEAR}{year:04}")
 }
 
+/// The `kind` attribute of a customer item (membership rows and ledgers carry another
+/// `kind`, or none).
+pub const CUSTOMER_KIND: &str = "customer";
+
+/// The stream filter patterns that match every write of a customer item: created,
+/// changed (the new image) or deleted (the old image). Both stream consumers use them.
+pub fn customer_record_patterns() -> Vec<serde_json::Value> {
+    vec![
+        serde_json::json!({
+            "eventName": ["INSERT", "MODIFY"],
+            "dynamodb": { "NewImage": { "kind": { "S": [CUSTOMER_KIND] } } }
+        }),
+        serde_json::json!({
+            "eventName": ["REMOVE"],
+            "dynamodb": { "OldImage": { "kind": { "S": [CUSTOMER_KIND] } } }
+        }),
+    ]
+}
+
 /// The `kind` attribute of the items that hold a customer's yearly sales totals: the
 /// stream filter of the assign function matches it (a recorded sale re-evaluates rules).
 pub const SALES_TOTALS_KIND: &str = "sales_totals";

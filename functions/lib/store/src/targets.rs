@@ -366,6 +366,14 @@ impl Store {
                 crate::counts::cluster_count_sk(field, value_key),
             ),
         };
+        // The segment item and the value count item name their count differently.
+        let count_attribute = |sk: &str| {
+            if sk.starts_with(keys::SEGMENT) {
+                crate::segments::SEGMENT_COUNT
+            } else {
+                crate::counts::VALUE_COUNT
+            }
+        };
         let wanted: Vec<(String, String)> = conditions.iter().flatten().map(count_key).collect();
         let number =
             |item: &Item, name: &str| -> Option<i64> { item.get(name)?.as_n().ok()?.parse().ok() };
@@ -376,9 +384,7 @@ impl Store {
             .filter_map(|item| {
                 let pk = item.get(keys::PK)?.as_s().ok()?.clone();
                 let sk = item.get(keys::SK)?.as_s().ok()?.clone();
-                let count = number(item, crate::segments::SEGMENT_COUNT)
-                    .or_else(|| number(item, "count"))
-                    .unwrap_or(0);
+                let count = number(item, count_attribute(&sk)).unwrap_or(0);
                 Some(((pk, sk), count.max(0)))
             })
             .collect();
