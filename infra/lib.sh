@@ -7,10 +7,27 @@ LOCAL_DIR="$REPO_ROOT/.local"
 MOTO_VERSION="5.2.5"
 # cfn-lint checks template.yaml (infra/test.sh); moto[server] also pulls it in, unpinned.
 CFN_LINT_VERSION="1.58.0"
+# wasmtime-py runs the example rules outside the product (rules/portability.py); the
+# newest release with a manylinux x86_64 wheel (py3-none, so any Python 3).
+WASMTIME_PY_VERSION="50.0.1"
 MOTO_PORT="${MOTO_PORT:-5000}"
 
 log() { printf '[%s] %s\n' "$(basename "$0" .sh)" "$*"; }
 die() { printf '[%s] error: %s\n' "$(basename "$0" .sh)" "$*" >&2; exit 1; }
+
+# npm ci in directory $1 only when its node_modules was not installed from this very
+# lock file: warm machines skip it, a changed lock reinstalls.
+npm_ci_once() {
+    local dir="$1" sum
+    sum="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)"
+    if [ "$(cat "$dir/node_modules/.lock-sha256" 2>/dev/null || true)" = "$sum" ]; then
+        log "node_modules of ${dir#"$REPO_ROOT/"} matches package-lock.json"
+        return 0
+    fi
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$sum" >"$dir/node_modules/.lock-sha256"
+    log "installed node_modules of ${dir#"$REPO_ROOT/"} (npm ci)"
+}
 
 # Runs apt-get install for the given packages, updating the index once per process.
 APT_UPDATED=0

@@ -41,6 +41,10 @@ pip_pin moto "$MOTO_VERSION" "moto[server]==$MOTO_VERSION"
 # cfn-lint for template.yaml, pinned so a new rule release cannot fail CI by surprise.
 pip_pin cfn-lint "$CFN_LINT_VERSION"
 
+# wasmtime from PyPI: the example rules under a runtime that is not the product's
+# (rules/portability.py, infra/test.sh).
+pip_pin wasmtime "$WASMTIME_PY_VERSION"
+
 # Chromium: the browser tests (tests/browser/run.sh) drive Debian's build headless.
 if need_cmd chromium; then
     log "chromium present"

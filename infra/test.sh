@@ -86,6 +86,14 @@ step "rules/build-examples.sh" bash "$REPO_ROOT/rules/build-examples.sh"
 # Four tests at a time over the HTTP binary's two stacks: many tests wait on the stream
 # poller or a deadline, not on a core (docs/testing.md "How long it takes").
 step "cargo test --workspace" linting cargo test --workspace --no-fail-fast -- --test-threads="${TEST_THREADS:-4}"
+# The same example cases under wasmtime-py and the engine's runner (built just above).
+step "rules: portability (wasmtime from PyPI)" "$VENV/bin/python" "$REPO_ROOT/rules/portability.py"
+# The TypeScript SDK's own tests (Node's test runner, with WASI).
+sdk_assemblyscript_tests() {
+    npm_ci_once "$REPO_ROOT/rules/sdk-assemblyscript"
+    (cd "$REPO_ROOT/rules/sdk-assemblyscript" && npm test --silent)
+}
+step "rules: AssemblyScript SDK tests (npm test)" sdk_assemblyscript_tests
 # The console in headless Chromium, through its UI (its own moto and local-stack).
 step "browser tests (tests/browser/run.sh)" "$REPO_ROOT/tests/browser/run.sh"
 # API fuzzing, bounded for CI (about a minute); docs/reliability.md has the longer run.

@@ -3,12 +3,16 @@
 #   tier-rust.wasm  with Debian's rustc 1.63 + wasm32-wasi std, offline, serde from
 #                   /usr/share/cargo/registry
 #   tier-c.wasm, sales-tier-c.wasm  with Debian's clang + lld + wasi-libc
+#   tier-assemblyscript.wasm  with the AssemblyScript compiler from npm (Node.js >= 20),
+#                   pinned by rules/examples/tier-assemblyscript/package-lock.json
 # Installs the Debian packages it needs when missing (non-interactive, as root); with
 # --packages-only it does only that. Skips a module whose output is newer than all of
 # its sources.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# log and npm_ci_once
+source "$repo/infra/lib.sh"
 out="${RULES_WASM_DIR:-$repo/target/rules-wasm}"
 rules="$repo/rules"
 
@@ -43,7 +47,8 @@ up_to_date() {
 build_rust() {
     local target="$out/tier-rust.wasm"
     local sources=("$rules/sdk-rust/src" "$rules/sdk-rust/Cargo.toml"
-                   "$rules/examples/tier-rust/src" "$rules/examples/tier-rust/Cargo.toml")
+                   "$rules/examples/tier-rust/src" "$rules/examples/tier-rust/Cargo.toml"
+                   "$rules/examples/tier-rust/.cargo")
     if up_to_date "$target" "${sources[@]}"; then
         echo "build-examples: tier-rust.wasm is up to date"
         return
@@ -90,9 +95,31 @@ build_c() {
     echo "build-examples: built $target"
 }
 
+build_assemblyscript() {
+    local name=tier-assemblyscript
+    local dir="$rules/examples/$name" sdk="$rules/sdk-assemblyscript"
+    local target="$out/$name.wasm"
+    local sources=("$sdk/index.ts" "$sdk/assembly" "$sdk/package.json"
+                   "$dir/assembly" "$dir/asconfig.json" "$dir/package.json" "$dir/package-lock.json")
+    if up_to_date "$target" "${sources[@]}"; then
+        echo "build-examples: $name.wasm is up to date"
+        return
+    fi
+    if ! command -v npm >/dev/null; then
+        echo "build-examples: npm is missing; $name needs Node.js >= 20 and npm" >&2
+        return 1
+    fi
+    npm_ci_once "$dir"
+    # The release target of asconfig.json: -O3, the stub runtime, the WASI shim.
+    (cd "$dir" && node_modules/.bin/asc assembly/index.ts --config asconfig.json \
+        --target release --outFile "$target")
+    echo "build-examples: built $target"
+}
+
 install_missing_packages
 [ "${1:-}" = "--packages-only" ] && exit 0
 mkdir -p "$out"
 build_rust
 build_c tier-c tier.c
 build_c sales-tier-c sales_tier.c
+build_assemblyscript

@@ -20,16 +20,7 @@ command -v node >/dev/null || die "node is missing (the tests run on Node's own 
 [ -x "$CHROMIUM" ] || die "$CHROMIUM is missing; run ./infra/setup.sh"
 [ -x "$BIN" ] || die "$BIN is missing; run: cargo build -p local-stack --bins"
 
-# npm ci only when node_modules was not installed from this very lock file: warm
-# machines skip it, and a changed lock reinstalls.
-lock_sum="$(sha256sum "$HERE/package-lock.json" | cut -d' ' -f1)"
-if [ "$(cat "$HERE/node_modules/.lock-sha256" 2>/dev/null || true)" = "$lock_sum" ]; then
-    log "node_modules matches package-lock.json"
-else
-    (cd "$HERE" && npm ci --no-audit --no-fund --loglevel=error)
-    echo "$lock_sum" >"$HERE/node_modules/.lock-sha256"
-    log "installed node_modules (npm ci)"
-fi
+npm_ci_once "$HERE"
 
 # The private stack; private_stack_stop (infra/lib.sh) stops what PRIVATE_PIDS lists
 # and removes WORK on exit.

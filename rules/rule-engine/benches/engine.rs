@@ -8,10 +8,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use rule_engine::{EngineConfig, Limits, ModuleHash, RuleEngine};
+use rule_engine::{EngineConfig, Limits, LoadedModule, MemoryReset, ModuleHash, RuleEngine};
 use serde_json::{Map, Value, json};
 
-const EXAMPLES: [&str; 2] = ["tier-rust", "tier-c"];
+const EXAMPLES: [&str; 3] = ["tier-rust", "tier-c", "tier-assemblyscript"];
 
 fn example_wasm(name: &str) -> Vec<u8> {
     let dir = std::env::var_os("RULES_WASM_DIR")
@@ -65,6 +65,13 @@ fn engine(cache_capacity: usize) -> RuleEngine {
     .expect("engine")
 }
 
+/// Precompiles and loads `wasm`, as upload then a cache miss do.
+fn load(engine: &RuleEngine, wasm: &[u8]) -> LoadedModule {
+    let artifact = engine.precompile(wasm).expect("precompile");
+    // SAFETY: the artifact comes from `precompile` just above.
+    unsafe { engine.load_artifact(ModuleHash::of(wasm), &artifact) }.expect("load")
+}
+
 fn evaluate(c: &mut Criterion) {
     let engine = engine(16);
     let input = input();
@@ -80,11 +87,9 @@ fn evaluate(c: &mut Criterion) {
                 wat::parse_str(TEN_WRITES_RULE).expect("wat"),
             ),
         ]);
+    println!("memory reset: {}", engine.memory_reset());
     for (name, wasm) in modules {
-        let artifact = engine.precompile(&wasm).expect("precompile");
-        // SAFETY: the artifact comes from `precompile` just above.
-        let loaded =
-            unsafe { engine.load_artifact(ModuleHash::of(&wasm), &artifact) }.expect("load");
+        let loaded = load(&engine, &wasm);
         let report = engine.run(&loaded, &input, &limits);
         if EXAMPLES.contains(&name) {
             report
@@ -120,13 +125,45 @@ fn evaluate_in_runtime(c: &mut Criterion) {
             wat::parse_str(TEN_WRITES_RULE).expect("wat"),
         )]);
     for (name, wasm) in modules {
-        let artifact = engine.precompile(&wasm).expect("precompile");
-        // SAFETY: the artifact comes from `precompile` just above.
-        let loaded =
-            unsafe { engine.load_artifact(ModuleHash::of(&wasm), &artifact) }.expect("load");
+        let loaded = load(&engine, &wasm);
         group.bench_function(name, |b| {
             b.iter(|| engine.run(black_box(&loaded), black_box(&input), &limits))
         });
+    }
+    group.finish();
+}
+
+/// The examples under each way of resetting memory between runs: the default
+/// `madvise` of every page (`low-bytes-0`), `memset` of the lowest bytes (the fallback
+/// without `PAGEMAP_SCAN`), and `PAGEMAP_SCAN` (where the kernel has it).
+fn memory_reset(c: &mut Criterion) {
+    let input = input();
+    let limits = Limits::default();
+    let mut resets: Vec<(String, MemoryReset)> = [0, 256 << 10, 1 << 20, 4 << 20]
+        .into_iter()
+        .map(|keep_resident| {
+            (
+                format!("low-bytes-{}k", keep_resident >> 10),
+                MemoryReset::LowBytes { keep_resident },
+            )
+        })
+        .collect();
+    if let reset @ MemoryReset::DirtyPages { keep_resident } = MemoryReset::detect() {
+        resets.push((format!("dirty-pages-{}k", keep_resident >> 10), reset));
+    }
+    let mut group = c.benchmark_group("memory_reset");
+    for (reset_name, memory_reset) in resets {
+        let engine = RuleEngine::new(EngineConfig {
+            memory_reset,
+            ..EngineConfig::default()
+        })
+        .expect("engine");
+        for name in EXAMPLES {
+            let loaded = load(&engine, &example_wasm(name));
+            group.bench_function(format!("{reset_name}/{name}"), |b| {
+                b.iter(|| engine.run(black_box(&loaded), black_box(&input), &limits))
+            });
+        }
     }
     group.finish();
 }
@@ -195,6 +232,6 @@ fn native(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().warm_up_time(Duration::from_secs(1));
-    targets = evaluate, evaluate_in_runtime, load_artifact, precompile, native
+    targets = evaluate, evaluate_in_runtime, memory_reset, load_artifact, precompile, native
 }
 criterion_main!(benches);

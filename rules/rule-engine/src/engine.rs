@@ -11,7 +11,7 @@ use std::thread::JoinHandle;
 
 use sha2::{Digest, Sha256};
 use wasmtime::{
-    Config, Engine, Extern, InstanceAllocationStrategy, InstancePre, Linker, Module,
+    Config, Enabled, Engine, Extern, InstanceAllocationStrategy, InstancePre, Linker, Module,
     PoolingAllocationConfig, Store, ValType,
 };
 
@@ -34,6 +34,9 @@ pub struct EngineConfig {
     pub max_concurrent_runs: u32,
     /// How many loaded modules to keep ready to instantiate.
     pub cache_capacity: usize,
+    /// How a memory slot is made fresh for the next run; [`MemoryReset::detect`] by
+    /// default.
+    pub memory_reset: MemoryReset,
 }
 
 impl Default for EngineConfig {
@@ -42,6 +45,74 @@ impl Default for EngineConfig {
             maxima: Limits::default(),
             max_concurrent_runs: 64,
             cache_capacity: 128,
+            memory_reset: MemoryReset::detect(),
+        }
+    }
+}
+
+/// How the pooling allocator returns a run's linear memory to its initial state, so
+/// that the next run in the slot sees a fresh instance.
+///
+/// Most of an evaluation's cost was page faults: by default wasmtime gives every page
+/// back with `madvise` after a run, so the next run faults each page in again. Keeping
+/// pages resident and resetting them in place avoids that; how well depends on the
+/// kernel (`rules/README.md`, "Memory reset").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemoryReset {
+    /// Linux 6.7+ (`PAGEMAP_SCAN`): only the pages the run wrote are reset, in place,
+    /// up to `keep_resident` bytes; pages beyond that are given back.
+    DirtyPages { keep_resident: usize },
+    /// Older kernels: the lowest `keep_resident` bytes of the memory are reset with
+    /// `memset` whether the run wrote them or not, the rest given back with `madvise`.
+    LowBytes { keep_resident: usize },
+}
+
+impl MemoryReset {
+    /// Bytes kept resident per memory slot with `PAGEMAP_SCAN`: the example rules
+    /// write well under this, so a run faults no page in.
+    pub const DIRTY_PAGES_KEEP_RESIDENT: usize = 4 << 20;
+    /// Bytes reset with `memset` without `PAGEMAP_SCAN`: the fastest size measured for
+    /// the example rules (`rules/README.md` "Memory reset").
+    pub const LOW_BYTES_KEEP_RESIDENT: usize = 1 << 20;
+
+    /// The best reset this kernel supports: `DirtyPages` when the `PAGEMAP_SCAN`
+    /// ioctl works, else `LowBytes`.
+    pub fn detect() -> Self {
+        if PoolingAllocationConfig::is_pagemap_scan_available() {
+            MemoryReset::DirtyPages {
+                keep_resident: Self::DIRTY_PAGES_KEEP_RESIDENT,
+            }
+        } else {
+            MemoryReset::LowBytes {
+                keep_resident: Self::LOW_BYTES_KEEP_RESIDENT,
+            }
+        }
+    }
+
+    fn configure(self, pool: &mut PoolingAllocationConfig) {
+        let (pagemap_scan, keep_resident) = match self {
+            MemoryReset::DirtyPages { keep_resident } => (Enabled::Yes, keep_resident),
+            MemoryReset::LowBytes { keep_resident } => (Enabled::No, keep_resident),
+        };
+        pool.pagemap_scan(pagemap_scan)
+            .linear_memory_keep_resident(keep_resident)
+            .table_keep_resident(keep_resident);
+    }
+}
+
+impl fmt::Display for MemoryReset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MemoryReset::DirtyPages { keep_resident } => write!(
+                f,
+                "PAGEMAP_SCAN: reset the pages a run wrote, up to {} KiB kept resident per slot",
+                keep_resident >> 10
+            ),
+            MemoryReset::LowBytes { keep_resident } => write!(
+                f,
+                "without PAGEMAP_SCAN: memset the lowest {} KiB, madvise the rest",
+                keep_resident >> 10
+            ),
         }
     }
 }
@@ -142,6 +213,7 @@ pub struct RuleEngine {
     linker: Linker<HostState>,
     host_functions: HostFunctions,
     maxima: Limits,
+    memory_reset: MemoryReset,
     compatibility_key: String,
     cache: Mutex<ModuleCache>,
     _ticker: EpochTicker,
@@ -161,6 +233,7 @@ impl RuleEngine {
             .max_tables_per_module(1)
             .max_memory_size(config.maxima.memory_bytes)
             .table_elements(10_000);
+        config.memory_reset.configure(&mut pool);
         let mut wasm_config = Config::new();
         wasm_config
             .consume_fuel(true)
@@ -181,6 +254,7 @@ impl RuleEngine {
             linker,
             host_functions,
             maxima: config.maxima,
+            memory_reset: config.memory_reset,
             compatibility_key,
             cache: Mutex::new(ModuleCache::new(config.cache_capacity)),
             _ticker: ticker,
@@ -190,6 +264,11 @@ impl RuleEngine {
     /// The tenant-wide maxima every run is clamped to.
     pub fn maxima(&self) -> &Limits {
         &self.maxima
+    }
+
+    /// How memory slots are reset between runs (chosen at start; worth one log line).
+    pub fn memory_reset(&self) -> MemoryReset {
+        self.memory_reset
     }
 
     /// Upload-time check: size, well-formed wasm, imports only from

@@ -20,7 +20,8 @@ mod validate;
 mod wasi;
 
 pub use engine::{
-    EngineConfig, EngineError, InvalidHash, LoadedModule, MAX_WASM_STACK, ModuleHash, RuleEngine,
+    EngineConfig, EngineError, InvalidHash, LoadedModule, MAX_WASM_STACK, MemoryReset, ModuleHash,
+    RuleEngine,
 };
 pub use error::RunError;
 pub use limits::Limits;

@@ -231,6 +231,7 @@ fn run(args: &RunArgs) -> Result<ExitCode, CliError> {
         maxima,
         max_concurrent_runs: 1,
         cache_capacity: 1,
+        ..EngineConfig::default()
     })?;
 
     check(&engine, &wasm, &args.module)?;

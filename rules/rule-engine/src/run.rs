@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant, SystemTime};
 
 use rule_abi::RuleOutput;
-use wasmtime::{InstancePre, ResourceLimiter, Store, Trap, WasmBacktrace};
+use wasmtime::{InstancePre, Memory, ResourceLimiter, Store, Trap, WasmBacktrace};
 
 use crate::error::RunError;
 use crate::limits::Limits;
@@ -42,6 +42,9 @@ pub struct RunReport {
 /// Per-store state: the WASI context and the memory accounting.
 pub(crate) struct HostState {
     pub(crate) wasi: WasiCtx,
+    /// The instance's `memory` export, found by the run's first host call so that
+    /// the later ones skip the lookup by name (`wasi::host`).
+    pub(crate) memory: Option<Memory>,
     limiter: RunLimiter,
 }
 
@@ -54,6 +57,7 @@ impl HostState {
                 CapturePipe::new(0, Overflow::Close),
                 CapturePipe::new(0, Overflow::Drop),
             ),
+            memory: None,
             limiter: RunLimiter::new(0),
         }
     }
@@ -182,6 +186,7 @@ pub(crate) fn run(pre: &InstancePre<HostState>, input: &[u8], limits: &Limits) -
     let stderr = CapturePipe::new(limits.log_bytes, Overflow::Drop);
     let state = HostState {
         wasi: sandbox(input, stdout, stderr),
+        memory: None,
         limiter: RunLimiter::new(limits.memory_bytes),
     };
     let mut store = Store::new(pre.module().engine(), state);

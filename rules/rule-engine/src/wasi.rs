@@ -537,8 +537,15 @@ fn host<R>(
     caller: &mut Caller<'_, HostState>,
     body: impl FnOnce(&mut Mem<'_>, &mut WasiCtx) -> wasmtime::Result<R>,
 ) -> wasmtime::Result<R> {
-    let Some(Extern::Memory(memory)) = caller.get_export("memory") else {
-        wasmtime::bail!("missing required memory export");
+    let memory = match caller.data().memory {
+        Some(memory) => memory,
+        None => {
+            let Some(Extern::Memory(memory)) = caller.get_export("memory") else {
+                wasmtime::bail!("missing required memory export");
+            };
+            caller.data_mut().memory = Some(memory);
+            memory
+        }
     };
     let (data, state) = memory.data_and_store_mut(caller);
     body(&mut Mem { data }, &mut state.wasi)

@@ -14,7 +14,7 @@ use evaluation::stream::api_write;
 use evaluation::{Runner, TenantRules};
 use rule_engine::ModuleHash;
 use serde_json::json;
-use store::{Store, StoreConfig};
+use store::{Store, StoreConfig, keys};
 
 const TENANT: &str = "bench";
 const RECORDS: usize = 100;
@@ -81,9 +81,10 @@ fn setup(runtime: &tokio::runtime::Runtime) -> (Runner, TenantRules, Event) {
                 .into_customer(format!("c{i}"), now);
             let mut record = EventRecord::default();
             record.event_name = "MODIFY".into();
+            // The store's own key layout, so `api_write` sees a customer record.
             record.change.keys = serde_dynamo::to_item(json!({
-                "pk": format!("T#{TENANT}"),
-                "sk": format!("CUSTOMER#{}", customer.id),
+                "pk": keys::customer_home(TENANT, &customer.id),
+                "sk": format!("{}{}", keys::CUSTOMER, customer.id),
             }))
             .unwrap();
             record.change.new_image = serde_dynamo::to_item(&customer).unwrap();

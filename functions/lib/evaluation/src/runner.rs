@@ -48,6 +48,9 @@ pub fn engine_config() -> EngineConfig {
 impl Runner {
     pub fn new(store: Store) -> Result<Self, rule_engine::EngineError> {
         let engine = RuleEngine::new(engine_config())?;
+        // Once per process: which kernel path the pooling allocator took decides much of
+        // an evaluation's cost (rules/README.md "Memory reset").
+        tracing::info!(memory_reset = %engine.memory_reset(), "rule engine ready");
         Ok(Self {
             engine: Arc::new(engine),
             store,

@@ -1,13 +1,16 @@
 //! The example rules, compiled by `rules/build-examples.sh` with Debian's
-//! toolchains, run through the production path. Rust and C must agree.
+//! toolchains, run through the production path. Rust and C must agree: their cases
+//! are `rules/examples/cases.json`, which `rules/portability.py` also runs under
+//! wasmtime from PyPI; the tests here about the engine itself (fuel, threads,
+//! `spawn_blocking`, artifact files, oversized input) keep their inputs inline.
 
 use std::sync::OnceLock;
 
-use crate::common::{engine, example_wasm, input_with_fields, load, run};
-use rule_engine::{Limits, LoadedModule, ModuleHash, RunError, SegmentChoice};
-use serde_json::{Value, json};
+use crate::common::{Expected, engine, example_wasm, fixture, input_with_fields, load, run};
+use rule_engine::{Limits, LoadedModule, ModuleHash, RunError, RunReport};
+use serde_json::json;
 
-const EXAMPLES: [&str; 2] = ["tier-rust", "tier-c"];
+const EXAMPLES: [&str; 3] = ["tier-rust", "tier-c", "tier-assemblyscript"];
 
 fn rules() -> &'static [(&'static str, LoadedModule)] {
     static RULES: OnceLock<Vec<(&'static str, LoadedModule)>> = OnceLock::new();
@@ -19,106 +22,81 @@ fn rules() -> &'static [(&'static str, LoadedModule)] {
     })
 }
 
-/// Runs every example on `fields` and checks the clusters they assign.
-fn assert_clusters(fields: Value, tier: &str, distributor: bool) {
-    let input = input_with_fields(fields.clone());
-    for (name, rule) in rules() {
-        let report = run(rule, &input);
-        let output = report
-            .outcome
-            .unwrap_or_else(|error| panic!("{name} on {fields}: {error}\n{}", report.logs));
-        assert_eq!(
-            Value::Object(output.clusters),
-            json!({"tier": tier, "distributor": distributor}),
-            "{name} on {fields}"
-        );
-        assert_eq!(output.segment, SegmentChoice::Unchanged, "{name}");
-        assert!(report.fuel_used > 0 && report.memory_bytes > 0, "{name}");
-        assert!(report.logs.contains(tier), "{name} logs: {}", report.logs);
-    }
+/// What `report` got wrong against `expected`, if anything.
+fn mismatch(expected: &Expected, report: &RunReport) -> Option<String> {
+    let outcome = match (&expected.output, expected.exit, &report.outcome) {
+        (Some(output), None, Ok(got)) if got.to_json() == *output => None,
+        (None, Some(status), Err(RunError::Exit(got))) if *got == status => None,
+        (Some(output), None, got) => Some(format!("expected output {output}, got {got:?}")),
+        (None, Some(status), got) => Some(format!("expected exit status {status}, got {got:?}")),
+        _ => Some("the case must expect either `output` or `exit`".to_owned()),
+    };
+    let log = match &expected.log {
+        Some(text) if !report.logs.contains(text.as_str()) => {
+            Some(format!("the log lacks {text:?}"))
+        }
+        _ => None,
+    };
+    let ran = (report.fuel_used == 0 || report.memory_bytes == 0).then(|| {
+        format!(
+            "fuel used {}, memory {} bytes: the rule did not run",
+            report.fuel_used, report.memory_bytes
+        )
+    });
+    let problems: Vec<String> = [outcome, log, ran].into_iter().flatten().collect();
+    (!problems.is_empty()).then(|| format!("{}\n    log: {:?}", problems.join("; "), report.logs))
 }
 
-#[test]
-fn aa_from_large_revenue_as_number_or_decimal_string() {
-    assert_clusters(
-        json!({"annual_revenue": 150000, "customer_type": "distributor"}),
-        "AA",
-        true,
-    );
-    assert_clusters(json!({"annual_revenue": "100000.00"}), "AA", false);
-}
-
-#[test]
-fn a_from_mid_revenue() {
-    assert_clusters(
-        json!({"annual_revenue": "12500.50", "wholesale": true}),
-        "A",
-        true,
-    );
-    assert_clusters(json!({"annual_revenue": 10000}), "A", false);
-    assert_clusters(json!({"annual_revenue": 99999.99}), "A", false);
-}
-
-#[test]
-fn b_from_small_or_missing_revenue() {
-    assert_clusters(
-        json!({"annual_revenue": "9999.99", "customer_type": "retail"}),
-        "B",
-        false,
-    );
-    assert_clusters(
-        json!({"annual_revenue": null, "wholesale": false}),
-        "B",
-        false,
-    );
-    assert_clusters(json!({}), "B", false);
-}
-
-#[test]
-fn unknown_input_keys_are_ignored() {
-    let mut input: Value = serde_json::from_slice(&input_with_fields(json!({
-        "annual_revenue": 200000
-    })))
-    .unwrap();
-    input["sales"] = json!({"total": 12, "last_order_at": "2026-01-01"});
-    input["customer"]["loyalty"] = json!({"points": 10});
-    let input = input.to_string().into_bytes();
-    for (name, rule) in rules() {
-        let output = run(rule, &input).outcome.expect(name);
-        assert_eq!(output.clusters["tier"], "AA", "{name}");
-    }
-}
-
-#[test]
-fn bad_field_values_fail_with_the_reason_in_the_logs() {
-    for revenue in [json!("lots"), json!("1e9"), json!(true)] {
-        let input = input_with_fields(json!({ "annual_revenue": revenue }));
-        for (name, rule) in rules() {
-            let report = run(rule, &input);
-            assert!(
-                matches!(report.outcome, Err(RunError::Exit(1))),
-                "{name} on {revenue}: {:?}",
-                report.outcome
-            );
-            assert!(
-                report.logs.contains("annual_revenue"),
-                "{name} logs: {}",
-                report.logs
-            );
+/// Runs every case of the fixture's suite `suite` on each module; fails naming each
+/// module and case that went wrong, all of them at once.
+fn assert_suite<M: AsRef<str>>(suite: &str, modules: &[(M, LoadedModule)]) {
+    let fixture = fixture();
+    let suite = fixture.suite(suite);
+    let mut failures = Vec::new();
+    for (module, rule) in modules {
+        for case in &suite.cases {
+            if let Some(why) = mismatch(&case.expect, &run(rule, &fixture.input(case))) {
+                failures.push(format!("{} / {}: {why}", module.as_ref(), case.name));
+            }
         }
     }
+    assert!(
+        failures.is_empty(),
+        "{} of {} runs differ from rules/examples/cases.json:\n{}",
+        failures.len(),
+        modules.len() * suite.cases.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
-fn input_that_is_not_json_exits_with_status_2() {
-    for (name, rule) in rules() {
-        let report = run(rule, b"customer=1");
-        assert!(
-            matches!(report.outcome, Err(RunError::Exit(2))),
-            "{name}: {:?}",
-            report.outcome
-        );
-    }
+fn the_fixture_names_every_example() {
+    // rules/portability.py reads the modules from the fixture: it must check all of them.
+    assert_eq!(
+        fixture().suite("tier").modules,
+        EXAMPLES,
+        "the `tier` suite of rules/examples/cases.json must list EXAMPLES"
+    );
+}
+
+/// AA/A/B from numbers and decimal strings, distributor by type or wholesale, unknown
+/// input keys, bad revenue values (status 1) and non-JSON input (status 2).
+#[test]
+fn tier_cases_of_the_fixture() {
+    assert_suite("tier", rules());
+}
+
+/// The segment from this year's EUR sales and `repeat_buyer`, bad totals, an input
+/// without `sales` and non-JSON input.
+#[test]
+fn sales_tier_cases_of_the_fixture() {
+    let modules: Vec<(&str, LoadedModule)> = fixture()
+        .suite("sales-tier")
+        .modules
+        .iter()
+        .map(|name| (name.as_str(), load(&example_wasm(name))))
+        .collect();
+    assert_suite("sales-tier", &modules);
 }
 
 #[test]
@@ -136,6 +114,26 @@ fn oversized_input_is_refused_before_running() {
         )
     );
     assert_eq!(report.fuel_used, 0);
+}
+
+/// Deep nesting in an unknown key: each example either reads past it or refuses the
+/// input (status 2), but never runs out of its shadow stack (tier-rust has 64 KiB,
+/// `examples/tier-rust/.cargo/config.toml`).
+#[test]
+fn deeply_nested_input_never_overflows_a_rule_stack() {
+    for depth in [120, 1_000] {
+        let nested = (0..depth).fold(json!(1), |inner, _| json!([inner]));
+        let input = input_with_fields(json!({"annual_revenue": 1, "history": nested}));
+        for (name, rule) in rules() {
+            let report = run(rule, &input);
+            assert!(
+                matches!(report.outcome, Ok(_) | Err(RunError::Exit(2))),
+                "{name} at depth {depth}: {:?}\n{}",
+                report.outcome,
+                report.logs
+            );
+        }
+    }
 }
 
 #[test]

@@ -45,14 +45,19 @@ fn infinite_loop_runs_out_of_fuel() {
     assert_eq!(error.to_string(), "rule ran out of fuel (limit 11000000)");
 }
 
-#[test]
-fn infinite_loop_with_plenty_of_fuel_hits_the_deadline() {
-    let rule = load(&hostile_wasm("infinite_loop"));
-    let limits = Limits {
+/// Fuel no rule burns in 50 ms, so the deadline is what stops it.
+fn fuel_for_hours_50_ms_deadline() -> Limits {
+    Limits {
         fuel: 1 << 40,
         timeout: Duration::from_millis(50),
         ..Limits::default()
-    };
+    }
+}
+
+#[test]
+fn infinite_loop_with_plenty_of_fuel_hits_the_deadline() {
+    let rule = load(&hostile_wasm("infinite_loop"));
+    let limits = fuel_for_hours_50_ms_deadline();
     let started = Instant::now();
     let report = engine().run(&rule, &input(), &limits);
     let elapsed = started.elapsed();
@@ -65,6 +70,25 @@ fn infinite_loop_with_plenty_of_fuel_hits_the_deadline() {
     let error = error_of(report);
     assert!(matches!(error, RunError::Timeout { .. }), "{error:?}");
     assert_eq!(error.to_string(), "rule exceeded its deadline of 50 ms");
+}
+
+/// A timed-out rule reports the fuel it burnt, so a tenant can tell a slow rule
+/// from a busy one. Wasmtime saves the count at every call and return; a loop that
+/// calls nothing keeps it in a register that the deadline's trap discards (`infinite_loop`
+/// reports 0; rules/README.md "Limits").
+#[test]
+fn a_rule_that_hits_the_deadline_reports_the_fuel_it_used() {
+    let rule = load(&hostile_wasm("busy_calls"));
+    let limits = fuel_for_hours_50_ms_deadline();
+    let report = engine().run(&rule, &input(), &limits);
+    // Each round is a handful of instructions; 50 ms runs millions of them.
+    assert!(
+        report.fuel_used > 1_000_000 && report.fuel_used < limits.fuel,
+        "fuel used: {}",
+        report.fuel_used
+    );
+    let error = error_of(report);
+    assert!(matches!(error, RunError::Timeout { .. }), "{error:?}");
 }
 
 #[test]

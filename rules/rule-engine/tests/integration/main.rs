@@ -6,5 +6,6 @@ mod cli;
 mod common;
 mod examples;
 mod hostile;
+mod isolation;
 mod pool_limits;
 mod wasi;
