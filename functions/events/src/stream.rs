@@ -24,7 +24,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
-use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use aws_lambda_events::event::streams::DynamoDbEventResponse;
 use domain::Customer;
 use domain::membership::{Memberships, membership_changes};
 use futures_util::future::join_all;
@@ -108,15 +108,7 @@ impl<B: Bus> Publisher<B> {
         let failures = join_all(lanes.iter().map(|lane| self.run_lane(&groups, lane))).await;
         let mut failed: Vec<usize> = groups.iter().filter_map(|g| g.broken).collect();
         failed.extend(failures.into_iter().flatten());
-        failed.sort_unstable();
-        failed.dedup();
-        let mut response = DynamoDbEventResponse::default();
-        for position in failed {
-            let mut failure = DynamoDbBatchItemFailure::default();
-            failure.item_identifier = event.records[position].change.sequence_number.clone();
-            response.batch_item_failures.push(failure);
-        }
-        response
+        store::stream::batch_item_failures(&event.records, failed)
     }
 
     /// Puts the entries of `lane`'s groups one call after the other, each call holding at

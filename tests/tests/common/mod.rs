@@ -533,12 +533,32 @@ pub async fn set_latency(stack: &tests::Stack, setting: Value) {
     emulation(stack, reqwest::Method::POST, &[], Some(&setting)).await;
 }
 
-/// Fields the example rule reads and writes, and the `tiering` rule with the Rust
-/// example uploaded as version 1. Disabled, uploading starts no job.
-pub async fn tiering_rule(client: &Client, enabled: bool) {
+/// The sequence numbers a stream reader's answer names as failed, in its order.
+pub fn failed_sequences(
+    response: aws_lambda_events::event::streams::DynamoDbEventResponse,
+) -> Vec<String> {
+    response
+        .batch_item_failures
+        .into_iter()
+        .filter_map(|failure| failure.item_identifier)
+        .collect()
+}
+
+/// The two cluster fields the example rule writes: `tier` (AA/A/B) and `distributor`.
+pub async fn tier_clusters(client: &Client) {
     for field in [
         json!({"name": "tier", "type": "enum", "values": ["AA", "A", "B"], "cluster": true}),
         json!({"name": "distributor", "type": "boolean", "cluster": true}),
+    ] {
+        create_field(client, &field).await;
+    }
+}
+
+/// Fields the example rule reads and writes, and the `tiering` rule with the Rust
+/// example uploaded as version 1. Disabled, uploading starts no job.
+pub async fn tiering_rule(client: &Client, enabled: bool) {
+    tier_clusters(client).await;
+    for field in [
         json!({"name": "annual_revenue", "type": "string"}),
         json!({"name": "customer_type", "type": "string"}),
     ] {

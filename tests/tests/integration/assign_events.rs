@@ -93,13 +93,7 @@ impl Setup {
     async fn handle(&self, records: Vec<EventRecord>) -> Vec<String> {
         let mut event = Event::default();
         event.records = records;
-        self.assigner
-            .handle(event)
-            .await
-            .batch_item_failures
-            .into_iter()
-            .filter_map(|f| f.item_identifier)
-            .collect()
+        failed_sequences(self.assigner.handle(event).await)
     }
 }
 

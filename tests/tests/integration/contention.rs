@@ -21,16 +21,7 @@ fn private_table(name: &str) -> String {
 }
 
 async fn tiered_tenant(client: &Client) -> String {
-    create_field(
-        client,
-        &json!({ "name": "tier", "type": "enum", "values": ["AA", "A", "B"], "cluster": true }),
-    )
-    .await;
-    create_field(
-        client,
-        &json!({ "name": "distributor", "type": "boolean", "cluster": true }),
-    )
-    .await;
+    tier_clusters(client).await;
     create_segment(client, &json!({ "name": "AA" })).await["id"]
         .as_str()
         .unwrap()

@@ -379,13 +379,7 @@ fn stream_record(
 async fn handle(publisher: &Publisher<EventBridge>, records: Vec<EventRecord>) -> Vec<String> {
     let mut event = Event::default();
     event.records = records;
-    publisher
-        .handle(event)
-        .await
-        .batch_item_failures
-        .into_iter()
-        .filter_map(|f| f.item_identifier)
-        .collect()
+    failed_sequences(publisher.handle(event).await)
 }
 
 #[tokio::test]

@@ -20,30 +20,17 @@ struct Model {
 /// Segments gold and silver, cluster fields tier, distributor and region (a region
 /// holds a comma), and 24 customers spread over every combination of them.
 async fn targeted_tenant(client: &Client) -> (String, String, Vec<Model>) {
-    create_field(
-        client,
-        &json!({ "name": "tier", "type": "enum", "values": ["AA", "A", "B"], "cluster": true }),
-    )
-    .await;
-    create_field(
-        client,
-        &json!({ "name": "distributor", "type": "boolean", "cluster": true }),
-    )
-    .await;
+    tier_clusters(client).await;
     create_field(
         client,
         &json!({ "name": "region", "type": "string", "cluster": true }),
     )
     .await;
-    let segment = |name: &str| {
-        let client = client.clone();
-        let name = name.to_owned();
-        async move {
-            id(&client
-                .post("/segments", &json!({ "name": name }))
-                .await
-                .expect(201))
-        }
+    let segment = async |name: &str| {
+        create_segment(client, &json!({ "name": name })).await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     };
     let (gold, silver) = (segment("Gold").await, segment("Silver").await);
     let mut models = Vec::new();

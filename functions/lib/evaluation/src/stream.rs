@@ -38,7 +38,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
-use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use aws_lambda_events::event::streams::DynamoDbEventResponse;
 use chrono::{DateTime, Datelike, Utc};
 use domain::{BackfillChain, Customer, JobState, SalesSummary, WrittenBy};
 use futures_util::{StreamExt, stream};
@@ -277,15 +277,7 @@ impl Assigner {
                 failed.push(position);
             }
         }
-        failed.sort_unstable();
-        failed.dedup();
-        let mut response = DynamoDbEventResponse::default();
-        for position in failed {
-            let mut failure = DynamoDbBatchItemFailure::default();
-            failure.item_identifier = event.records[position].change.sequence_number.clone();
-            response.batch_item_failures.push(failure);
-        }
-        response
+        store::stream::batch_item_failures(&event.records, failed)
     }
 
     /// Reads, per tenant with customers in the batch, what all its records share.

@@ -13,6 +13,7 @@ pub mod keys;
 mod rules;
 mod sales;
 mod segments;
+pub mod stream;
 mod table;
 mod targets;
 mod write;
