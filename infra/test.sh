@@ -88,6 +88,9 @@ step "rules/build-examples.sh" bash "$REPO_ROOT/rules/build-examples.sh"
 step "cargo test --workspace" linting cargo test --workspace --no-fail-fast -- --test-threads="${TEST_THREADS:-4}"
 # The same example cases under wasmtime-py and the engine's runner (built just above).
 step "rules: portability (wasmtime from PyPI)" "$VENV/bin/python" "$REPO_ROOT/rules/portability.py"
+# The Rust SDK's own tests (its JSON reader, input, output, arena), natively with
+# Debian's toolchain, the one the example rules build with.
+step "rules: Rust SDK tests (Debian cargo)" bash "$REPO_ROOT/rules/build-examples.sh" --test-rust-sdk
 # The TypeScript SDK's own tests (Node's test runner, with WASI).
 sdk_assemblyscript_tests() {
     npm_ci_once "$REPO_ROOT/rules/sdk-assemblyscript"

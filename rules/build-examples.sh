@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Builds the example rules into $RULES_WASM_DIR (default: <repo>/target/rules-wasm):
-#   tier-rust.wasm  with Debian's rustc 1.63 + wasm32-wasi std, offline, serde from
-#                   /usr/share/cargo/registry
+#   tier-rust.wasm  with Debian's rustc 1.63 + wasm32-wasi std, offline (the SDK has no
+#                   dependencies)
 #   tier-c.wasm, sales-tier-c.wasm  with Debian's clang + lld + wasi-libc
 #   tier-assemblyscript.wasm  with the AssemblyScript compiler from npm (Node.js >= 20),
 #                   pinned by rules/examples/tier-assemblyscript/package-lock.json
 # Installs the Debian packages it needs when missing (non-interactive, as root); with
 # --packages-only it does only that. Skips a module whose output is newer than all of
-# its sources.
+# its sources. With --test-rust-sdk it runs the Rust SDK's own tests instead (natively,
+# with the same toolchain).
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -16,8 +17,7 @@ source "$repo/infra/lib.sh"
 out="${RULES_WASM_DIR:-$repo/target/rules-wasm}"
 rules="$repo/rules"
 
-packages=(rustc cargo libstd-rust-dev-wasm32 librust-serde-dev librust-serde-derive-dev
-          librust-serde-json-dev clang lld wasi-libc libclang-rt-dev-wasm32)
+packages=(rustc cargo libstd-rust-dev-wasm32 clang lld wasi-libc libclang-rt-dev-wasm32)
 
 install_missing_packages() {
     local missing=()
@@ -44,6 +44,21 @@ up_to_date() {
     [ -z "$(find "$@" -newer "$target" -type f -print -quit)" ]
 }
 
+# debian_cargo DIR ARGS...: Debian's cargo in DIR, offline, with a private CARGO_HOME
+# (so ~/.cargo is left alone) and Debian's binaries by absolute path: rustup's shims
+# (earlier in PATH) would pick the repo's pinned toolchain, which has no wasm32-wasi std.
+debian_cargo() {
+    local dir="$1"
+    shift
+    local cargo_home="$out/.cargo-home"
+    mkdir -p "$cargo_home"
+    printf '[net]\noffline = true\n' >"$cargo_home/config.toml"
+    (cd "$dir" &&
+        env -u RUSTUP_TOOLCHAIN -u CARGO_TARGET_DIR -u RUSTFLAGS -u CARGO_BUILD_TARGET \
+            CARGO_HOME="$cargo_home" RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc \
+            /usr/bin/cargo "$@")
+}
+
 build_rust() {
     local target="$out/tier-rust.wasm"
     local sources=("$rules/sdk-rust/src" "$rules/sdk-rust/Cargo.toml"
@@ -53,27 +68,8 @@ build_rust() {
         echo "build-examples: tier-rust.wasm is up to date"
         return
     fi
-    # A private CARGO_HOME whose config points crates.io at Debian's packaged
-    # crates, so this build is offline and leaves ~/.cargo alone.
-    local cargo_home="$out/.cargo-home"
-    mkdir -p "$cargo_home"
-    cat >"$cargo_home/config.toml" <<'EOF'
-[source.crates-io]
-replace-with = "debian"
-
-[source.debian]
-directory = "/usr/share/cargo/registry"
-
-[net]
-offline = true
-EOF
-    # Debian's binaries by absolute path: rustup's shims (earlier in PATH) would
-    # pick the repo's pinned toolchain, which has no wasm32-wasi std here.
-    (cd "$rules/examples/tier-rust" &&
-        env -u RUSTUP_TOOLCHAIN -u CARGO_TARGET_DIR -u RUSTFLAGS -u CARGO_BUILD_TARGET \
-            CARGO_HOME="$cargo_home" RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc \
-            /usr/bin/cargo build --quiet --release --target wasm32-wasi \
-            --target-dir "$out/cargo-target")
+    debian_cargo "$rules/examples/tier-rust" build --quiet --release --target wasm32-wasi \
+        --target-dir "$out/cargo-target"
     cp "$out/cargo-target/wasm32-wasi/release/tier-rust.wasm" "$target"
     echo "build-examples: built $target"
 }
@@ -119,6 +115,10 @@ build_assemblyscript() {
 install_missing_packages
 [ "${1:-}" = "--packages-only" ] && exit 0
 mkdir -p "$out"
+if [ "${1:-}" = "--test-rust-sdk" ]; then
+    debian_cargo "$rules/sdk-rust" test --quiet --target-dir "$out/sdk-rust-tests"
+    exit
+fi
 build_rust
 build_c tier-c tier.c
 build_c sales-tier-c sales_tier.c
