@@ -11,19 +11,22 @@
 
 int main(void) {
     char *input = sr_read_input(NULL);
-    if (sr_lookup(input, "customer", NULL) == NULL)
+    const char *customer = sr_lookup(input, "customer", NULL);
+    if (customer == NULL)
         sr_fail(SR_EXIT_BAD_INPUT, "invalid rule input: no `customer` object");
+    /* The custom fields, found once; NULL when the customer has none. */
+    const char *fields = sr_member(customer, "fields");
 
     double revenue = 0.0;
-    const char *raw = sr_lookup(input, "customer", "fields", "annual_revenue", NULL);
+    const char *raw = sr_member(fields, "annual_revenue");
     if (!sr_is_null(raw) && !sr_as_number(raw, &revenue))
         sr_fail(SR_EXIT_RULE_ERROR, "rule failed: field `annual_revenue` is not a number");
     const char *tier = revenue >= AA_REVENUE ? "AA" : revenue >= A_REVENUE ? "A" : "B";
 
     char type[32];
     int wholesale = 0;
-    const char *customer_type = sr_lookup(input, "customer", "fields", "customer_type", NULL);
-    const char *wholesale_flag = sr_lookup(input, "customer", "fields", "wholesale", NULL);
+    const char *customer_type = sr_member(fields, "customer_type");
+    const char *wholesale_flag = sr_member(fields, "wholesale");
     int distributor = (sr_as_text(customer_type, type, sizeof type) && strcmp(type, "distributor") == 0)
                       || (sr_as_bool(wholesale_flag, &wholesale) && wholesale);
 
