@@ -14,6 +14,10 @@ pub struct Input<'a> {
     pub customer: Customer<'a>,
     /// The tenant's active segments a rule may assign.
     pub segments: Vec<SegmentRef<'a>>,
+    /// The customer's recorded sales of this year and last year (`this_year` and
+    /// `last_year`, each with `year`, `orders` and `totals` by currency as decimal
+    /// strings); `Value::Null` from a host that sends none.
+    pub sales: Value<'a>,
     pub rule: RuleInfo<'a>,
 }
 
@@ -90,6 +94,7 @@ pub fn parse_input(bytes: &[u8]) -> Result<Input<'_>, InputError> {
     let mut abi = None;
     let mut customer = None;
     let mut segments = Vec::new();
+    let mut sales = Value::Null;
     let mut rule = None;
     let is_object = reader.members(0, |reader, key| {
         match &*key {
@@ -111,6 +116,7 @@ pub fn parse_input(bytes: &[u8]) -> Result<Input<'_>, InputError> {
                 _ => shape.wrong("segments", "an array"),
             },
             "rule" => rule = read_rule(reader, &mut shape)?,
+            "sales" => sales = reader.value(1)?,
             _ => reader.skip(1)?,
         }
         Ok::<_, SyntaxError>(())
@@ -136,6 +142,7 @@ pub fn parse_input(bytes: &[u8]) -> Result<Input<'_>, InputError> {
             abi,
             customer,
             segments,
+            sales,
             rule,
         }),
     }
@@ -194,30 +201,29 @@ fn read_customer<'a>(
         fields: Object::default(),
     };
     let is_object = reader.members(1, |reader, key| {
-        let value = match &*key {
-            "id" | "email" | "first_name" | "last_name" | "document" | "phone" | "segment"
-            | "fields" => reader.value(2)?,
-            _ => return reader.skip(2),
-        };
         match &*key {
-            "id" => id = text(value, "customer.id", shape),
-            "email" => customer.email = text(value, "customer.email", shape).unwrap_or_default(),
-            "first_name" => customer.first_name = text(value, "customer.first_name", shape),
-            "last_name" => customer.last_name = text(value, "customer.last_name", shape),
-            "document" => customer.document = text(value, "customer.document", shape),
-            "phone" => customer.phone = text(value, "customer.phone", shape),
+            "id" => id = text(reader.value(2)?, "customer.id", shape),
+            "email" => {
+                customer.email = text(reader.value(2)?, "customer.email", shape).unwrap_or_default()
+            }
+            "first_name" => {
+                customer.first_name = text(reader.value(2)?, "customer.first_name", shape)
+            }
+            "last_name" => customer.last_name = text(reader.value(2)?, "customer.last_name", shape),
+            "document" => customer.document = text(reader.value(2)?, "customer.document", shape),
+            "phone" => customer.phone = text(reader.value(2)?, "customer.phone", shape),
             "segment" => {
-                customer.segment = match value {
+                customer.segment = match reader.value(2)? {
                     Value::Null => None,
                     value => segment_ref(value, "customer.segment", shape),
                 }
             }
-            "fields" => match value {
+            "fields" => match reader.value(2)? {
                 Value::Object(fields) => customer.fields = fields,
                 Value::Null => customer.fields = Object::default(),
                 _ => shape.wrong("customer.fields", "an object"),
             },
-            _ => {}
+            _ => reader.skip(2)?,
         }
         Ok::<_, SyntaxError>(())
     })?;
@@ -368,6 +374,7 @@ mod tests {
                      "fields": {"a": 12, "b": "12500.50", "c": "1e9", "d": null, "e": true,
                                 "t": "retail", "big": 1e400}},
         "segments": [{"id": "s1", "name": "AA"}],
+        "sales": {"this_year": {"year": 2026, "orders": 3, "totals": {"EUR": "10500.00"}}},
         "rule": {"name": "t", "version": 1},
         "future_key": {"ignored": [true]}
     }"#;
@@ -383,6 +390,11 @@ mod tests {
         assert_eq!(input.segments[0].name, "AA");
         assert_eq!(input.rule.name, "t");
         assert_eq!(input.rule.version.to_string(), "1");
+        let this_year = input.sales.as_object().unwrap().get("this_year").unwrap();
+        let totals = this_year.as_object().unwrap().get("totals").unwrap();
+        assert_eq!(totals.as_object().unwrap().get("EUR").unwrap().as_str(), Some("10500.00"));
+        let without_sales = br#"{"abi": 1, "customer": {"id": "c"}, "rule": {"name": "t"}}"#;
+        assert!(parse_input(without_sales).unwrap().sales.is_null());
     }
 
     #[test]
