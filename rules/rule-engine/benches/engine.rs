@@ -104,8 +104,8 @@ fn evaluate(c: &mut Criterion) {
     group.finish();
 }
 
-/// The same runs on a thread that has a tokio runtime handle, as under
-/// `spawn_blocking` in the Lambda handlers. The host functions never touch
+/// The same runs on a thread that has a tokio runtime handle, as inside
+/// `block_in_place` in the Lambda handlers. The host functions never touch
 /// it (they are plain synchronous code); kept to show runs cost the same there.
 fn evaluate_in_runtime(c: &mut Criterion) {
     let engine = engine(16);

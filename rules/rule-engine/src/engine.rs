@@ -16,7 +16,7 @@ use wasmtime::{
 };
 
 use crate::limits::Limits;
-use crate::run::{self, EPOCH_TICK, HostState, RunReport};
+use crate::run::{self, EPOCH_TICK, Exports, HostState, RunReport};
 use crate::validate::{self, HostFunctions, Signature, ValidationError};
 use crate::wasi;
 
@@ -186,6 +186,7 @@ impl FromStr for ModuleHash {
 pub struct LoadedModule {
     hash: ModuleHash,
     pre: InstancePre<HostState>,
+    exports: Exports,
 }
 
 impl LoadedModule {
@@ -206,8 +207,9 @@ impl fmt::Debug for LoadedModule {
 /// Runs tenant rules. Create one per process and share it (`Send + Sync`).
 ///
 /// Runs are synchronous CPU work (up to the deadline): from async code call
-/// [`RuleEngine::run`] inside `tokio::task::spawn_blocking`, never directly on
-/// a runtime worker.
+/// [`RuleEngine::run`] inside `tokio::task::block_in_place` on a multi-thread
+/// runtime (no thread hop; `evaluation::Runner` says why that is safe) or
+/// `spawn_blocking` on a current-thread one, never directly on a runtime worker.
 pub struct RuleEngine {
     engine: Engine,
     linker: Linker<HostState>,
@@ -368,7 +370,12 @@ impl RuleEngine {
     /// engine's maxima. Never panics on guest behaviour; every failure is in
     /// the report's `outcome`.
     pub fn run(&self, module: &LoadedModule, input: &[u8], limits: &Limits) -> RunReport {
-        run::run(&module.pre, input, &limits.clamp_to(&self.maxima))
+        run::run(
+            &module.pre,
+            module.exports,
+            input,
+            &limits.clamp_to(&self.maxima),
+        )
     }
 
     fn prepare(&self, hash: ModuleHash, module: &Module) -> Result<LoadedModule, EngineError> {
@@ -376,7 +383,11 @@ impl RuleEngine {
             .linker
             .instantiate_pre(module)
             .map_err(|error| EngineError::Link(format!("{error:#}")))?;
-        let loaded = LoadedModule { hash, pre };
+        let loaded = LoadedModule {
+            hash,
+            pre,
+            exports: Exports::of(module),
+        };
         self.cache().insert(loaded.clone());
         Ok(loaded)
     }

@@ -20,6 +20,11 @@ pub(crate) enum Overflow {
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Closed;
 
+/// Room reserved by the first write (at most the capacity): an output document or
+/// a rule's log usually fits, so a rule writing in small pieces does not make the
+/// buffer grow again and again.
+const FIRST_RESERVE: usize = 1 << 10;
+
 /// A capped capture buffer, owned by the run's WASI context.
 #[derive(Debug)]
 pub(crate) struct CapturePipe {
@@ -56,6 +61,10 @@ impl CapturePipe {
         }
         let room = self.capacity.saturating_sub(self.bytes.len());
         let kept = bytes.len().min(room);
+        if self.bytes.capacity() == 0 {
+            self.bytes
+                .reserve(kept.max(FIRST_RESERVE.min(self.capacity)));
+        }
         self.bytes.extend_from_slice(&bytes[..kept]);
         if kept < bytes.len() {
             self.overflowed = true;
@@ -86,6 +95,22 @@ mod tests {
         assert!(pipe.write(b"abcd").is_ok());
         assert!(pipe.write(b"").is_ok());
         assert_eq!(pipe.take(), (b"abcd".to_vec(), false));
+    }
+
+    #[test]
+    fn small_writes_fill_the_first_reserve_without_growing_it() {
+        let mut pipe = CapturePipe::new(64 << 10, Overflow::Drop);
+        pipe.write(&[b'x'; 16]).unwrap();
+        let (buffer, capacity) = (pipe.bytes.as_ptr(), pipe.bytes.capacity());
+        assert!(capacity >= FIRST_RESERVE, "{capacity}");
+        for _ in 1..FIRST_RESERVE / 16 {
+            pipe.write(&[b'x'; 16]).unwrap();
+        }
+        assert_eq!(
+            (pipe.bytes.as_ptr(), pipe.bytes.capacity()),
+            (buffer, capacity)
+        );
+        assert_eq!(pipe.take(), (vec![b'x'; FIRST_RESERVE], false));
     }
 
     #[test]

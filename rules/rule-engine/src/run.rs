@@ -4,7 +4,10 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant, SystemTime};
 
 use rule_abi::RuleOutput;
-use wasmtime::{InstancePre, Memory, ResourceLimiter, Store, Trap, WasmBacktrace};
+use wasmtime::error::Context as _;
+use wasmtime::{
+    Extern, InstancePre, Memory, Module, ModuleExport, ResourceLimiter, Store, Trap, WasmBacktrace,
+};
 
 use crate::error::RunError;
 use crate::limits::Limits;
@@ -39,12 +42,33 @@ pub struct RunReport {
     pub memory_bytes: usize,
 }
 
+/// The exports a run uses, looked up by name once per loaded module: a run then
+/// finds them by index instead of hashing the name again.
+#[derive(Clone, Copy)]
+pub(crate) struct Exports {
+    /// `_start`; absent only in modules that never passed validation.
+    start: Option<ModuleExport>,
+    /// `memory`, whatever its kind: the host calls check that it is a memory.
+    memory: Option<ModuleExport>,
+}
+
+impl Exports {
+    pub(crate) fn of(module: &Module) -> Self {
+        Exports {
+            start: module.get_export_index("_start"),
+            memory: module.get_export_index("memory"),
+        }
+    }
+}
+
 /// Per-store state: the WASI context and the memory accounting.
 pub(crate) struct HostState {
     pub(crate) wasi: WasiCtx,
     /// The instance's `memory` export, found by the run's first host call so that
-    /// the later ones skip the lookup by name (`wasi::host`).
+    /// the later ones skip the lookup (`wasi::host`).
     pub(crate) memory: Option<Memory>,
+    /// Where that first host call finds it.
+    pub(crate) memory_export: Option<ModuleExport>,
     limiter: RunLimiter,
 }
 
@@ -58,6 +82,7 @@ impl HostState {
                 CapturePipe::new(0, Overflow::Drop),
             ),
             memory: None,
+            memory_export: None,
             limiter: RunLimiter::new(0),
         }
     }
@@ -131,12 +156,18 @@ impl ResourceLimiter for RunLimiter {
 }
 
 /// The table `random_get` draws from (`wasi::WasiCtx` says how): fixed, so
-/// evaluations are reproducible. Rules must not use randomness for anything
-/// secret.
-fn fixed_random_bytes() -> Vec<u8> {
-    (0..=255u8)
-        .map(|i| i.wrapping_mul(167).wrapping_add(13))
-        .collect()
+/// evaluations are reproducible, and static, so a run does not build it. Rules
+/// must not use randomness for anything secret.
+static RANDOM_BYTES: [u8; 256] = fixed_random_bytes();
+
+const fn fixed_random_bytes() -> [u8; 256] {
+    let mut table = [0; 256];
+    let mut i = 0;
+    while i < table.len() {
+        table[i] = (i as u8).wrapping_mul(167).wrapping_add(13);
+        i += 1;
+    }
+    table
 }
 
 /// The rule's whole world: stdin, two capped pipes, `argv[0]`, frozen clocks,
@@ -161,13 +192,18 @@ fn sandbox(input: &[u8], stdout: CapturePipe, stderr: CapturePipe) -> WasiCtx {
         stderr,
         ARGS,
         clocks,
-        fixed_random_bytes(),
+        &RANDOM_BYTES,
         MAX_RANDOM_BYTES,
     )
 }
 
 /// Runs `_start` once under `limits` (already clamped to the maxima).
-pub(crate) fn run(pre: &InstancePre<HostState>, input: &[u8], limits: &Limits) -> RunReport {
+pub(crate) fn run(
+    pre: &InstancePre<HostState>,
+    exports: Exports,
+    input: &[u8],
+    limits: &Limits,
+) -> RunReport {
     let started = Instant::now();
     if input.len() > limits.input_bytes {
         return RunReport {
@@ -187,6 +223,7 @@ pub(crate) fn run(pre: &InstancePre<HostState>, input: &[u8], limits: &Limits) -
     let state = HostState {
         wasi: sandbox(input, stdout, stderr),
         memory: None,
+        memory_export: exports.memory,
         limiter: RunLimiter::new(limits.memory_bytes),
     };
     let mut store = Store::new(pre.module().engine(), state);
@@ -194,7 +231,7 @@ pub(crate) fn run(pre: &InstancePre<HostState>, input: &[u8], limits: &Limits) -
     store.epoch_deadline_trap();
     store.set_epoch_deadline(deadline_ticks(limits.timeout));
     let outcome = match store.set_fuel(limits.fuel) {
-        Ok(()) => execute(&mut store, pre),
+        Ok(()) => execute(&mut store, pre, exports),
         Err(error) => Err(Failure::Host(error)),
     };
     let duration = started.elapsed();
@@ -203,7 +240,9 @@ pub(crate) fn run(pre: &InstancePre<HostState>, input: &[u8], limits: &Limits) -
     let memory_bytes = state.limiter.peak_memory;
     let (stdout, stdout_overflowed) = state.wasi.stdout.take();
     let (stderr, stderr_overflowed) = state.wasi.stderr.take();
-    let mut logs = String::from_utf8_lossy(&stderr).into_owned();
+    // Logs are usually valid UTF-8: then the buffer becomes the string without a copy.
+    let mut logs = String::from_utf8(stderr)
+        .unwrap_or_else(|invalid| String::from_utf8_lossy(invalid.as_bytes()).into_owned());
     if stderr_overflowed {
         start_line(&mut logs);
         let _ = write!(logs, "[log truncated at {} bytes]", limits.log_bytes);
@@ -235,7 +274,11 @@ enum Failure {
     Guest(wasmtime::Error),
 }
 
-fn execute(store: &mut Store<HostState>, pre: &InstancePre<HostState>) -> Result<(), Failure> {
+fn execute(
+    store: &mut Store<HostState>,
+    pre: &InstancePre<HostState>,
+    exports: Exports,
+) -> Result<(), Failure> {
     let instance = pre.instantiate(&mut *store).map_err(|error| {
         // Traps and limits hit while running start functions or sizing memory
         // are the rule's doing; anything else (e.g. a full pool) is ours.
@@ -247,8 +290,17 @@ fn execute(store: &mut Store<HostState>, pre: &InstancePre<HostState>) -> Result
             Failure::Host(error)
         }
     })?;
-    let start = instance
-        .get_typed_func::<(), ()>(&mut *store, "_start")
+    // What `get_typed_func(store, "_start")` does, without the lookup by name.
+    let start = exports
+        .start
+        .and_then(|start| instance.get_module_export(&mut *store, &start))
+        .and_then(Extern::into_func)
+        .ok_or_else(|| wasmtime::format_err!("failed to find function export `_start`"))
+        .and_then(|start| {
+            start
+                .typed::<(), ()>(&*store)
+                .context("failed to convert function `_start` to given type")
+        })
         .map_err(Failure::Host)?;
     match start.call(&mut *store, ()) {
         Ok(()) => Ok(()),

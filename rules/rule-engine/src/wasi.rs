@@ -108,7 +108,7 @@ pub(crate) struct Clocks {
 /// a big-endian `u32` per byte and keeps its low byte), kept so rules see the
 /// same bytes as before.
 struct FixedRandom {
-    table: Vec<u8>,
+    table: &'static [u8],
     position: usize,
     /// The largest single `random_get`; a larger one traps.
     max_len: u64,
@@ -140,7 +140,7 @@ impl WasiCtx {
         stderr: CapturePipe,
         args: &'static [&'static str],
         clocks: Clocks,
-        random: Vec<u8>,
+        random: &'static [u8],
         max_random_len: u64,
     ) -> Self {
         assert!(!random.is_empty(), "random_get needs at least one byte");
@@ -540,7 +540,9 @@ fn host<R>(
     let memory = match caller.data().memory {
         Some(memory) => memory,
         None => {
-            let Some(Extern::Memory(memory)) = caller.get_export("memory") else {
+            let export = caller.data().memory_export;
+            let found = export.and_then(|export| caller.get_module_export(&export));
+            let Some(Extern::Memory(memory)) = found else {
                 wasmtime::bail!("missing required memory export");
             };
             caller.data_mut().memory = Some(memory);

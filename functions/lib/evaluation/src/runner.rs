@@ -125,7 +125,8 @@ impl Runner {
         Ok(loaded)
     }
 
-    /// Runs one version of a rule on an input document, off the async workers.
+    /// Runs one version of a rule on an input document, without stalling the runtime
+    /// (see [`run_blocking`]).
     pub async fn evaluate(
         &self,
         tenant: &str,
@@ -138,10 +139,42 @@ impl Runner {
             serde_json::to_vec(input).map_err(|err| EvaluationError::Internal(err.to_string()))?;
         let limits = limits(rule);
         let engine = self.engine.clone();
-        tokio::task::spawn_blocking(move || engine.run(&loaded, &input, &limits))
-            .await
-            .map_err(|err| EvaluationError::Internal(format!("run task: {err}")))
+        run_blocking(move || engine.run(&loaded, &input, &limits)).await
     }
+}
+
+/// Runs a rule (synchronous CPU work that ends by its deadline) from async code without
+/// stalling the runtime, and without a thread hop where the runtime allows that.
+///
+/// On a multi-thread runtime this is [`tokio::task::block_in_place`]: the run stays on
+/// the calling thread. In `Runtime::block_on`, where `lambda_runtime::run` drives the
+/// handlers, that is all it does; on a worker, the worker first hands its other tasks to
+/// another thread. A `spawn_blocking` per run cost ~34 µs of handing over and waking
+/// threads, more than the run itself.
+///
+/// What it gives up: the other futures of the *same* task (a stream batch's groups under
+/// `buffer_unordered`, the counting joined beside them) are not polled while a run
+/// lasts, so a batch's runs take turns instead of spreading over the blocking pool. That
+/// is safe: a run ends by its deadline (the rule's timeout, at most
+/// `domain::rule::MAX_TIMEOUT_MS`) or its fuel, so a waiting sibling is late by at most
+/// one run; requests already sent progress meanwhile on the HTTP client's connection
+/// tasks; and a run gets its whole deadline of CPU rather than sharing the Lambda's one
+/// or two vCPUs with the batch's other runs.
+///
+/// On a current-thread runtime (`#[tokio::test]`), where `block_in_place` panics, it
+/// falls back to `spawn_blocking`.
+async fn run_blocking<R, F>(run: F) -> Result<R, EvaluationError>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    if let Ok(RuntimeFlavor::CurrentThread) = Handle::try_current().map(|h| h.runtime_flavor()) {
+        return tokio::task::spawn_blocking(run)
+            .await
+            .map_err(|err| EvaluationError::Internal(format!("run task: {err}")));
+    }
+    Ok(tokio::task::block_in_place(run))
 }
 
 /// The engine limits of a rule (unset ones take the defaults; the engine clamps to the
@@ -159,5 +192,39 @@ pub fn limits(rule: &Rule) -> Limits {
             .timeout_ms
             .map_or(defaults.timeout, |ms| Duration::from_millis(u64::from(ms))),
         ..defaults
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::thread::{self, ThreadId};
+
+    use super::*;
+
+    /// The thread a run happened on, and the thread that awaited it.
+    async fn where_it_ran() -> (ThreadId, ThreadId) {
+        let ran_on = run_blocking(|| thread::current().id()).await.unwrap();
+        (ran_on, thread::current().id())
+    }
+
+    #[test]
+    fn runs_stay_on_the_calling_thread_of_a_multi_thread_runtime() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        // As `lambda_runtime::run` drives a handler: in `block_on`.
+        let (ran_on, caller) = runtime.block_on(where_it_ran());
+        assert_eq!(ran_on, caller);
+        // As a spawned task (the rules API's requests): on a worker, which first hands
+        // its other tasks to another thread.
+        let (ran_on, caller) = runtime.block_on(runtime.spawn(where_it_ran())).unwrap();
+        assert_eq!(ran_on, caller);
+    }
+
+    #[tokio::test]
+    async fn runs_move_to_the_blocking_pool_of_a_current_thread_runtime() {
+        let (ran_on, caller) = where_it_ran().await;
+        assert_ne!(ran_on, caller, "block_in_place would have panicked here");
     }
 }

@@ -57,7 +57,7 @@ pub const MAXIMUM_RETRY_ATTEMPTS: u32 = 2;
 /// Record groups (customers, backfill chains) processed at once within a batch. A batch of
 /// [`BATCH_SIZE`] customers then takes `BATCH_SIZE / CONCURRENT_GROUPS` rounds of
 /// write-backs after its 2 rounds of reads: 4 rounds, under the 8 allowed. Evaluations
-/// run on the blocking pool and stay below the engine's 64 concurrent instances.
+/// take turns on the handler's thread (`Runner::evaluate`), one engine instance at a time.
 pub const CONCURRENT_GROUPS: usize = 50;
 /// Tenants whose per-batch reads run at once.
 pub const CONCURRENT_TENANTS: usize = 16;
@@ -415,8 +415,9 @@ impl Assigner {
         };
         let batch = tenant_batch(tenants, tenant)?;
         let rules = &batch.rules;
-        let sales = batch.sales.get(&customer.id).cloned().unwrap_or_default();
-        let plan = rules.plan(&self.runner, customer, &sales, now).await?;
+        let none = SalesSummary::default();
+        let sales = batch.sales.get(&customer.id).unwrap_or(&none);
+        let plan = rules.plan(&self.runner, customer, sales, now).await?;
         let outcome = match plan.write {
             None => Outcome::Unchanged,
             Some(next) => {

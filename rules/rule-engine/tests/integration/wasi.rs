@@ -292,3 +292,56 @@ fn a_module_without_memory_cannot_call_the_host() {
         "rule trapped: missing required memory export"
     );
 }
+
+#[test]
+fn an_export_named_memory_must_be_a_memory() {
+    // The host finds `memory` by its export index (`run::Exports`), which would
+    // also find a global of that name.
+    let wasm = wat::parse_str(
+        r#"(module
+  (import "wasi_snapshot_preview1" "sched_yield" (func $yield (result i32)))
+  (memory 1)
+  (global (export "memory") i32 (i32.const 0))
+  (func (export "_start") (drop (call $yield))))"#,
+    )
+    .unwrap();
+    let error = engine()
+        .run(&load_unchecked(&wasm), b"", &Default::default())
+        .outcome
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "rule trapped: missing required memory export"
+    );
+}
+
+#[test]
+fn a_start_that_is_missing_or_takes_arguments_is_not_called() {
+    // Uploads refuse both; a run looks `_start` up by its export index and still
+    // checks its type before calling it.
+    let cases = [
+        (
+            r#"(module (memory (export "memory") 1) (func (export "start")))"#,
+            "failed to find function export `_start`",
+        ),
+        (
+            r#"(module (memory (export "memory") 1) (global (export "_start") i32 (i32.const 0)))"#,
+            "failed to find function export `_start`",
+        ),
+        (
+            r#"(module (memory (export "memory") 1) (func (export "_start") (param i32)))"#,
+            "failed to convert function `_start` to given type",
+        ),
+    ];
+    for (wat, expected) in cases {
+        let wasm = wat::parse_str(wat).unwrap();
+        let error = engine()
+            .run(&load_unchecked(&wasm), b"", &Default::default())
+            .outcome
+            .unwrap_err();
+        match error {
+            RunError::Host(message) => assert!(message.starts_with(expected), "{wat}: {message}"),
+            other => panic!("{wat}: {other:?}"),
+        }
+    }
+}
