@@ -116,6 +116,10 @@ install_missing_packages
 [ "${1:-}" = "--packages-only" ] && exit 0
 mkdir -p "$out"
 if [ "${1:-}" = "--test-rust-sdk" ]; then
+    # Formatting too: the SDK and the example are outside the workspace `cargo fmt`
+    # checks (rustup's rustfmt, with their edition).
+    rustfmt --edition 2021 --check "$rules/sdk-rust/src/lib.rs" \
+        "$rules/examples/tier-rust/src/main.rs"
     debian_cargo "$rules/sdk-rust" test --quiet --target-dir "$out/sdk-rust-tests"
     exit
 fi

@@ -3,10 +3,11 @@
 //! A rule runs once per instance, and the host throws the instance's memory away
 //! afterwards, so freeing is wasted work. wasi-libc's `malloc` costs about 300 wasm
 //! instructions per allocation; taking the next bytes of a chunk costs about ten. Small
-//! blocks come from 64 KiB chunks that wasi-libc's `malloc` hands out; large blocks go
-//! to it directly, so that big buffers can still be freed and grown. The newest small
-//! block is freed and grown in place, which is what a `Vec` or `String` being built
-//! needs.
+//! blocks come from 16 KiB chunks that wasi-libc's `malloc` hands out (small enough
+//! that a typical run's first chunk fits in the module's initial memory, so the run
+//! never grows it); large blocks go to `malloc` directly, so that big buffers can still
+//! be freed and grown. The newest small block is freed and grown in place, which is
+//! what a `Vec` or `String` being built needs.
 //!
 //! The price: a rule that allocates and drops many small blocks in a loop keeps them
 //! all until the run ends, and may reach its memory limit sooner. Such a rule can turn
@@ -166,7 +167,9 @@ mod tests {
             arena.dealloc(w, wide);
             let large = Layout::from_size_align(LARGE + 1, 8).unwrap();
             let l = arena.alloc_zeroed(large);
-            assert!(std::slice::from_raw_parts(l, LARGE + 1).iter().all(|&x| x == 0));
+            assert!(std::slice::from_raw_parts(l, LARGE + 1)
+                .iter()
+                .all(|&x| x == 0));
             let l = arena.realloc(l, large, 8);
             arena.dealloc(l, Layout::from_size_align(8, 8).unwrap());
         }

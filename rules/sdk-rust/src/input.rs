@@ -58,7 +58,10 @@ pub enum InputError {
     NotUtf8,
     Syntax(SyntaxError),
     /// A key the ABI requires is missing, or has the wrong type.
-    Shape { key: &'static str, expected: &'static str },
+    Shape {
+        key: &'static str,
+        expected: &'static str,
+    },
     WrongAbi(u64),
 }
 
@@ -392,7 +395,10 @@ mod tests {
         assert_eq!(input.rule.version.to_string(), "1");
         let this_year = input.sales.as_object().unwrap().get("this_year").unwrap();
         let totals = this_year.as_object().unwrap().get("totals").unwrap();
-        assert_eq!(totals.as_object().unwrap().get("EUR").unwrap().as_str(), Some("10500.00"));
+        assert_eq!(
+            totals.as_object().unwrap().get("EUR").unwrap().as_str(),
+            Some("10500.00")
+        );
         let without_sales = br#"{"abi": 1, "customer": {"id": "c"}, "rule": {"name": "t"}}"#;
         assert!(parse_input(without_sales).unwrap().sales.is_null());
     }
@@ -403,7 +409,10 @@ mod tests {
         let c = &input.customer;
         assert_eq!(c.number("a"), Ok(Some(12.0)));
         assert_eq!(c.number("b"), Ok(Some(12500.5)));
-        assert_eq!(c.number("c").unwrap_err().to_string(), "field `c` is not a number: \"1e9\"");
+        assert_eq!(
+            c.number("c").unwrap_err().to_string(),
+            "field `c` is not a number: \"1e9\""
+        );
         assert!(c.number("big").is_err());
         assert!(c.number("e").is_err());
         assert_eq!(c.number("d"), Ok(None));
@@ -425,10 +434,22 @@ mod tests {
     fn a_bad_shape_names_the_key() {
         for (input, key) in [
             (r#"{"abi": 1, "rule": {"name": "t"}}"#, "customer"),
-            (r#"{"abi": 1, "customer": {"id": 5}, "rule": {"name": "t"}}"#, "customer.id"),
-            (r#"{"abi": 1, "customer": {"id": "c", "fields": []}, "rule": {"name": "t"}}"#, "customer.fields"),
-            (r#"{"abi": 1, "customer": {"id": "c"}, "segments": [{"id": "s"}], "rule": {"name": "t"}}"#, "segments[]"),
-            (r#"{"abi": 1, "customer": {"id": "c"}, "rule": {}}"#, "rule.name"),
+            (
+                r#"{"abi": 1, "customer": {"id": 5}, "rule": {"name": "t"}}"#,
+                "customer.id",
+            ),
+            (
+                r#"{"abi": 1, "customer": {"id": "c", "fields": []}, "rule": {"name": "t"}}"#,
+                "customer.fields",
+            ),
+            (
+                r#"{"abi": 1, "customer": {"id": "c"}, "segments": [{"id": "s"}], "rule": {"name": "t"}}"#,
+                "segments[]",
+            ),
+            (
+                r#"{"abi": 1, "customer": {"id": "c"}, "rule": {}}"#,
+                "rule.name",
+            ),
             (r#"{"abi": "1"}"#, "abi"),
         ] {
             match parse_input(input.as_bytes()) {

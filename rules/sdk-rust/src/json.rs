@@ -474,7 +474,9 @@ impl<'a> Reader<'a> {
 
     /// Reads the escape after a `\`.
     fn escape(&mut self) -> Result<char, SyntaxError> {
-        let byte = self.peek().ok_or_else(|| self.error("unterminated string"))?;
+        let byte = self
+            .peek()
+            .ok_or_else(|| self.error("unterminated string"))?;
         self.at += 1;
         Ok(match byte {
             b'"' => '"',
@@ -563,7 +565,10 @@ mod tests {
             // Multi-byte characters too: the word scan must not stop inside one.
             let text: String = "aé".chars().cycle().take(length).collect();
             let plain = format!(r#"["{}"]"#, text);
-            assert_eq!(parse(&plain).unwrap().as_array().unwrap()[0].as_str(), Some(&*text));
+            assert_eq!(
+                parse(&plain).unwrap().as_array().unwrap()[0].as_str(),
+                Some(&*text)
+            );
             let escaped = format!(r#"["{}\n{}"]"#, text, text);
             let expected = format!("{}\n{}", text, text);
             let value = parse(&escaped).unwrap();
@@ -576,15 +581,38 @@ mod tests {
     #[test]
     fn the_last_of_a_repeated_key_counts() {
         let value = parse(r#"{"k": 1, "k": 2}"#).unwrap();
-        assert_eq!(value.as_object().unwrap().get("k").unwrap().as_f64(), Some(2.0));
+        assert_eq!(
+            value.as_object().unwrap().get("k").unwrap().as_f64(),
+            Some(2.0)
+        );
     }
 
     #[test]
     fn refuses_what_json_does_not_allow() {
         for bad in [
-            "", "{", "[1,]", "{\"a\" 1}", "{\"a\":1,}", "01", "1.", "-", "1e", "+1", ".5",
-            "tru", "nul", "\"\\x\"", "\"\\ud800\"", "\"\\udc00x\"", "\"a\u{1}\"", "\"open",
-            "{} {}", "[1] x", "'a'", "NaN", "{1: 2}",
+            "",
+            "{",
+            "[1,]",
+            "{\"a\" 1}",
+            "{\"a\":1,}",
+            "01",
+            "1.",
+            "-",
+            "1e",
+            "+1",
+            ".5",
+            "tru",
+            "nul",
+            "\"\\x\"",
+            "\"\\ud800\"",
+            "\"\\udc00x\"",
+            "\"a\u{1}\"",
+            "\"open",
+            "{} {}",
+            "[1] x",
+            "'a'",
+            "NaN",
+            "{1: 2}",
         ] {
             assert!(parse(bad).is_err(), "accepted {bad:?}");
         }
@@ -608,7 +636,10 @@ mod tests {
         };
         assert_eq!(number(0).as_str(), "12500.50");
         assert_eq!(number(1).as_f64(), None);
-        assert_eq!((number(2).as_i64(), number(2).as_u64()), (Some(42), Some(42)));
+        assert_eq!(
+            (number(2).as_i64(), number(2).as_u64()),
+            (Some(42), Some(42))
+        );
         assert_eq!((number(3).as_i64(), number(3).as_u64()), (Some(-7), None));
     }
 }

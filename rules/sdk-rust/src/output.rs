@@ -209,7 +209,10 @@ pub(crate) fn write_value(out: &mut String, value: &Value<'_>) {
 pub(crate) fn write_string(out: &mut String, text: &str) {
     out.reserve(text.len() + 2);
     out.push('"');
-    if !text.bytes().any(|byte| byte == b'"' || byte == b'\\' || byte < 0x20) {
+    if !text
+        .bytes()
+        .any(|byte| byte == b'"' || byte == b'\\' || byte < 0x20)
+    {
         out.push_str(text);
         out.push('"');
         return;
