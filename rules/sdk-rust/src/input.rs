@@ -188,6 +188,21 @@ fn text<'a>(value: Value<'a>, key: &'static str, shape: &mut Shape) -> Option<Co
     }
 }
 
+/// Reads the object member `key` of the input member by member ([`Reader::members`]);
+/// when it is not an object, notes that and returns false.
+fn members<'a>(
+    reader: &mut Reader<'a>,
+    key: &'static str,
+    shape: &mut Shape,
+    mut member: impl FnMut(&mut Reader<'a>, &mut Shape, Cow<'a, str>) -> Result<(), SyntaxError>,
+) -> Result<bool, SyntaxError> {
+    let is_object = reader.members(1, |reader, name| member(reader, shape, name))?;
+    if !is_object {
+        shape.wrong(key, "an object");
+    }
+    Ok(is_object)
+}
+
 fn read_customer<'a>(
     reader: &mut Reader<'a>,
     shape: &mut Shape,
@@ -203,7 +218,7 @@ fn read_customer<'a>(
         segment: None,
         fields: Object::default(),
     };
-    let is_object = reader.members(1, |reader, key| {
+    let is_object = members(reader, "customer", shape, |reader, shape, key| {
         match &*key {
             "id" => id = text(reader.value(2)?, "customer.id", shape),
             "email" => {
@@ -228,10 +243,9 @@ fn read_customer<'a>(
             },
             _ => reader.skip(2)?,
         }
-        Ok::<_, SyntaxError>(())
+        Ok(())
     })?;
     if !is_object {
-        shape.wrong("customer", "an object");
         return Ok(None);
     }
     match id {
@@ -247,16 +261,15 @@ fn read_rule<'a>(
 ) -> Result<Option<RuleInfo<'a>>, SyntaxError> {
     let mut name = None;
     let mut version = Value::Null;
-    let is_object = reader.members(1, |reader, key| {
+    let is_object = members(reader, "rule", shape, |reader, shape, key| {
         match &*key {
             "name" => name = text(reader.value(2)?, "rule.name", shape),
             "version" => version = reader.value(2)?,
             _ => reader.skip(2)?,
         }
-        Ok::<_, SyntaxError>(())
+        Ok(())
     })?;
     if !is_object {
-        shape.wrong("rule", "an object");
         return Ok(None);
     }
     match name {
