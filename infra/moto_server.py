@@ -92,7 +92,10 @@ which port - or for the process to exit (the log says why).
 """
 
 import argparse
+import base64
 import binascii
+import functools
+import gc
 import io
 import json
 import math
@@ -860,6 +863,125 @@ def remove_port_file(path):
         pass
 
 
+# Item operations whose answers are plain JSON once moto's DynamoDB types are expanded.
+FAST_ANSWERS = frozenset(
+    {
+        "GetItem",
+        "BatchGetItem",
+        "Query",
+        "Scan",
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "BatchWriteItem",
+        "TransactGetItems",
+        "TransactWriteItems",
+    }
+)
+
+
+def without_none(value):
+    """`value` with every `None` member of its objects left out, as moto's serializer does."""
+    if isinstance(value, dict):
+        return {k: without_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [without_none(v) for v in value]
+    return value
+
+
+def json_blob(value):
+    """JSON for what `json` cannot write: binary attribute values, base64 as on the wire."""
+    if isinstance(value, (bytes, bytearray)):
+        return base64.b64encode(value).decode("ascii")
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def answer_item_operations_directly() -> None:
+    """Writes the answers of item operations with `json.dumps` instead of moto's
+    model-driven serializer, and caches a per-request lookup of moto's dispatch.
+
+    moto 5 serializes every answer by walking botocore's output shape member by member,
+    every attribute value of every item included: about 30 % of its CPU time under the
+    test suite (py-spy), more than the DynamoDB work itself. For item operations the
+    answer is already DynamoDB JSON once moto's types are expanded (`dynamo_to_dict`
+    also turns binary values into bytes). The same document results from leaving out
+    `None` members and the keys the operation's answer does not have (moto adds a
+    legacy `ConsumedCapacityUnits` to some), and writing bytes as base64: checked
+    against moto's own serializer on every answer of a whole integration-test run
+    (docs/testing.md). Other operations (tables, streams: their answers hold
+    timestamps) and every error keep moto's serializer. `method_names_from_class`
+    (`inspect.getmembers` on every request) is cached.
+    """
+    from moto.core import responses
+    from moto.dynamodb.responses import DynamoHandler
+
+    model_driven = responses.BaseResponse.serialized
+
+    @functools.lru_cache(maxsize=None)
+    def answer_members(operation):
+        model = responses.get_service_model("dynamodb").operation_model(operation)
+        return frozenset(model.output_shape.members)
+
+    def serialized(self, action_result):
+        result = action_result.result
+        operation = self._get_action()
+        if isinstance(result, dict) and operation in FAST_ANSWERS:
+            headers = {"Content-Type": "application/x-amz-json-1.0"}
+            headers.update(self.response_headers)
+            members = answer_members(operation)
+            answer = {
+                k: without_none(v) for k, v in result.items() if k in members and v is not None
+            }
+            return 200, headers, json.dumps(answer, default=json_blob)
+        return model_driven(self, action_result)
+
+    DynamoHandler.serialized = serialized
+    responses.method_names_from_class = functools.lru_cache(maxsize=None)(
+        responses.method_names_from_class
+    )
+
+
+class QuietRequestHandler(MotoRequestHandler):
+    """Logs only the requests moto failed on (5xx). A line per request cost about 7 % of
+    moto's CPU time under the test suite; `--trace` records every request instead."""
+
+    def log_request(self, code="-", size="-"):
+        if isinstance(code, int) and code >= 500 or str(code).startswith("5"):
+            super().log_request(code, size)
+
+
+def freeze_after_full_collections() -> None:
+    """Keep the cyclic garbage collector's pauses short as the tables grow.
+
+    CPython's full (generation 2) collection walks every tracked object, and a moto
+    holding a test suite's tables and stream history has millions: one took seconds,
+    and under the global lock every request waited (the API's 5 s attempt timeout
+    fired, stream records were given up). After each full collection the survivors
+    are frozen (`gc.freeze()`), so the next one walks only what came since. Frozen
+    objects are still freed by reference counting; only cycles among them leak,
+    which a test server can afford. A collection over 100 ms is logged.
+    """
+    started = [0.0]
+
+    def on_collection(phase, info):
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            started[0] = time.monotonic()
+            return
+        gc.freeze()
+        pause = time.monotonic() - started[0]
+        if pause > 0.1:
+            print(
+                f"moto_server: full garbage collection took {pause * 1000:.0f} ms "
+                f"({gc.get_freeze_count()} objects frozen)",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    gc.callbacks.append(on_collection)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0],
@@ -910,12 +1032,14 @@ def main() -> None:
     signal.signal(signal.SIGINT, lambda *_: sys.exit(0))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 
+    freeze_after_full_collections()
     query_one_partition()
+    answer_item_operations_directly()
     moto_app = DomainDispatcherApplication(create_backend_app)
     app = Emulation(moto_app, Latency(latency), conflicts=not args.no_conflicts, trace=trace)
 
     server = make_server(
-        args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler
+        args.host, args.port, app, threaded=True, request_handler=QuietRequestHandler
     )
     port = server.server_address[1]
     # moto builds some URLs from it (not DynamoDB's); the real port, also for `-p 0`.
