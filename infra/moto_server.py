@@ -94,6 +94,7 @@ which port - or for the process to exit (the log says why).
 import argparse
 import base64
 import binascii
+import datetime
 import functools
 import gc
 import io
@@ -863,21 +864,25 @@ def remove_port_file(path):
         pass
 
 
-# Item operations whose answers are plain JSON once moto's DynamoDB types are expanded.
-FAST_ANSWERS = frozenset(
-    {
-        "GetItem",
-        "BatchGetItem",
-        "Query",
-        "Scan",
-        "PutItem",
-        "UpdateItem",
-        "DeleteItem",
-        "BatchWriteItem",
-        "TransactGetItems",
-        "TransactWriteItems",
-    }
-)
+# The operations answered with `json.dumps` (`answer_directly`), by moto service: item
+# operations, and the stream's records.
+DIRECT_ANSWERS = {
+    "dynamodb": frozenset(
+        {
+            "GetItem",
+            "BatchGetItem",
+            "Query",
+            "Scan",
+            "PutItem",
+            "UpdateItem",
+            "DeleteItem",
+            "BatchWriteItem",
+            "TransactGetItems",
+            "TransactWriteItems",
+        }
+    ),
+    "dynamodbstreams": frozenset({"GetRecords"}),
+}
 
 
 def without_none(value):
@@ -889,53 +894,63 @@ def without_none(value):
     return value
 
 
-def json_blob(value):
-    """JSON for what `json` cannot write: binary attribute values, base64 as on the wire."""
+def json_extra(value):
+    """JSON for what `json` cannot write, as moto's JSON serializer writes it: binary
+    attribute values base64, timestamps in epoch seconds (to the millisecond)."""
+    from moto.core.serialize import TimestampSerializer
+
     if isinstance(value, (bytes, bytearray)):
         return base64.b64encode(value).decode("ascii")
+    if isinstance(value, datetime.datetime):
+        return TimestampSerializer._timestamp_unixtimestamp(value)
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-def answer_item_operations_directly() -> None:
-    """Writes the answers of item operations with `json.dumps` instead of moto's
-    model-driven serializer, and caches a per-request lookup of moto's dispatch.
+def answer_directly() -> None:
+    """Writes the answers of item operations and of the stream's `GetRecords` with
+    `json.dumps` instead of moto's model-driven serializer, and caches a per-request
+    lookup of moto's dispatch.
 
     moto 5 serializes every answer by walking botocore's output shape member by member,
     every attribute value of every item included: about 30 % of its CPU time under the
-    test suite (py-spy), more than the DynamoDB work itself. For item operations the
-    answer is already DynamoDB JSON once moto's types are expanded (`dynamo_to_dict`
-    also turns binary values into bytes). The same document results from leaving out
-    `None` members and the keys the operation's answer does not have (moto adds a
-    legacy `ConsumedCapacityUnits` to some), and writing bytes as base64: checked
-    against moto's own serializer on every answer of a whole integration-test run
-    (docs/testing.md). Other operations (tables, streams: their answers hold
-    timestamps) and every error keep moto's serializer. `method_names_from_class`
-    (`inspect.getmembers` on every request) is cached.
+    test suite (py-spy), more than the DynamoDB work itself, and once item answers were
+    direct, `GetRecords` (every record's images) took 40 %. These answers are already
+    DynamoDB JSON once moto's types are expanded (`dynamo_to_dict` also turns binary
+    values into bytes). The same document results from leaving out `None` members and
+    the keys the operation's answer does not have (moto adds a legacy
+    `ConsumedCapacityUnits` to some), and writing bytes as base64 and timestamps as
+    epoch seconds: checked against moto's own serializer on every answer of a whole
+    integration-test run (docs/local-stack.md). Other operations and every error keep
+    moto's serializer. `method_names_from_class` (`inspect.getmembers` on every
+    request) is cached.
     """
     from moto.core import responses
     from moto.dynamodb.responses import DynamoHandler
+    from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
 
     model_driven = responses.BaseResponse.serialized
 
     @functools.lru_cache(maxsize=None)
-    def answer_members(operation):
-        model = responses.get_service_model("dynamodb").operation_model(operation)
+    def answer_members(service, operation):
+        model = responses.get_service_model(service).operation_model(operation)
         return frozenset(model.output_shape.members)
 
     def serialized(self, action_result):
         result = action_result.result
         operation = self._get_action()
-        if isinstance(result, dict) and operation in FAST_ANSWERS:
+        service = self.boto3_service_name
+        if isinstance(result, dict) and operation in DIRECT_ANSWERS[service]:
             headers = {"Content-Type": "application/x-amz-json-1.0"}
             headers.update(self.response_headers)
-            members = answer_members(operation)
+            members = answer_members(service, operation)
             answer = {
                 k: without_none(v) for k, v in result.items() if k in members and v is not None
             }
-            return 200, headers, json.dumps(answer, default=json_blob)
+            return 200, headers, json.dumps(answer, default=json_extra)
         return model_driven(self, action_result)
 
     DynamoHandler.serialized = serialized
+    DynamoDBStreamsHandler.serialized = serialized
     responses.method_names_from_class = functools.lru_cache(maxsize=None)(
         responses.method_names_from_class
     )
@@ -1034,7 +1049,7 @@ def main() -> None:
 
     freeze_after_full_collections()
     query_one_partition()
-    answer_item_operations_directly()
+    answer_directly()
     moto_app = DomainDispatcherApplication(create_backend_app)
     app = Emulation(moto_app, Latency(latency), conflicts=not args.no_conflicts, trace=trace)
 
