@@ -113,6 +113,7 @@ from urllib.parse import parse_qs
 from werkzeug.serving import make_server
 from werkzeug.wsgi import get_input_stream
 
+from moto.core.serialize import TimestampSerializer
 from moto.dynamodb.comparisons import get_filter_expression
 from moto.dynamodb.exceptions import (
     MockValidationException,
@@ -897,8 +898,6 @@ def without_none(value):
 def json_extra(value):
     """JSON for what `json` cannot write, as moto's JSON serializer writes it: binary
     attribute values base64, timestamps in epoch seconds (to the millisecond)."""
-    from moto.core.serialize import TimestampSerializer
-
     if isinstance(value, (bytes, bytearray)):
         return base64.b64encode(value).decode("ascii")
     if isinstance(value, datetime.datetime):
@@ -919,8 +918,9 @@ def answer_directly() -> None:
     values into bytes). The same document results from leaving out `None` members and
     the keys the operation's answer does not have (moto adds a legacy
     `ConsumedCapacityUnits` to some), and writing bytes as base64 and timestamps as
-    epoch seconds: checked against moto's own serializer on every answer of a whole
-    integration-test run (docs/local-stack.md). Other operations and every error keep
+    epoch seconds: checked against moto's own serializer on every answer of two whole
+    integration-test runs (docs/local-stack.md), and by `infra/test_moto_server.py` on
+    every answered operation in the suite. Other operations and every error keep
     moto's serializer. `method_names_from_class` (`inspect.getmembers` on every
     request) is cached.
     """
@@ -961,7 +961,7 @@ class QuietRequestHandler(MotoRequestHandler):
     moto's CPU time under the test suite; `--trace` records every request instead."""
 
     def log_request(self, code="-", size="-"):
-        if isinstance(code, int) and code >= 500 or str(code).startswith("5"):
+        if str(code).startswith("5"):
             super().log_request(code, size)
 
 

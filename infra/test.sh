@@ -82,6 +82,8 @@ step "build every target, clippy -D warnings" linting cargo test --workspace --a
 step "setup (in the background since the start)" prepared
 # Any error or warning fails the step (template.yaml ignores no rule).
 step "cfn-lint template.yaml" "$VENV/bin/cfn-lint" template.yaml
+# moto_server.py's direct answers against moto's own serializer (docs/local-stack.md).
+step "infra/test_moto_server.py" "$VENV/bin/python" "$REPO_ROOT/infra/test_moto_server.py"
 step "rules/build-examples.sh" bash "$REPO_ROOT/rules/build-examples.sh"
 # Four tests at a time over the HTTP binary's two stacks: many tests wait on the stream
 # poller or a deadline, not on a core (docs/testing.md "How long it takes").
