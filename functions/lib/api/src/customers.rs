@@ -240,7 +240,7 @@ async fn create(app: &App, call: Call) -> Result<Reply, ApiError> {
 fn created(customer: Customer, fields: &[FieldDef]) -> Result<Reply, ApiError> {
     Reply::created(
         format!("/customers/{}", customer.id),
-        &customer.clone().visible(fields),
+        &customer.to_visible(fields),
         customer.version,
     )
 }
@@ -339,7 +339,7 @@ async fn update(app: &App, call: Call) -> Result<Reply, ApiError> {
     })?;
     call.check_if_match(current.version)?;
     reject_identity_change(&patch, "id", &current.id)?;
-    let mut document = serde_json::to_value(current.clone().visible(&fields))
+    let mut document = serde_json::to_value(current.to_visible(&fields))
         .map_err(|err| ApiError::Internal(err.to_string()))?;
     merge_patch(&mut document, &patch);
     let draft = validate(app, &call.tenant, &document, &fields, Some(&current)).await?;

@@ -532,7 +532,7 @@ impl Import<'_> {
             .clone()
             .or_else(|| current.as_ref().map(|c| c.id.clone()));
         let mut document = match &current {
-            Some(current) => serde_json::to_value(current.clone().visible(self.fields))
+            Some(current) => serde_json::to_value(current.to_visible(self.fields))
                 .map_err(|err| ApiError::Internal(err.to_string()))?,
             None => json!({}),
         };

@@ -55,7 +55,7 @@ impl Customer {
         definitions: &[FieldDef],
         now: DateTime<Utc>,
     ) -> Option<Customer> {
-        let mut next = self.clone().visible(definitions);
+        let mut next = self.to_visible(definitions);
         // `visible` dropped the stored-only parts; keep the provenance and stamps of the
         // values that are still visible.
         next.cluster_sources = self

@@ -318,7 +318,7 @@ impl Customer {
     /// Whether writing `draft` over this customer would leave everything a client sees
     /// as it is (an import counts such a row as unchanged and writes nothing).
     pub fn unchanged_by(&self, draft: &CustomerDraft, definitions: &[FieldDef]) -> bool {
-        let visible = self.clone().visible(definitions);
+        let visible = self.to_visible(definitions);
         (
             &visible.email,
             &visible.first_name,
@@ -346,13 +346,38 @@ impl Customer {
         self.segment_source = None;
         self.rule_errors.clear();
         let stamps = std::mem::take(&mut self.field_stamps);
-        self.fields.retain(|name, value| {
-            definitions
-                .iter()
-                .find(|d| &d.name == name)
-                .is_some_and(|d| holds_value_of(&stamps, d) && d.normalize(value).is_ok())
-        });
+        self.fields
+            .retain(|name, value| shows(&stamps, definitions, name, value));
         self
+    }
+
+    /// [`Customer::visible`] of a borrowed customer: copies only what stays visible
+    /// (the stream evaluates every customer it decodes this way, twice).
+    pub fn to_visible(&self, definitions: &[FieldDef]) -> Customer {
+        let fields = self
+            .fields
+            .iter()
+            .filter(|(name, value)| shows(&self.field_stamps, definitions, name, value))
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect();
+        Customer {
+            id: self.id.clone(),
+            email: self.email.clone(),
+            first_name: self.first_name.clone(),
+            last_name: self.last_name.clone(),
+            document: self.document.clone(),
+            phone: self.phone.clone(),
+            segment_id: self.segment_id.clone(),
+            fields,
+            field_stamps: BTreeMap::new(),
+            written_by: self.written_by,
+            cluster_sources: BTreeMap::new(),
+            segment_source: None,
+            rule_errors: Vec::new(),
+            version: self.version,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
     }
 
     /// The cluster index keys this customer belongs to: `(field name, value key)`.
@@ -418,6 +443,20 @@ impl Customer {
 /// Whether a stored value of `definition` was written under this very definition.
 fn holds_value_of(stamps: &BTreeMap<String, DateTime<Utc>>, definition: &FieldDef) -> bool {
     stamps.get(&definition.name) == Some(&definition.created_at)
+}
+
+/// Whether a client sees a stored value: its field is defined now, by the definition
+/// the value was written under, and the value is valid for it.
+fn shows(
+    stamps: &BTreeMap<String, DateTime<Utc>>,
+    definitions: &[FieldDef],
+    name: &str,
+    value: &Value,
+) -> bool {
+    definitions
+        .iter()
+        .find(|d| d.name == name)
+        .is_some_and(|d| holds_value_of(stamps, d) && d.normalize(value).is_ok())
 }
 
 #[cfg(test)]
@@ -525,6 +564,7 @@ mod tests {
         );
         let remaining: Vec<FieldDef> = fields.into_iter().filter(|f| f.name != "tier").collect();
         let visible = customer.clone().visible(&remaining);
+        assert_eq!(customer.to_visible(&remaining), visible, "both ways agree");
         assert!(!visible.fields.contains_key("tier"));
         assert!(visible.fields.contains_key("vat"));
         assert!(visible.field_stamps.is_empty(), "stamps are never shown");
@@ -537,6 +577,10 @@ mod tests {
         let mut again = remaining.clone();
         again.push(recreated);
         assert!(!customer.clone().visible(&again).fields.contains_key("tier"));
+        assert_eq!(
+            customer.to_visible(&again),
+            customer.clone().visible(&again)
+        );
         assert_eq!(
             customer.cluster_memberships(&again),
             [("distributor".to_string(), "false".to_string())]

@@ -6,7 +6,7 @@ use std::fmt;
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use serde_json::{Value, json};
+use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::validation::{ObjectReader, Violations};
@@ -263,18 +263,20 @@ pub struct YearTotals {
 }
 
 /// What a rule sees of a customer's sales: this year's and last year's totals per
-/// currency and order counts (ABI v1 key `sales`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// currency and order counts (ABI v1 key `sales`). Fields in alphabetical order, the
+/// order of the keys in the document a rule reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct SalesSummary {
-    pub this_year: YearSummary,
     pub last_year: YearSummary,
+    pub this_year: YearSummary,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct YearSummary {
-    pub year: i32,
     pub orders: u64,
+    /// Amounts as decimal strings, by currency.
     pub totals: BTreeMap<String, Amount>,
+    pub year: i32,
 }
 
 impl SalesSummary {
@@ -296,22 +298,12 @@ impl SalesSummary {
             last_year: summary(year - 1),
         }
     }
-
-    pub fn to_json(&self) -> Value {
-        let year = |y: &YearSummary| {
-            json!({
-                "year": y.year,
-                "orders": y.orders,
-                "totals": y.totals.iter().map(|(c, a)| (c.clone(), json!(a.to_string()))).collect::<serde_json::Map<_, _>>(),
-            })
-        };
-        json!({"this_year": year(&self.this_year), "last_year": year(&self.last_year)})
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn amount(raw: &str) -> Result<String, AmountError> {
         Amount::parse(&json!(raw)).map(|a| a.to_string())
@@ -396,7 +388,7 @@ mod tests {
             ],
         );
         assert_eq!(
-            summary.to_json(),
+            serde_json::to_value(&summary).unwrap(),
             json!({
                 "this_year": {"year": 2026, "orders": 3, "totals": {"EUR": "10.00", "USD": "5.00"}},
                 "last_year": {"year": 2025, "orders": 1, "totals": {"EUR": "1.00"}},

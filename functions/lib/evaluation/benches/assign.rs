@@ -175,8 +175,10 @@ fn batch(c: &mut Criterion) {
         .map(|record| {
             let (_, customer) = api_write(record).unwrap().unwrap();
             let seen = customer.visible(&rules.fields);
-            let input = rule_input(&seen, &SalesSummary::default(), &[], rule, version.number);
-            serde_json::to_vec(&input).unwrap()
+            let sales = SalesSummary::default();
+            rule_input(&seen, &sales, &[], rule, version.number)
+                .to_bytes()
+                .unwrap()
         })
         .collect();
     group.bench_function("engine runs only", |b| {

@@ -6,9 +6,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use domain::rule::{MAX_FUEL, MAX_MEMORY_MIB, MAX_TIMEOUT_MS, Rule, RuleVersion};
+use domain::rule::{MAX_FUEL, MAX_MEMORY_MIB, MAX_TIMEOUT_MS, Rule, RuleInput, RuleVersion};
 use rule_engine::{EngineConfig, Limits, LoadedModule, ModuleHash, RuleEngine, RunReport};
-use serde_json::Value;
 use store::{Store, StoreError};
 
 /// Why a rule could not be run at all (as opposed to the rule failing, which a
@@ -132,11 +131,12 @@ impl Runner {
         tenant: &str,
         rule: &Rule,
         version: &RuleVersion,
-        input: &Value,
+        input: &RuleInput<'_>,
     ) -> Result<RunReport, EvaluationError> {
         let loaded = self.loaded(tenant, version).await?;
-        let input =
-            serde_json::to_vec(input).map_err(|err| EvaluationError::Internal(err.to_string()))?;
+        let input = input
+            .to_bytes()
+            .map_err(|err| EvaluationError::Internal(err.to_string()))?;
         let limits = limits(rule);
         let engine = self.engine.clone();
         run_blocking(move || engine.run(&loaded, &input, &limits)).await

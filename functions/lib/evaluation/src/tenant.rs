@@ -117,7 +117,7 @@ impl TenantRules {
         sales: &SalesSummary,
         now: DateTime<Utc>,
     ) -> Result<Evaluation, EvaluationError> {
-        let mut seen = customer.clone().visible(&self.fields);
+        let mut seen = customer.to_visible(&self.fields);
         let mut evaluation = Evaluation::default();
         for (rule, version) in &self.rules {
             let input = rule_input(&seen, sales, &self.segments, rule, version.number);
