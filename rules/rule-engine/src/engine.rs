@@ -23,6 +23,12 @@ use crate::wasi;
 /// Size of the wasm call stack; deep recursion traps with `StackOverflow`.
 pub const MAX_WASM_STACK: usize = 512 << 10;
 
+/// Size of the fiber stack a run executes on (`run::drive`): the wasm stack plus 1.5 MiB
+/// for the host frames below and above it (instantiation, host calls, trap handling).
+/// wasmtime's default. Address space only: a pool slot's pages become resident as runs
+/// touch them and then stay (no zeroing, see [`RuleEngine::new`]).
+const FIBER_STACK_SIZE: usize = 2 << 20;
+
 /// How the engine is set up. Changing anything here except `cache_capacity`
 /// may change [`RuleEngine::compatibility_key`].
 #[derive(Debug, Clone)]
@@ -223,14 +229,23 @@ pub struct RuleEngine {
 
 impl RuleEngine {
     /// Builds the engine: Cranelift, fuel, epoch interruption, a pooling
-    /// allocator sized from `config`, the WASI preview1 linker, and a
-    /// background thread that drives the deadlines.
+    /// allocator sized from `config` (with one fiber stack per concurrent run), the
+    /// WASI preview1 linker, and a background thread that drives the epoch backstop.
+    ///
+    /// Fiber stacks are reused without zeroing (`async_stack_zeroing(false)`, wasmtime's
+    /// default): zeroing would `memset` the part kept resident and `madvise` the rest on
+    /// every run, microseconds per evaluation plus page faults on the next. Leaving them
+    /// keeps what runs without fibers always had: wasm runs on a stack that earlier runs'
+    /// host and guest frames used (before, the calling thread's own stack), and cannot
+    /// read it: the stack is outside linear memory, and compiled code writes every stack
+    /// slot before reading it.
     pub fn new(config: EngineConfig) -> Result<Self, EngineError> {
         let setup = |error: wasmtime::Error| EngineError::Config(format!("{error:#}"));
         let mut pool = PoolingAllocationConfig::new();
         pool.total_core_instances(config.max_concurrent_runs)
             .total_memories(config.max_concurrent_runs)
             .total_tables(config.max_concurrent_runs)
+            .total_stacks(config.max_concurrent_runs)
             .max_memories_per_module(1)
             .max_tables_per_module(1)
             .max_memory_size(config.maxima.memory_bytes)
@@ -241,6 +256,8 @@ impl RuleEngine {
             .consume_fuel(true)
             .epoch_interruption(true)
             .max_wasm_stack(MAX_WASM_STACK)
+            .async_stack_size(FIBER_STACK_SIZE)
+            .async_stack_zeroing(false)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&wasm_config).map_err(setup)?;
 
@@ -368,7 +385,8 @@ impl RuleEngine {
 
     /// Runs a loaded module on one input document. `limits` are clamped to the
     /// engine's maxima. Never panics on guest behaviour; every failure is in
-    /// the report's `outcome`.
+    /// the report's `outcome`. The rule executes on a fiber stack from the pool,
+    /// driven from the calling thread, which this call blocks until the run ends.
     pub fn run(&self, module: &LoadedModule, input: &[u8], limits: &Limits) -> RunReport {
         run::run(
             &module.pre,

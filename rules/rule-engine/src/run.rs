@@ -1,6 +1,8 @@
 //! One evaluation: a fresh sandbox, the rule's `_start`, and a classified result.
 
 use std::fmt::Write as _;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant, SystemTime};
 
 use rule_abi::RuleOutput;
@@ -14,8 +16,32 @@ use crate::limits::Limits;
 use crate::pipe::{CapturePipe, Overflow};
 use crate::wasi::{Clocks, Exit, WasiCtx};
 
-/// How often the epoch ticker advances; the deadline's precision.
+/// How often the epoch ticker advances: the precision of the epoch backstop.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// Fuel a rule burns between two checks of its deadline.
+///
+/// Every this many units wasm calls wasmtime's `out_of_gas`, which saves the fuel count
+/// to the store and suspends the run's fiber; [`drive`] then compares the clock with the
+/// deadline. That is what makes `fuel_used` exact on a timeout: the epoch trap's path does
+/// not save the count that compiled code keeps in a register.
+///
+/// 100,000 units are about 20-50 µs of guest code here (one unit ≈ one wasm instruction,
+/// 0.2-0.5 ns each; `infinite_loop.wat` burns ~2.5 million a millisecond), so the deadline
+/// is noticed at most that late, and a yield (the libcall, two fiber switches, one
+/// `Instant::now`, ~0.1 µs measured) costs well under 1 % of a long run. The example rules
+/// use 14,000-65,000 units, so a normal evaluation never yields at all.
+pub(crate) const FUEL_YIELD_INTERVAL: u64 = 100_000;
+
+/// How long after the deadline the epoch trap fires: the backstop for what fuel cannot
+/// pace, e.g. a loop of `memory.fill` over megabytes (one unit each, however many bytes).
+///
+/// Two epoch ticks: an ordinary loop yields every few tens of microseconds and is stopped
+/// at a yield (exact fuel) long before; only a loop that burns under
+/// [`FUEL_YIELD_INTERVAL`] units in this margin, or a thread descheduled across it, meets
+/// the trap, and then `fuel_used` is a lower bound: the count saved at the last yield,
+/// call or return, at most one interval short.
+const EPOCH_BACKSTOP_MARGIN: Duration = Duration::from_millis(10);
 
 /// `argv` of every rule: `argv[0]` only.
 const ARGS: &[&str] = &["rule"];
@@ -34,7 +60,9 @@ pub struct RunReport {
     /// The rule's stderr (lossy UTF-8), cut at the log limit with a marker, plus
     /// a wasm backtrace when the rule trapped.
     pub logs: String,
-    /// Fuel consumed, including instantiation.
+    /// Fuel consumed, including instantiation. Exact, also for a timeout (the run is
+    /// stopped at a fuel yield); a lower bound when the epoch backstop stopped it
+    /// (rules/README.md, "Limits").
     pub fuel_used: u64,
     /// Wall time of instantiation plus `_start`.
     pub duration: Duration,
@@ -228,13 +256,22 @@ pub(crate) fn run(
     };
     let mut store = Store::new(pre.module().engine(), state);
     store.limiter(|state| &mut state.limiter);
+    // The deadline proper, checked at fuel yields; `None` when too far to represent.
+    let deadline = started.checked_add(limits.timeout);
+    // The backstop, a little later (`EPOCH_BACKSTOP_MARGIN`).
     store.epoch_deadline_trap();
-    store.set_epoch_deadline(deadline_ticks(limits.timeout));
-    let outcome = match store.set_fuel(limits.fuel) {
-        Ok(()) => execute(&mut store, pre, exports),
+    store.set_epoch_deadline(deadline_ticks(
+        limits.timeout.saturating_add(EPOCH_BACKSTOP_MARGIN),
+    ));
+    let fuel = store
+        .fuel_async_yield_interval(Some(FUEL_YIELD_INTERVAL))
+        .and_then(|()| store.set_fuel(limits.fuel));
+    let outcome = match fuel {
+        Ok(()) => execute(&mut store, pre, exports, deadline),
         Err(error) => Err(Failure::Host(error)),
     };
     let duration = started.elapsed();
+    // Exact after a yield or a return; after the epoch trap, the count saved last.
     let fuel_used = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
     let mut state = store.into_data();
     let memory_bytes = state.limiter.peak_memory;
@@ -272,14 +309,28 @@ pub(crate) fn run(
 enum Failure {
     Host(wasmtime::Error),
     Guest(wasmtime::Error),
+    /// Past the deadline at a fuel yield: the run was dropped there.
+    Deadline,
 }
 
+/// Runs [`evaluate`] on this thread until it ends or the deadline stops it.
 fn execute(
     store: &mut Store<HostState>,
     pre: &InstancePre<HostState>,
     exports: Exports,
+    deadline: Option<Instant>,
 ) -> Result<(), Failure> {
-    let instance = pre.instantiate(&mut *store).map_err(|error| {
+    drive(evaluate(store, pre, exports), deadline).unwrap_or(Err(Failure::Deadline))
+}
+
+/// Instantiates the rule and calls `_start`, with wasmtime's async API: the rule runs on
+/// a fiber, as fuel yields need.
+async fn evaluate(
+    store: &mut Store<HostState>,
+    pre: &InstancePre<HostState>,
+    exports: Exports,
+) -> Result<(), Failure> {
+    let instance = pre.instantiate_async(&mut *store).await.map_err(|error| {
         // Traps and limits hit while running start functions or sizing memory
         // are the rule's doing; anything else (e.g. a full pool) is ours.
         if error.downcast_ref::<Trap>().is_some()
@@ -302,7 +353,7 @@ fn execute(
                 .context("failed to convert function `_start` to given type")
         })
         .map_err(Failure::Host)?;
-    match start.call(&mut *store, ()) {
+    match start.call_async(&mut *store, ()).await {
         Ok(()) => Ok(()),
         // `proc_exit(0)` unwinds like an error but is a normal exit.
         Err(error) if error.downcast_ref::<Exit>().is_some_and(|exit| exit.0 == 0) => Ok(()),
@@ -310,9 +361,34 @@ fn execute(
     }
 }
 
+/// Polls `evaluation` on the calling thread until it completes, or returns `None` once
+/// `deadline` has passed at one of its fuel yields (every [`FUEL_YIELD_INTERVAL`]).
+///
+/// Nothing wakes the future: it is pending only at a fuel yield, ready to go on at once,
+/// so a plain loop with a no-op waker is the whole executor. Returning drops the future,
+/// and wasmtime then resumes the suspended fiber with an error that unwinds the rule
+/// without running any more of its code; the fuel saved at the yield stays in the store.
+fn drive<F: Future>(evaluation: F, deadline: Option<Instant>) -> Option<F::Output> {
+    let mut evaluation = pin!(evaluation);
+    let mut context = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(output) = evaluation.as_mut().poll(&mut context) {
+            return Some(output);
+        }
+        if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+            return None;
+        }
+    }
+}
+
 fn classify(failure: Failure, limits: &Limits, logs: &mut String) -> RunError {
     let error = match failure {
         Failure::Host(error) => return RunError::Host(format!("{error:#}")),
+        Failure::Deadline => {
+            return RunError::Timeout {
+                limit: limits.timeout,
+            };
+        }
         Failure::Guest(error) => error,
     };
     if let Some(exit) = error.downcast_ref::<Exit>() {
@@ -353,8 +429,8 @@ fn start_line(logs: &mut String) {
     }
 }
 
-/// Epoch ticks until the deadline: rounded up, plus one because the current
-/// tick is already partly over. The rule gets at least `timeout`.
+/// Epoch ticks until `timeout` from now: rounded up, plus one because the current
+/// tick is already partly over, so the trap fires no earlier than `timeout`.
 fn deadline_ticks(timeout: Duration) -> u64 {
     let ticks = timeout.as_nanos().div_ceil(EPOCH_TICK.as_nanos()) + 1;
     u64::try_from(ticks).unwrap_or(u64::MAX)

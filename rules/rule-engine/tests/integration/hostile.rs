@@ -73,22 +73,50 @@ fn infinite_loop_with_plenty_of_fuel_hits_the_deadline() {
 }
 
 /// A timed-out rule reports the fuel it burnt, so a tenant can tell a slow rule
-/// from a busy one. Wasmtime saves the count at every call and return; a loop that
-/// calls nothing keeps it in a register that the deadline's trap discards (`infinite_loop`
-/// reports 0; rules/README.md "Limits").
+/// from a busy one. Wasm keeps the count in a register and saves it at calls and
+/// returns, which the deadline's epoch trap never reads; runs stop at a fuel yield
+/// instead, where the count is saved, so a loop that calls nothing (`infinite_loop`,
+/// which reported 0 before) is counted as exactly as a loop of calls (rules/README.md
+/// "Limits").
 #[test]
 fn a_rule_that_hits_the_deadline_reports_the_fuel_it_used() {
-    let rule = load(&hostile_wasm("busy_calls"));
+    for name in ["infinite_loop", "busy_calls"] {
+        let rule = load(&hostile_wasm(name));
+        let limits = fuel_for_hours_50_ms_deadline();
+        let report = engine().run(&rule, &input(), &limits);
+        // Each round is a handful of instructions; 50 ms runs millions of them.
+        assert!(
+            report.fuel_used > 1_000_000 && report.fuel_used < limits.fuel,
+            "{name}: fuel used: {}",
+            report.fuel_used
+        );
+        let error = error_of(report);
+        assert!(
+            matches!(error, RunError::Timeout { .. }),
+            "{name}: {error:?}"
+        );
+    }
+}
+
+/// `memory.fill` costs one unit of fuel however many bytes it writes, so a loop of
+/// them over megabytes never reaches a fuel yield in time: the epoch trap, a little
+/// after the deadline, is the backstop that still stops it.
+#[test]
+fn a_loop_fuel_cannot_pace_still_hits_the_deadline() {
+    let rule = load(&hostile_wasm("memory_fill_loop"));
     let limits = fuel_for_hours_50_ms_deadline();
+    let started = Instant::now();
     let report = engine().run(&rule, &input(), &limits);
-    // Each round is a handful of instructions; 50 ms runs millions of them.
+    let elapsed = started.elapsed();
     assert!(
-        report.fuel_used > 1_000_000 && report.fuel_used < limits.fuel,
-        "fuel used: {}",
-        report.fuel_used
+        report.duration >= Duration::from_millis(50),
+        "{:?}",
+        report.duration
     );
+    assert!(elapsed < Duration::from_secs(2), "took {elapsed:?}");
     let error = error_of(report);
     assert!(matches!(error, RunError::Timeout { .. }), "{error:?}");
+    assert_eq!(error.to_string(), "rule exceeded its deadline of 50 ms");
 }
 
 #[test]
