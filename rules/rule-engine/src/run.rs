@@ -26,11 +26,12 @@ pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(5);
 /// deadline. That is what makes `fuel_used` exact on a timeout: the epoch trap's path does
 /// not save the count that compiled code keeps in a register.
 ///
-/// 100,000 units are about 20-50 µs of guest code here (one unit ≈ one wasm instruction,
-/// 0.2-0.5 ns each; `infinite_loop.wat` burns ~2.5 million a millisecond), so the deadline
-/// is noticed at most that late, and a yield (the libcall, two fiber switches, one
-/// `Instant::now`, ~0.1 µs measured) costs well under 1 % of a long run. The example rules
-/// use 14,000-65,000 units, so a normal evaluation never yields at all.
+/// 100,000 units: the example rules burn fewer per evaluation (rules/README.md, "Where a
+/// run's work goes"), so an ordinary evaluation never yields; a long run yields at most
+/// 1,000 times under the 100,000,000 maximum. The yield's own cost and the time an
+/// interval takes were estimated, not measured (a libcall and two fiber switches against
+/// some tens of microseconds of guest code); the engine bench's A/B of the change is in
+/// rules/README.md "Benchmarks".
 pub(crate) const FUEL_YIELD_INTERVAL: u64 = 100_000;
 
 /// How long after the deadline the epoch trap fires: the backstop for what fuel cannot
