@@ -56,7 +56,7 @@ impl Customer {
         now: DateTime<Utc>,
     ) -> Option<Customer> {
         let mut next = self.to_visible(definitions);
-        // `visible` dropped the stored-only parts; keep the provenance and stamps of the
+        // `to_visible` left out the stored-only parts; keep the provenance and stamps of the
         // values that are still visible.
         next.cluster_sources = self
             .cluster_sources
