@@ -49,13 +49,18 @@ impl Customer {
     /// The customer with the rules' answer applied, or `None` when it would change nothing
     /// a client can see (values, segment, provenance or the recorded failures), so that an
     /// unchanged result writes nothing.
+    ///
+    /// `visible` is `self.to_visible(definitions)`, which the caller already made for the
+    /// rules' input: it becomes the written customer instead of a second copy.
     pub fn assigned(
         &self,
+        visible: Customer,
         evaluation: &Evaluation,
         definitions: &[FieldDef],
         now: DateTime<Utc>,
     ) -> Option<Customer> {
-        let mut next = self.to_visible(definitions);
+        debug_assert_eq!(visible, self.to_visible(definitions));
+        let mut next = visible;
         // `to_visible` left out the stored-only parts; keep the provenance and stamps of the
         // values that are still visible.
         next.cluster_sources = self
@@ -70,13 +75,9 @@ impl Customer {
             .map(|d| (d.name.clone(), d.created_at))
             .collect();
         next.segment_source = self.segment_source.clone();
-        let before = (
-            next.fields.clone(),
-            next.segment_id.clone(),
-            next.cluster_sources.clone(),
-            next.segment_source.clone(),
-        );
 
+        // Whether a value, the segment or a provenance entry changed.
+        let mut changed = false;
         for (name, value) in &evaluation.clusters {
             let Some(definition) = definitions.iter().find(|d| &d.name == name) else {
                 continue;
@@ -84,12 +85,16 @@ impl Customer {
             let source = evaluation.sources.get(name).cloned();
             if value.is_null() {
                 next.field_stamps.remove(name);
+                // Only a visible value has a kept provenance entry (see above).
                 next.cluster_sources.remove(name);
-                if let (Some(_), Some((rule, version))) = (next.fields.remove(name), source) {
-                    // Kept on the item that clears the value, so that its change event
-                    // names the rule; the next write drops it with the value gone.
-                    next.cluster_sources
-                        .insert(name.clone(), ClusterSource::new(rule, version, now));
+                if let Some(_cleared) = next.fields.remove(name) {
+                    changed = true;
+                    if let Some((rule, version)) = source {
+                        // Kept on the item that clears the value, so that its change event
+                        // names the rule; the next write drops it with the value gone.
+                        next.cluster_sources
+                            .insert(name.clone(), ClusterSource::new(rule, version, now));
+                    }
                 }
                 continue;
             }
@@ -104,6 +109,7 @@ impl Customer {
             if unchanged {
                 continue;
             }
+            changed = true;
             next.fields.insert(name.clone(), value.clone());
             next.field_stamps
                 .insert(name.clone(), definition.created_at);
@@ -119,6 +125,7 @@ impl Customer {
                     .as_ref()
                     .is_some_and(|s| s.rule == *rule && s.version == *version);
             if !unchanged {
+                changed = true;
                 next.segment_id = segment_id.clone();
                 next.segment_source = Some(ClusterSource::new(rule.clone(), *version, now));
             }
@@ -130,20 +137,14 @@ impl Customer {
                 .iter()
                 .zip(&evaluation.failures)
                 .all(|(a, b)| a.same_as(b));
+        if !changed && same_failures {
+            return None;
+        }
         next.rule_errors = if same_failures {
             self.rule_errors.clone()
         } else {
             evaluation.failures.clone()
         };
-        let after = (
-            next.fields.clone(),
-            next.segment_id.clone(),
-            next.cluster_sources.clone(),
-            next.segment_source.clone(),
-        );
-        if before == after && same_failures {
-            return None;
-        }
         next.version = self.version + 1;
         next.updated_at = now;
         next.written_by = WrittenBy::Rules;
@@ -187,6 +188,15 @@ mod tests {
         }
     }
 
+    /// `assigned` as the stream calls it, on the customer's visible copy.
+    fn assign(
+        customer: &Customer,
+        evaluation: &Evaluation,
+        fields: &[FieldDef],
+    ) -> Option<Customer> {
+        customer.assigned(customer.to_visible(fields), evaluation, fields, Utc::now())
+    }
+
     fn failure(code: &str) -> RuleFailure {
         RuleFailure {
             rule: "tiering".into(),
@@ -210,11 +220,8 @@ mod tests {
             3,
             answer(json!({"tier": "AA", "distributor": true})),
         );
-        let now = Utc::now();
 
-        let next = stored
-            .assigned(&evaluation, &fields, now)
-            .expect("a change");
+        let next = assign(&stored, &evaluation, &fields).expect("a change");
         assert_eq!(next.version, stored.version + 1);
         assert_eq!(next.written_by, WrittenBy::Rules);
         assert_eq!(next.fields["tier"], json!("AA"));
@@ -230,7 +237,7 @@ mod tests {
         );
 
         // The same answer on the written customer changes nothing: no write, no loop.
-        assert_eq!(next.assigned(&evaluation, &fields, Utc::now()), None);
+        assert_eq!(assign(&next, &evaluation, &fields), None);
     }
 
     #[test]
@@ -239,22 +246,21 @@ mod tests {
         let stored = customer(&fields, json!({"email": "a@b.co", "fields": {"tier": "B"}}));
         let mut evaluation = Evaluation::default();
         evaluation.add("tiering", 1, answer(json!({"tier": null})));
-        let next = stored.assigned(&evaluation, &fields, Utc::now()).unwrap();
+        let next = assign(&stored, &evaluation, &fields).unwrap();
         assert!(!next.fields.contains_key("tier"));
         assert!(next.cluster_memberships(&fields).is_empty());
 
         let mut failing = Evaluation::default();
         failing.fail(failure("fuel_exhausted"));
-        let failed = next.assigned(&failing, &fields, Utc::now()).unwrap();
+        let failed = assign(&next, &failing, &fields).unwrap();
         assert_eq!(failed.rule_errors.len(), 1);
         assert_eq!(failed.fields, next.fields, "a failure changes no value");
         let mut again = Evaluation::default();
         again.fail(failure("fuel_exhausted"));
-        assert_eq!(failed.assigned(&again, &fields, Utc::now()), None);
+        assert_eq!(assign(&failed, &again, &fields), None);
         // Recovery clears the recorded failure.
         assert!(
-            failed
-                .assigned(&Evaluation::default(), &fields, Utc::now())
+            assign(&failed, &Evaluation::default(), &fields)
                 .unwrap()
                 .rule_errors
                 .is_empty()
@@ -267,7 +273,7 @@ mod tests {
         let stored = customer(&fields, json!({"email": "a@b.co", "fields": {"tier": "A"}}));
         let mut evaluation = Evaluation::default();
         evaluation.add("tiering", 2, answer(json!({"tier": "A"})));
-        let next = stored.assigned(&evaluation, &fields, Utc::now()).unwrap();
+        let next = assign(&stored, &evaluation, &fields).unwrap();
         assert_eq!(next.fields, stored.fields);
         assert_eq!(next.cluster_sources["tier"].version, 2);
     }
@@ -285,14 +291,14 @@ mod tests {
                 segment_id: Some(Some("vip".into())),
             },
         );
-        let next = stored.assigned(&evaluation, &fields, Utc::now()).unwrap();
+        let next = assign(&stored, &evaluation, &fields).unwrap();
         assert_eq!(next.segment_id.as_deref(), Some("vip"));
         let source = next.segment_source.as_ref().expect("the segment's rule");
         assert_eq!((source.rule.as_str(), source.version), ("tiering", 4));
         assert!(!next.fields.contains_key("tier"));
         assert_eq!(next.cluster_sources["tier"].version, 4, "the clearing rule");
         // The same answer again writes nothing (the cleared value's source goes with it).
-        let again = next.assigned(&evaluation, &fields, Utc::now());
+        let again = assign(&next, &evaluation, &fields);
         assert_eq!(again, None);
 
         // A client write that keeps the segment keeps its rule; one that changes it does not.

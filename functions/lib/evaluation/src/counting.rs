@@ -35,19 +35,37 @@ pub struct CountingFailure {
     pub error: StoreError,
 }
 
+/// A batch's counted writes by tenant, with each tenant's first record. Read from the
+/// records before the rules' decoding takes the images it evaluates out of them.
+#[derive(Debug, Default)]
+pub struct CountedBatch {
+    by_tenant: BTreeMap<String, Vec<CountedWrite>>,
+    first: BTreeMap<String, Option<String>>,
+}
+
+impl CountedBatch {
+    pub fn of(records: &[EventRecord]) -> Self {
+        let mut batch = Self::default();
+        for record in records {
+            if let Some((tenant, write)) = counted_write(record) {
+                batch
+                    .first
+                    .entry(tenant.clone())
+                    .or_insert_with(|| record.change.sequence_number.clone());
+                batch.by_tenant.entry(tenant).or_default().push(write);
+            }
+        }
+        batch
+    }
+}
+
 /// Counts every customer record of the batch, tenant by tenant, and repairs the
 /// customers the counting found in a deleted segment or field.
-pub async fn count_batch(store: &Store, records: &[EventRecord]) -> Vec<CountingFailure> {
-    let mut by_tenant: BTreeMap<String, Vec<CountedWrite>> = BTreeMap::new();
-    let mut first: BTreeMap<String, Option<String>> = BTreeMap::new();
-    for record in records {
-        if let Some((tenant, write)) = counted_write(record) {
-            first
-                .entry(tenant.clone())
-                .or_insert_with(|| record.change.sequence_number.clone());
-            by_tenant.entry(tenant).or_default().push(write);
-        }
-    }
+pub async fn count_batch(store: &Store, batch: CountedBatch) -> Vec<CountingFailure> {
+    let CountedBatch {
+        by_tenant,
+        mut first,
+    } = batch;
     let runs = by_tenant.into_iter().map(|(tenant, writes)| async move {
         let result = match store.count_memberships(&tenant, &writes).await {
             Ok(dangling) => store.repair_customers(&tenant, &dangling).await.map(|_| ()),

@@ -138,30 +138,33 @@ enum Work {
 
 /// Records of one customer (or one backfill chain) of one tenant, in batch order.
 #[derive(Debug)]
-struct Group<'a> {
+struct Group {
     tenant: String,
     key: GroupKey,
-    /// Each record with its position in the batch.
-    records: Vec<(usize, &'a EventRecord, Work)>,
+    /// Each record's position in the batch, with its work.
+    records: Vec<(usize, Work)>,
 }
 
 /// A batch's records by customer and chain, groups in the order of their first record;
 /// records that ask for nothing are in no group.
 #[derive(Debug, Default)]
-struct Grouped<'a> {
-    groups: Vec<Group<'a>>,
-    ignored: Vec<&'a EventRecord>,
+struct Grouped {
+    groups: Vec<Group>,
+    /// Positions in the batch.
+    ignored: Vec<usize>,
 }
 
 /// Groups a batch's records by what they are about: the customer of an API write or of
 /// a sales-totals change (by tenant and customer id), or the backfill chain (by its
-/// item key). Each group keeps its records in batch order.
-fn group_records(records: &[EventRecord]) -> Grouped<'_> {
+/// item key). Each group keeps its records in batch order. The customer images it
+/// decodes are taken out of their records (decoded by value, not copied): anything else
+/// that reads them (the counting) reads them first.
+fn group_records(records: &mut [EventRecord]) -> Grouped {
     let mut grouped = Grouped::default();
     let mut index: HashMap<(String, GroupKey), usize> = HashMap::new();
-    for (position, record) in records.iter().enumerate() {
+    for (position, record) in records.iter_mut().enumerate() {
         let Some((tenant, key, work)) = classify(record) else {
-            grouped.ignored.push(record);
+            grouped.ignored.push(position);
             continue;
         };
         let slot = *index
@@ -174,13 +177,13 @@ fn group_records(records: &[EventRecord]) -> Grouped<'_> {
                 });
                 grouped.groups.len() - 1
             });
-        grouped.groups[slot].records.push((position, record, work));
+        grouped.groups[slot].records.push((position, work));
     }
     grouped
 }
 
 /// The tenant, group and work of a record; `None` when it asks for nothing.
-fn classify(record: &EventRecord) -> Option<(String, GroupKey, Work)> {
+fn classify(record: &mut EventRecord) -> Option<(String, GroupKey, Work)> {
     let chain_key = || {
         let (pk, sk) = (key_of(record, keys::PK), key_of(record, keys::SK));
         GroupKey::Chain(format!("{pk}/{sk}"))
@@ -245,22 +248,26 @@ impl Assigner {
     /// Handles one batch; the response names the first failed record of every customer
     /// (and chain) that had one, so the event source retries from the lowest of them and
     /// sends repeat failures on.
-    pub async fn handle(&self, event: Event) -> DynamoDbEventResponse {
+    pub async fn handle(&self, mut event: Event) -> DynamoDbEventResponse {
         let now = Utc::now();
-        let Grouped { groups, ignored } = group_records(&event.records);
-        for record in ignored {
+        // Counting sees every customer record (by any writer); it runs beside the
+        // rules, which only see the API's writes: neither depends on the other. It reads
+        // the images before grouping takes out the ones the rules evaluate.
+        let counted = crate::counting::CountedBatch::of(&event.records);
+        let Grouped { groups, ignored } = group_records(&mut event.records);
+        let records = &event.records;
+        for position in ignored {
+            let record = &records[position];
             let _in_record = record_span(record).entered();
             let sequence = &record.change.sequence_number;
             tracing::debug!(?sequence, outcome = ?Outcome::Ignored, "record done");
         }
 
-        // Counting sees every customer record (by any writer); it runs beside the
-        // rules, which only see the API's writes: neither depends on the other.
-        let counting = crate::counting::count_batch(self.runner.store(), &event.records);
+        let counting = crate::counting::count_batch(self.runner.store(), counted);
         let evaluating = async {
             let tenants = self.load_tenants(&groups, now).await;
             stream::iter(&groups)
-                .map(|group| self.run_group(group, &tenants, now))
+                .map(|group| self.run_group(records, group, &tenants, now))
                 .buffer_unordered(CONCURRENT_GROUPS)
                 .filter_map(std::future::ready)
                 .collect::<Vec<usize>>()
@@ -269,22 +276,21 @@ impl Assigner {
         let (counting_failures, mut failed) = tokio::join!(counting, evaluating);
         for failure in counting_failures {
             tracing::warn!(tenant = failure.tenant, error = %failure.error, "counting failed");
-            if let Some(position) = event
-                .records
+            if let Some(position) = records
                 .iter()
                 .position(|r| r.change.sequence_number == failure.first_sequence)
             {
                 failed.push(position);
             }
         }
-        store::stream::batch_item_failures(&event.records, failed)
+        store::stream::batch_item_failures(records, failed)
     }
 
     /// Reads, per tenant with customers in the batch, what all its records share.
-    async fn load_tenants(&self, groups: &[Group<'_>], now: DateTime<Utc>) -> TenantBatches {
+    async fn load_tenants(&self, groups: &[Group], now: DateTime<Utc>) -> TenantBatches {
         let mut needs: HashMap<&str, TenantNeeds> = HashMap::new();
         for group in groups {
-            for (_, _, work) in &group.records {
+            for (_, work) in &group.records {
                 let tenant = needs.entry(group.tenant.as_str()).or_default();
                 match work {
                     Work::Evaluate(customer) => {
@@ -356,13 +362,15 @@ impl Assigner {
     /// that record's position in the batch.
     async fn run_group(
         &self,
-        group: &Group<'_>,
+        records: &[EventRecord],
+        group: &Group,
         tenants: &TenantBatches,
         now: DateTime<Utc>,
     ) -> Option<usize> {
         // The customer as this group last wrote it back, newer than the stored one.
         let mut written: Option<Customer> = None;
-        for (done, (position, record, work)) in group.records.iter().enumerate() {
+        for (done, (position, work)) in group.records.iter().enumerate() {
+            let record = &records[*position];
             let span = record_span(record);
             let processed = self
                 .process(&group.tenant, work, tenants, &mut written, now)
@@ -508,8 +516,9 @@ fn sale_recorded(record: &EventRecord) -> Option<(String, String)> {
 }
 
 /// The tenant and customer of a record the rules must see: a customer inserted or
-/// modified through the API. `None` for every other record.
-pub fn api_write(record: &EventRecord) -> Result<Option<(String, Customer)>, String> {
+/// modified through the API. `None` for every other record. Takes a customer record's
+/// new image (decoded by value: no copy of it), so read the image before.
+pub fn api_write(record: &mut EventRecord) -> Result<Option<(String, Customer)>, String> {
     if !matches!(record.event_name.as_str(), "INSERT" | "MODIFY") {
         return Ok(None);
     }
@@ -517,12 +526,13 @@ pub fn api_write(record: &EventRecord) -> Result<Option<(String, Customer)>, Str
     let Some((tenant, _)) = keys::parse_customer_key(pk, sk) else {
         return Ok(None);
     };
-    let customer: Customer =
-        serde_dynamo::from_item(record.change.new_image.clone()).map_err(|err| err.to_string())?;
+    let tenant = tenant.to_owned();
+    let image = std::mem::take(&mut record.change.new_image);
+    let customer: Customer = serde_dynamo::from_item(image).map_err(|err| err.to_string())?;
     if customer.written_by != WrittenBy::Api {
         return Ok(None);
     }
-    Ok(Some((tenant.to_owned(), customer)))
+    Ok(Some((tenant, customer)))
 }
 
 #[cfg(test)]
@@ -592,7 +602,7 @@ mod tests {
             .groups
             .iter()
             .map(|g| {
-                let positions = g.records.iter().map(|(p, _, _)| *p).collect();
+                let positions = g.records.iter().map(|(p, _)| *p).collect();
                 (g.tenant.clone(), g.key.clone(), positions)
             })
             .collect()
@@ -605,7 +615,7 @@ mod tests {
     #[test]
     fn records_group_by_customer_in_batch_order_and_sales_join_their_customer() {
         let membership = keys::cluster_members("acme", "tier", "AA", keys::shard_of("c1"));
-        let records = vec![
+        let mut records = vec![
             write("acme", "c1", 1, WrittenBy::Api, 0),
             write("acme", "c2", 1, WrittenBy::Api, 1),
             sale("acme", "c1", 2),
@@ -635,7 +645,7 @@ mod tests {
             ),
             job("acme", "j2", 12),
         ];
-        let grouped = group_records(&records);
+        let grouped = group_records(&mut records);
         let job_key = |id: &str| {
             let pk = keys::customers("acme", 3);
             GroupKey::Chain(format!("{pk}/BACKFILL#tiering#{id}"))
@@ -654,16 +664,16 @@ mod tests {
         let ignored: Vec<_> = grouped
             .ignored
             .iter()
-            .map(|r| r.change.sequence_number.clone().unwrap())
+            .map(|&p| records[p].change.sequence_number.clone().unwrap())
             .collect();
         assert_eq!(ignored, [4, 5, 6].map(|i| format!("{i:021}")));
 
         let c1 = &grouped.groups[0].records;
-        assert!(matches!(&c1[0].2, Work::Evaluate(c) if c.version == 1));
-        assert!(matches!(&c1[1].2, Work::SaleRecorded { customer_id } if customer_id == "c1"));
-        assert!(matches!(&c1[2].2, Work::Evaluate(c) if c.version == 2));
-        assert!(matches!(&grouped.groups[1].records[1].2, Work::Broken(_)));
-        assert!(matches!(&grouped.groups[3].records[0].2, Work::Backfill(c) if c.job == "j1"));
+        assert!(matches!(&c1[0].1, Work::Evaluate(c) if c.version == 1));
+        assert!(matches!(&c1[1].1, Work::SaleRecorded { customer_id } if customer_id == "c1"));
+        assert!(matches!(&c1[2].1, Work::Evaluate(c) if c.version == 2));
+        assert!(matches!(&grouped.groups[1].records[1].1, Work::Broken(_)));
+        assert!(matches!(&grouped.groups[3].records[0].1, Work::Backfill(c) if c.job == "j1"));
     }
 
     /// Records that fail before any read (undecodable images), against an unreachable

@@ -1,5 +1,7 @@
 //! One tenant's rule set, read once per stream batch rather than once per record.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
 use domain::rule::{Rule, RuleVersion, check_output, rule_input};
 use domain::{Customer, Evaluation, FieldDef, RuleFailure, SalesSummary, Segment};
@@ -99,9 +101,11 @@ impl TenantRules {
         sales: &SalesSummary,
         now: DateTime<Utc>,
     ) -> Result<Plan, EvaluationError> {
-        let evaluation = self.evaluate(runner, customer, sales, now).await?;
+        // One visible copy per customer: the rules' input, then the customer written back.
+        let visible = customer.to_visible(&self.fields);
+        let evaluation = self.evaluate(runner, &visible, sales, now).await?;
         Ok(Plan {
-            write: customer.assigned(&evaluation, &self.fields, now),
+            write: customer.assigned(visible, &evaluation, &self.fields, now),
             failed_rules: evaluation.failures.len(),
         })
     }
@@ -109,17 +113,19 @@ impl TenantRules {
     /// Runs every rule on the customer in priority order. Each rule sees the customer
     /// as the rules before it left it, so a later rule may build on an earlier one's
     /// cluster. A failing rule is recorded and changes nothing; the others still count.
-    /// Only a failure of the host itself (not of a rule) is an error.
-    pub async fn evaluate(
+    /// Only a failure of the host itself (not of a rule) is an error. `visible` is the
+    /// customer as rules see it ([`Customer::to_visible`]).
+    async fn evaluate(
         &self,
         runner: &Runner,
-        customer: &Customer,
+        visible: &Customer,
         sales: &SalesSummary,
         now: DateTime<Utc>,
     ) -> Result<Evaluation, EvaluationError> {
-        let mut seen = customer.to_visible(&self.fields);
+        // Copied only when a later rule is to see an earlier one's answer.
+        let mut seen = Cow::Borrowed(visible);
         let mut evaluation = Evaluation::default();
-        for (rule, version) in &self.rules {
+        for (position, (rule, version)) in self.rules.iter().enumerate() {
             let input = rule_input(&seen, sales, &self.segments, rule, version.number);
             let report = runner.evaluate(&self.tenant, rule, version, &input).await?;
             let failure = |code: &str, message: String| RuleFailure {
@@ -139,15 +145,18 @@ impl TenantRules {
             };
             match check_output(rule, output, &self.fields, &self.segments) {
                 Ok(assignment) => {
-                    for (name, value) in &assignment.clusters {
-                        if value.is_null() {
-                            seen.fields.remove(name);
-                        } else {
-                            seen.fields.insert(name.clone(), value.clone());
+                    if position + 1 < self.rules.len() {
+                        let seen = seen.to_mut();
+                        for (name, value) in &assignment.clusters {
+                            if value.is_null() {
+                                seen.fields.remove(name);
+                            } else {
+                                seen.fields.insert(name.clone(), value.clone());
+                            }
                         }
-                    }
-                    if let Some(segment_id) = &assignment.segment_id {
-                        seen.segment_id = segment_id.clone();
+                        if let Some(segment_id) = &assignment.segment_id {
+                            seen.segment_id = segment_id.clone();
+                        }
                     }
                     evaluation.add(&rule.name, version.number, assignment);
                 }
