@@ -350,7 +350,7 @@ function body(header, records) {
   return { text: header.text + records.map((r) => r.text).join(''), byLine };
 }
 
-// ---- Reading CSV as the API does (functions/lib/domain/src/spreadsheet.rs) ----
+// ---- Reading CSV as the API does (functions/lib/domain/src/spreadsheet/csv_records.rs) ----
 
 /** Line ends as the API counts them: `\r\n`, `\n` and a lone `\r`. */
 function lineEnds(text) {
