@@ -11,6 +11,8 @@
  *                       once, then each field in it);
  *   - sr_as_*():        read a found value as text, number, or boolean;
  *   - sr_output_*():    build and write the output document;
+ *   - sr_spelled():     a value's JSON text, to log it without formatting it;
+ *   - sr_log():         write one log line from pieces, in one host call;
  *   - sr_fail():        log a message and exit non-zero.
  *
  * The JSON reader is deliberately minimal: it walks the document without
@@ -42,6 +44,28 @@ static inline void sr_fail(int status, const char *format, ...) {
     va_end(args);
     fputc('\n', stderr);
     exit(status);
+}
+
+/* Writes one line to the log (stderr) from NUL-terminated pieces, ending with NULL:
+ *   sr_log("revenue ", text, " -> tier ", tier, NULL);
+ * One host call and no printf: fprintf costs a small rule more than its logic
+ * (stdio's formatting machinery, and wasi-libc formats floating point in software
+ * 128-bit arithmetic). A line is cut at 255 bytes. */
+static inline void sr_log(const char *piece, ...) {
+    char line[256];
+    size_t used = 0;
+    va_list pieces;
+    va_start(pieces, piece);
+    for (; piece != NULL; piece = va_arg(pieces, const char *)) {
+        size_t n = strlen(piece);
+        if (n > sizeof line - 1 - used) n = sizeof line - 1 - used;
+        memcpy(line + used, piece, n);
+        used += n;
+    }
+    va_end(pieces);
+    line[used++] = '\n';
+    ssize_t ignored = write(2, line, used);
+    (void)ignored;
 }
 
 /* Reads all of stdin into a NUL-terminated heap buffer. Exits on failure.
@@ -209,6 +233,27 @@ static inline int sr_as_text(const char *value, char *out, size_t capacity) {
     }
     out[used] = '\0';
     return 1;
+}
+
+/* Copies the JSON text of `value` as the input spelled it into `out` (at most
+ * `capacity` bytes with the NUL): a number's digits, `true`, a string without its
+ * quotes (escapes kept as written); "null" when `value` is NULL. For logging a
+ * value without formatting it. Returns 1, or 0 when it was cut. */
+static inline int sr_spelled(const char *value, char *out, size_t capacity) {
+    if (capacity == 0) return 0;
+    const char *start = value == NULL ? "null" : value;
+    const char *end = value == NULL ? start + 4 : sr_skip_value(start);
+    if (end == NULL) end = start;
+    if (*start == '"' && end - start >= 2) {
+        start++;
+        end--;
+    }
+    size_t n = (size_t)(end - start);
+    int whole = n < capacity;
+    if (!whole) n = capacity - 1;
+    memcpy(out, start, n);
+    out[n] = '\0';
+    return whole;
 }
 
 /* The common case of strtod, exactly: `[-|+]digits[.digits]` with at most 15
