@@ -34,14 +34,15 @@ pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(5);
 /// rules/README.md "Benchmarks".
 pub(crate) const FUEL_YIELD_INTERVAL: u64 = 100_000;
 
-/// How long after the deadline the epoch trap fires: the backstop for what fuel cannot
-/// pace, e.g. a loop of `memory.fill` over megabytes (one unit each, however many bytes).
+/// How long after the deadline the epoch trap fires: the backstop, should a run ever go
+/// that long without a fuel yield.
 ///
-/// Two epoch ticks: an ordinary loop yields every few tens of microseconds and is stopped
-/// at a yield (exact fuel) long before; only a loop that burns under
-/// [`FUEL_YIELD_INTERVAL`] units in this margin, or a thread descheduled across it, meets
-/// the trap, and then `fuel_used` is a lower bound: the count saved at the last yield,
-/// call or return, at most one interval short.
+/// No guest code is known to: every instruction costs fuel, bulk memory and table
+/// operations a unit per byte or element (wasmtime's default costs;
+/// `bulk_memory_costs_fuel_per_byte` pins it), and the WASI calls are bounded. The trap
+/// costs a run one `set_epoch_deadline`, so it stays, for a thread descheduled across
+/// the margin or a future change in what wasmtime charges. A run it stops reports a
+/// lower bound for `fuel_used`: the count saved at the last yield, call or return.
 const EPOCH_BACKSTOP_MARGIN: Duration = Duration::from_millis(10);
 
 /// `argv` of every rule: `argv[0]` only.

@@ -1,6 +1,6 @@
-;; Fills its whole 8 MiB memory over and over. Each round costs about five units of
-;; fuel whatever `memory.fill` writes, so the next fuel yield is 20,000 rounds (some
-;; 160 GB of writes, seconds) away: only the deadline's epoch trap stops it in time.
+;; Fills its whole 8 MiB memory over and over. wasmtime charges `memory.fill` a unit of
+;; fuel per byte, so each round crosses a fuel yield (every 100,000 units) and fuel paces
+;; it like any loop: it stops at a yield at the deadline, or runs out of fuel.
 (module
   (memory (export "memory") 128)
   (func (export "_start")
