@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the example rules into $RULES_WASM_DIR (default: <repo>/target/rules-wasm):
-#   tier-rust.wasm  with Debian's rustc 1.63 + wasm32-wasi std, offline (the SDK has no
-#                   dependencies)
+#   tier-rust.wasm  with Debian's rustc 1.63 for wasm32-wasi, offline (the SDK has no
+#                   dependencies; it is no_std there, std linked only for its panic
+#                   handlers)
 #   tier-c.wasm, sales-tier-c.wasm  with Debian's clang + lld + wasi-libc
 #   tier-assemblyscript.wasm  with the AssemblyScript compiler from npm (Node.js >= 20),
 #                   pinned by rules/examples/tier-assemblyscript/package-lock.json
@@ -117,7 +118,8 @@ install_missing_packages
 mkdir -p "$out"
 if [ "${1:-}" = "--test-rust-sdk" ]; then
     # Formatting too: the SDK and the example are outside the workspace `cargo fmt`
-    # checks (rustup's rustfmt, with their edition).
+    # checks (rustup's rustfmt, with their edition). rustfmt follows `mod` items, so
+    # lib.rs covers every file of the SDK.
     rustfmt --edition 2021 --check "$rules/sdk-rust/src/lib.rs" \
         "$rules/examples/tier-rust/src/main.rs"
     debian_cargo "$rules/sdk-rust" test --quiet --target-dir "$out/sdk-rust-tests"

@@ -1,7 +1,9 @@
 //! The rule's input (ABI v1), typed, borrowing its strings from the bytes read.
 
-use std::borrow::Cow;
-use std::fmt;
+use alloc::borrow::Cow;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::fmt;
 
 use crate::json::{Object, Reader, SyntaxError, Value};
 use crate::ABI_VERSION;
@@ -82,6 +84,7 @@ impl fmt::Display for InputError {
     }
 }
 
+#[cfg(not(target_os = "wasi"))]
 impl std::error::Error for InputError {}
 
 /// Parses an input document; useful for unit-testing a rule natively.
@@ -91,7 +94,7 @@ impl std::error::Error for InputError {}
 /// newer host's input may not have v1's shape at all), then the first such key is
 /// reported.
 pub fn parse_input(bytes: &[u8]) -> Result<Input<'_>, InputError> {
-    let text = std::str::from_utf8(bytes).map_err(|_| InputError::NotUtf8)?;
+    let text = core::str::from_utf8(bytes).map_err(|_| InputError::NotUtf8)?;
     let mut reader = Reader::new(text);
     let mut shape = Shape::default();
     let mut abi = None;
@@ -320,6 +323,7 @@ impl fmt::Display for FieldError {
     }
 }
 
+#[cfg(not(target_os = "wasi"))]
 impl std::error::Error for FieldError {}
 
 /// So that `customer.number(..)?` works in a rule returning `Result<_, String>`.
@@ -368,13 +372,17 @@ impl<'a> Customer<'a> {
 /// Parses `[-+]digits[.digits]`, the shape of decimal field values. Stricter than
 /// `str::parse::<f64>`, which would also accept `inf` and `1e9`.
 fn parse_decimal(text: &str) -> Option<f64> {
-    let unsigned = text.strip_prefix(['-', '+']).unwrap_or(text);
-    let mut parts = unsigned.splitn(2, '.');
-    let whole = parts.next().unwrap_or("");
-    let fraction = parts.next();
-    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    if digits(whole) && fraction.map_or(true, digits) {
-        text.parse().ok()
+    let unsigned = text.strip_prefix(['-', '+']).unwrap_or(text).as_bytes();
+    let digits = |s: &[u8]| !s.is_empty() && s.iter().all(u8::is_ascii_digit);
+    let shape = match unsigned.iter().position(|&byte| byte == b'.') {
+        Some(dot) => {
+            let (whole, fraction) = unsigned.split_at(dot);
+            digits(whole) && fraction.get(1..).map_or(false, digits)
+        }
+        None => digits(unsigned),
+    };
+    if shape {
+        Some(crate::float::parse(text))
     } else {
         None
     }

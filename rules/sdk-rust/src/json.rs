@@ -7,8 +7,10 @@
 //! Grammar as RFC 8259; nesting is capped so a hostile input cannot overflow the
 //! rule's small stack.
 
-use std::borrow::Cow;
-use std::fmt;
+use alloc::borrow::Cow;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
 
 /// Deepest nesting of arrays and objects accepted (serde_json's default too).
 pub const MAX_DEPTH: usize = 128;
@@ -96,7 +98,7 @@ impl<'a> Number<'a> {
 
     /// `None` when the number is beyond `f64`'s range (e.g. `1e400`).
     pub fn as_f64(&self) -> Option<f64> {
-        self.0.parse::<f64>().ok().filter(|value| value.is_finite())
+        Some(crate::float::parse(self.0)).filter(|value| value.is_finite())
     }
 
     /// `Some` for integers written without fraction or exponent that fit.
@@ -263,6 +265,11 @@ impl<'a> Reader<'a> {
         unsafe { self.text.get_unchecked(start..self.at) }
     }
 
+    /// The bytes not read yet.
+    fn rest(&self) -> &'a [u8] {
+        self.bytes.get(self.at..).unwrap_or(&[])
+    }
+
     fn peek(&self) -> Option<u8> {
         self.bytes.get(self.at).copied()
     }
@@ -341,7 +348,7 @@ impl<'a> Reader<'a> {
     }
 
     fn literal(&mut self, word: &'static str, value: Value<'a>) -> Result<Value<'a>, SyntaxError> {
-        if self.bytes[self.at..].starts_with(word.as_bytes()) {
+        if self.rest().starts_with(word.as_bytes()) {
             self.at += word.len();
             Ok(value)
         } else {
@@ -491,7 +498,7 @@ impl<'a> Reader<'a> {
                 let unit = self.hex4()?;
                 let code = match unit {
                     0xd800..=0xdbff => {
-                        if !self.bytes[self.at..].starts_with(b"\\u") {
+                        if !self.rest().starts_with(b"\\u") {
                             return Err(self.error("lone surrogate in a \\u escape"));
                         }
                         self.at += 2;

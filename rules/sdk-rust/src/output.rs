@@ -1,5 +1,8 @@
 //! The rule's decision and its JSON form, written straight into one string.
 
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+
 use crate::json::Value;
 
 /// What to do with the customer's segment.
@@ -228,7 +231,9 @@ pub(crate) fn write_string(out: &mut String, text: &str) {
             0..=0x1f => "",
             _ => continue,
         };
-        out.push_str(&text[run..index]);
+        // `run` and `index` are at ASCII bytes, so `get` never fails (and, unlike
+        // indexing, brings no panic path).
+        out.push_str(text.get(run..index).unwrap_or(""));
         if escape.is_empty() {
             const HEX: &[u8; 16] = b"0123456789abcdef";
             out.push_str("\\u00");
@@ -239,7 +244,7 @@ pub(crate) fn write_string(out: &mut String, text: &str) {
         }
         run = index + 1;
     }
-    out.push_str(&text[run..]);
+    out.push_str(text.get(run..).unwrap_or(""));
     out.push('"');
 }
 

@@ -351,7 +351,7 @@ async fn rust_example_is_uploaded_listed_and_tested_without_writing() {
     );
     let logs = reply.json["logs"].as_str().unwrap();
     assert!(
-        logs.contains("tiering v1: customer ana revenue 12500.5 -> tier A"),
+        logs.contains("tiering v1: customer ana revenue 12500.50 -> tier A"),
         "{logs}"
     );
 
@@ -523,7 +523,7 @@ async fn c_example_answers_exactly_like_the_rust_example() {
         reply.json["logs"]
             .as_str()
             .unwrap()
-            .contains("tier-c: revenue 100000.00 -> tier AA"),
+            .contains("tier-c: revenue 100000 -> tier AA"),
         "{}",
         reply.text
     );

@@ -1,5 +1,16 @@
 //! Example rule (ABI v1): `tier` from annual revenue, `distributor` from the
 //! customer type. The C example in `../tier-c` implements the same logic.
+//!
+//! `no_std` on WASI, with `alloc` for the SDK's `String` and `Vec`: the module has no
+//! std runtime, no wasi-libc `malloc` and no float formatting (`rules/README.md`
+//! "Artifact load"). Natively it is an ordinary program, for trying it out.
+
+#![cfg_attr(target_os = "wasi", no_std, no_main)]
+
+extern crate alloc;
+
+use alloc::string::String;
+use core::fmt::Display;
 
 use segmentation_rule::{Input, Output};
 
@@ -20,15 +31,21 @@ fn evaluate(input: &Input) -> Result<Output, String> {
     };
     let distributor = customer.text("customer_type") == Some("distributor")
         || customer.flag("wholesale") == Some(true);
+    // The revenue as the input spelled it (`150000`, `12500.50`, `null`), not the
+    // `f64`: formatting a float would add about 25 KB to the module.
+    let text = customer.text("annual_revenue");
+    let given: &dyn Display = match (&text, customer.field("annual_revenue")) {
+        (Some(text), _) => text,
+        (None, Some(value)) => value,
+        (None, None) => &"null",
+    };
     segmentation_rule::log(format_args!(
         "{} v{}: customer {} revenue {} -> tier {}",
-        input.rule.name, input.rule.version, customer.id, revenue, tier
+        input.rule.name, input.rule.version, customer.id, given, tier
     ));
     Ok(Output::new()
         .cluster("tier", tier)
         .cluster("distributor", distributor))
 }
 
-fn main() {
-    segmentation_rule::run(evaluate)
-}
+segmentation_rule::main!(evaluate);
