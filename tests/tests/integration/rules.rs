@@ -351,7 +351,7 @@ async fn rust_example_is_uploaded_listed_and_tested_without_writing() {
     );
     let logs = reply.json["logs"].as_str().unwrap();
     assert!(
-        logs.contains("tiering v1: customer ana revenue 12500.50 -> tier A"),
+        logs.contains("tiering v1: customer ana revenue 12500.5 -> tier A"),
         "{logs}"
     );
 
