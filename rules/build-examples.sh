@@ -2,7 +2,7 @@
 # Builds the example rules into $RULES_WASM_DIR (default: <repo>/target/rules-wasm):
 #   tier-rust.wasm  with Debian's rustc 1.63 for wasm32-wasi, offline (the SDK has no
 #                   dependencies; it is no_std there, std linked only for its panic
-#                   handlers)
+#                   handlers); first-allocation.wasm the same way (rules/sdk-rust/checks)
 #   tier-c.wasm, sales-tier-c.wasm  with Debian's clang + lld + wasi-libc
 #   tier-assemblyscript.wasm  with the AssemblyScript compiler from npm (Node.js >= 20),
 #                   pinned by rules/examples/tier-assemblyscript/package-lock.json
@@ -60,18 +60,20 @@ debian_cargo() {
             /usr/bin/cargo "$@")
 }
 
+# build_rust NAME DIR: builds $out/NAME.wasm from the Rust crate in DIR (the package
+# NAME), with the SDK's sources among its inputs.
 build_rust() {
-    local target="$out/tier-rust.wasm"
+    local name="$1" dir="$2"
+    local target="$out/$name.wasm"
     local sources=("$rules/sdk-rust/src" "$rules/sdk-rust/Cargo.toml"
-                   "$rules/examples/tier-rust/src" "$rules/examples/tier-rust/Cargo.toml"
-                   "$rules/examples/tier-rust/.cargo")
+                   "$dir/src" "$dir/Cargo.toml" "$dir/.cargo")
     if up_to_date "$target" "${sources[@]}"; then
-        echo "build-examples: tier-rust.wasm is up to date"
+        echo "build-examples: $name.wasm is up to date"
         return
     fi
-    debian_cargo "$rules/examples/tier-rust" build --quiet --release --target wasm32-wasi \
+    debian_cargo "$dir" build --quiet --release --target wasm32-wasi \
         --target-dir "$out/cargo-target"
-    cp "$out/cargo-target/wasm32-wasi/release/tier-rust.wasm" "$target"
+    cp "$out/cargo-target/wasm32-wasi/release/$name.wasm" "$target"
     echo "build-examples: built $target"
 }
 
@@ -121,11 +123,14 @@ if [ "${1:-}" = "--test-rust-sdk" ]; then
     # checks (rustup's rustfmt, with their edition). rustfmt follows `mod` items, so
     # lib.rs covers every file of the SDK.
     rustfmt --edition 2021 --check "$rules/sdk-rust/src/lib.rs" \
-        "$rules/examples/tier-rust/src/main.rs"
+        "$rules/examples/tier-rust/src/main.rs" \
+        "$rules/sdk-rust/checks/first-allocation/src/main.rs"
     debian_cargo "$rules/sdk-rust" test --quiet --target-dir "$out/sdk-rust-tests"
     exit
 fi
-build_rust
+build_rust tier-rust "$rules/examples/tier-rust"
+# Not an example: a check of the SDK on wasm32-wasi (its cases are the `sdk-rust` suite).
+build_rust first-allocation "$rules/sdk-rust/checks/first-allocation"
 build_c tier-c tier.c
 build_c sales-tier-c sales_tier.c
 build_assemblyscript

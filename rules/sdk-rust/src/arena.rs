@@ -86,14 +86,19 @@ mod region {
         static __heap_base: u8;
     }
 
-    /// Makes the current region end at `end` or later, growing memory; false when the
-    /// region is not at the end of memory or memory cannot grow.
-    fn extend(state: &mut State, end: usize) -> bool {
+    /// On the first allocation: the region is what the initial memory has after the
+    /// stack and static data.
+    fn init(state: &mut State) {
         if state.end == 0 {
             // SAFETY: only the symbol's address is taken.
             state.next = unsafe { &__heap_base as *const u8 as usize };
             state.end = wasm32::memory_size(0) * PAGE;
         }
+    }
+
+    /// Makes the current region end at `end` or later, growing memory; false when the
+    /// region is not at the end of memory or memory cannot grow.
+    fn extend(state: &mut State, end: usize) -> bool {
         if end <= state.end {
             return true;
         }
@@ -110,6 +115,7 @@ mod region {
 
     /// Makes room for `size` bytes at `align` after `state.next`.
     pub(super) fn refill(state: &mut State, size: usize, align: usize) -> bool {
+        init(state);
         let end = |next| super::align_up(next, align).and_then(|start| start.checked_add(size));
         match end(state.next) {
             Some(end) if extend(state, end) => return true,

@@ -82,12 +82,12 @@ static ALLOCATOR: Arena = Arena::new();
 
 /// std's panic handler (see `extern crate std` above) asks for `RUST_BACKTRACE` and the
 /// current directory. A rule has neither (the host passes no environment and no
-/// preopened directory), so these two answer "none" (null; `getcwd` sets no errno,
-/// which std reads as an error other than `ERANGE`, so it does not retry). Defined
-/// here, they keep wasi-libc's versions out of the module: those copy the environment
-/// and the directory name into memory from `malloc`, which would bring all of
-/// wasi-libc's `dlmalloc` (about 11 KB).
-#[cfg(target_os = "wasi")]
+/// preopened directory), so with the feature `stub-env` these two answer "none" (null;
+/// `getcwd` sets no errno, which std reads as an error other than `ERANGE`, so it does
+/// not retry). Defined here, they keep wasi-libc's versions out of the module: those
+/// copy the environment and the directory name into memory from `malloc`, which would
+/// bring all of wasi-libc's `dlmalloc`. Off by default: it needs LTO (see Cargo.toml).
+#[cfg(all(target_os = "wasi", feature = "stub-env"))]
 #[doc(hidden)]
 #[no_mangle]
 pub extern "C" fn getenv(_name: *const u8) -> *mut u8 {
@@ -95,7 +95,7 @@ pub extern "C" fn getenv(_name: *const u8) -> *mut u8 {
 }
 
 /// See [`getenv`].
-#[cfg(target_os = "wasi")]
+#[cfg(all(target_os = "wasi", feature = "stub-env"))]
 #[doc(hidden)]
 #[no_mangle]
 pub extern "C" fn getcwd(_buf: *mut u8, _size: usize) -> *mut u8 {
@@ -183,7 +183,7 @@ fn fail(status: i32, message: &str) -> ! {
 /// Writes `value` in decimal into the end of `digits` and returns that text: integer
 /// formatting without `core::fmt`. `digits` must hold the number (20 bytes hold any
 /// `u64`).
-#[allow(dead_code)]
+#[cfg_attr(not(target_os = "wasi"), allow(dead_code))]
 pub(crate) fn decimal(mut value: u64, digits: &mut [u8]) -> &str {
     let mut at = digits.len();
     loop {

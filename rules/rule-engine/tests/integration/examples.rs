@@ -86,17 +86,30 @@ fn tier_cases_of_the_fixture() {
     assert_suite("tier", rules());
 }
 
-/// The segment from this year's EUR sales and `repeat_buyer`, bad totals, an input
-/// without `sales` and non-JSON input.
-#[test]
-fn sales_tier_cases_of_the_fixture() {
+/// [`assert_suite`] on the modules the suite itself names, loaded for it.
+fn assert_suite_on_its_modules(suite: &str) {
     let modules: Vec<(&str, LoadedModule)> = fixture()
-        .suite("sales-tier")
+        .suite(suite)
         .modules
         .iter()
         .map(|name| (name.as_str(), load(&example_wasm(name))))
         .collect();
-    assert_suite("sales-tier", &modules);
+    assert_suite(suite, &modules);
+}
+
+/// The segment from this year's EUR sales and `repeat_buyer`, bad totals, an input
+/// without `sales` and non-JSON input.
+#[test]
+fn sales_tier_cases_of_the_fixture() {
+    assert_suite_on_its_modules("sales-tier");
+}
+
+/// The Rust SDK on wasm32-wasi (`rules/sdk-rust/checks`): a first allocation larger
+/// than the initial memory has left grows memory (the arena used to trap on it), and
+/// the SDK links with its default features and without LTO.
+#[test]
+fn rust_sdk_checks_of_the_fixture() {
+    assert_suite_on_its_modules("sdk-rust");
 }
 
 #[test]
