@@ -22,7 +22,7 @@
 //!
 //! Build with `cargo build --release --target wasm32-wasi` (with `panic = "abort"`
 //! and LTO for a small module: see `rules/examples/tier-rust/Cargo.toml`). Anything
-//! written with [`log`] becomes the rule's log; never write to stdout yourself.
+//! written with [`log!`] becomes the rule's log; never write to stdout yourself.
 //!
 //! On WASI the crate is `#![no_std]` (`core` and `alloc` only) and provides what a
 //! `no_std` program needs:
@@ -58,20 +58,24 @@ extern crate alloc;
 extern crate std;
 
 use alloc::format;
-use alloc::string::{String, ToString};
-use core::fmt::{Display, Write as _};
+use alloc::string::ToString;
+use core::fmt::Display;
 
 mod arena;
 mod float;
 mod input;
 mod io;
 pub mod json;
+mod logging;
 mod output;
 
 pub use arena::Arena;
 
 pub use input::{parse_input, Customer, FieldError, Input, InputError, RuleInfo, SegmentRef};
 pub use json::{Number, Object, Value};
+#[doc(hidden)]
+pub use logging::{alloc_string, write_log_line};
+pub use logging::{log, LogPiece};
 pub use output::{ClusterValue, Output, SegmentChoice};
 
 /// The default allocator of a rule built with this crate (feature `arena`, on by
@@ -161,18 +165,6 @@ where
     if let Err(error) = io::write_all(1, output.to_json().as_bytes()) {
         fail(EXIT_RULE_ERROR, &format!("cannot write output: {}", error));
     }
-}
-
-/// Writes one line to the rule's log (stderr).
-///
-/// Formats first and writes once, with one host call. Logging never fails the rule;
-/// beyond the host's log limit lines are dropped. Formatting text and integers is
-/// cheap; an `f64` (`{}` of a float) adds about 25 KB of float formatting to the
-/// module, so log a number as the text it was given (e.g. the field's [`Value`]).
-pub fn log(message: impl Display) {
-    let mut line = String::with_capacity(128);
-    let _ = writeln!(line, "{}", message);
-    let _ = io::write_all(2, line.as_bytes());
 }
 
 fn fail(status: i32, message: &str) -> ! {

@@ -137,11 +137,12 @@ impl ClusterValue for f64 {
     }
 }
 
+// In decimal without `core::fmt` (see `logging.rs` for why that matters).
 macro_rules! integer_cluster_values {
     ($($integer:ty),*) => {$(
         impl ClusterValue for $integer {
             fn write_json(&self, out: &mut String) {
-                out.push_str(&self.to_string());
+                crate::LogPiece::write_log(self, out);
             }
         }
     )*};
