@@ -4,8 +4,7 @@
 //! (`format_args!`, [`log`] with a [`Display`]) calls each argument's formatter
 //! through a function pointer, and wasmtime fills a module's function table lazily:
 //! every formatter a run calls for the first time is a call out to the host. For the
-//! tier example that was 1.2 µs of a 10 µs evaluation (`rules/README.md`
-//! "Benchmarks").
+//! tier example that was about 1 µs of a 10 µs evaluation (`rules/README.md`).
 
 use alloc::borrow::Cow;
 use alloc::string::String;
