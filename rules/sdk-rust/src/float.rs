@@ -19,7 +19,49 @@ const MAX_DIGITS: usize = 800;
 /// Parses `[-+]?digits[.digits][(e|E)[-+]?digits]`, text the caller has checked to
 /// have that shape. Too large a value gives an infinity, too small a zero.
 pub(crate) fn parse(text: &str) -> f64 {
-    let bytes = text.as_bytes();
+    quick(text.as_bytes()).unwrap_or_else(|| slow(text.as_bytes()))
+}
+
+/// Powers of ten that `f64` holds exactly.
+const POWERS: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// `[-+]digits[.digits]` with at most 15 digits in all (so the digits fit `f64`
+/// exactly) and no exponent: what decimal fields look like. One exact conversion and
+/// one correctly rounded division, with no digit buffer: the common case costs a rule
+/// a few dozen instructions instead of a heap vector (`rules/README.md` "Benchmarks").
+/// `None` for anything else.
+fn quick(bytes: &[u8]) -> Option<f64> {
+    let (negative, text) = match bytes.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        Some((b'+', rest)) => (false, rest),
+        _ => (false, bytes),
+    };
+    let mut whole: u64 = 0;
+    let mut count = 0;
+    let mut scale = None;
+    for &byte in text {
+        match byte {
+            b'0'..=b'9' if count < 15 => {
+                whole = whole * 10 + u64::from(byte - b'0');
+                count += 1;
+                scale = scale.map(|digits| digits + 1);
+            }
+            b'.' if scale.is_none() => scale = Some(0),
+            _ => return None,
+        }
+    }
+    if count == 0 {
+        return None;
+    }
+    let magnitude = whole as f64 / POWERS[scale.unwrap_or(0)];
+    Some(if negative { -magnitude } else { magnitude })
+}
+
+/// Any other number: the digits are kept (up to [`MAX_DIGITS`]) for the exact paths.
+fn slow(bytes: &[u8]) -> f64 {
     let mut at = 0;
     let negative = bytes.first() == Some(&b'-');
     if matches!(bytes.first(), Some(b'-' | b'+')) {
@@ -93,10 +135,6 @@ fn magnitude(digits: &[u8], exponent: i64, truncated: bool) -> f64 {
             .iter()
             .fold(0u64, |whole, &digit| whole * 10 + u64::from(digit));
         if whole <= 1 << 53 {
-            const POWERS: [f64; 23] = [
-                1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14,
-                1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
-            ];
             let power = POWERS[exponent.unsigned_abs() as usize];
             return if exponent < 0 {
                 whole as f64 / power
@@ -283,6 +321,22 @@ mod tests {
             found,
             expected
         );
+    }
+
+    #[test]
+    fn the_quick_path_agrees_with_core_on_decimals() {
+        let mut value: u64 = 1;
+        for step in 0..2000u64 {
+            // Digit strings of every length up to 16, the 16-digit ones past the quick path.
+            value = value.wrapping_mul(6364136223846793005).wrapping_add(step) % 10u64.pow(16);
+            let digits = value.to_string();
+            for dot in 0..digits.len() {
+                let (whole, fraction) = digits.split_at(dot + 1);
+                check(&format!("{}.{}", whole, fraction));
+                check(&format!("-{}.{}", &whole[whole.len() - 1..], fraction));
+            }
+            check(&digits);
+        }
     }
 
     #[test]
