@@ -31,7 +31,7 @@ const POWERS: [f64; 23] = [
 /// `[-+]digits[.digits]` with at most 15 digits in all (so the digits fit `f64`
 /// exactly) and no exponent: what decimal fields look like. One exact conversion and
 /// one correctly rounded division, with no digit buffer: the common case costs a rule
-/// a few dozen instructions instead of a heap vector (`rules/README.md` "Benchmarks").
+/// a few dozen instructions instead of a heap vector (`rules/README.md`, the Rust SDK).
 /// `None` for anything else.
 fn quick(bytes: &[u8]) -> Option<f64> {
     let (negative, text) = match bytes.split_first() {
@@ -325,17 +325,22 @@ mod tests {
 
     #[test]
     fn the_quick_path_agrees_with_core_on_decimals() {
-        let mut value: u64 = 1;
+        let mut random: u64 = 1;
         for step in 0..2000u64 {
-            // Digit strings of every length up to 16, the 16-digit ones past the quick path.
-            value = value.wrapping_mul(6364136223846793005).wrapping_add(step) % 10u64.pow(16);
-            let digits = value.to_string();
-            for dot in 0..digits.len() {
-                let (whole, fraction) = digits.split_at(dot + 1);
+            // As many digit strings of each length from 1 to 16 (16 is past the quick
+            // path), with the dot at every place.
+            random = random
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let length = 1 + (step % 16) as u32;
+            let digits = (random % 10u64.pow(length)).to_string();
+            for dot in 1..digits.len() {
+                let (whole, fraction) = digits.split_at(dot);
                 check(&format!("{}.{}", whole, fraction));
-                check(&format!("-{}.{}", &whole[whole.len() - 1..], fraction));
+                check(&format!("-{}.{}", whole, fraction));
             }
             check(&digits);
+            check(&format!("-{}", digits));
         }
     }
 
