@@ -4,6 +4,7 @@
 
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
 import {
   CONSOLE_URL, RULE_WASM, launch, newContext, watch, assertNoProblems, checkAccessibility, screenshot,
   countAssets, assetTotals, timed, report, writeMeasurements, maybeUpdateReadmePicture, recordSale,
@@ -55,6 +56,27 @@ async function counts(scope) {
   const terms = await scope.locator('dl dt').allTextContents();
   const values = await scope.locator('dl dd').allTextContents();
   return Object.fromEntries(terms.map((term, i) => [term.trim(), values[i].trim()]));
+}
+
+/** On the import screen: chooses `file` and checks it; asserts the check's counts and
+ *  resolves to its region and the failures table's row for line `badLine`. */
+async function checkImport(file, expected, badLine) {
+  await input('CSV file or workbook').setInputFiles(file);
+  await page.getByRole('button', { name: 'Check file' }).click();
+  const checked = page.getByRole('region', { name: 'Check result (nothing was written)' });
+  await checked.waitFor();
+  assert.deepEqual(await counts(checked), expected);
+  const failures = checked.getByRole('table', { name: 'Rows that cannot be imported' });
+  const bad = failures.getByRole('row').filter({ has: page.getByRole('cell', { name: String(badLine), exact: true }) });
+  return { checked, failures, bad };
+}
+
+/** Applies a checked import; waits for `message` and asserts the result's counts. */
+async function applyImport(checked, message, expected) {
+  await checked.getByRole('button', { name: 'Apply' }).click();
+  const applied = page.getByRole('region', { name: 'Import result' });
+  await applied.getByText(message).waitFor();
+  assert.deepEqual(await counts(applied), expected);
 }
 
 /** Waits until `locator` has the keyboard focus. */
@@ -331,25 +353,18 @@ describe('the console', () => {
     ].join('\r\n');
     await open(page, 'Import and export', 'Import and export', page.getByRole('heading', { name: 'Import customers' }), 'import and export');
     await check(page, 'import');
-    await input('CSV file').setInputFiles({ name: 'customers.csv', mimeType: 'text/csv', buffer: Buffer.from(`${csv}\r\n`) });
-    await page.getByRole('button', { name: 'Check file' }).click();
-
     // The dry run: two rows to create, line 3 failed on its email; nothing written.
-    const checked = page.getByRole('region', { name: 'Check result (nothing was written)' });
-    await checked.waitFor();
-    assert.deepEqual(await counts(checked), { 'To create': '2', 'To update': '0', Unchanged: '0', Failed: '1' });
-    const failures = checked.getByRole('table', { name: 'Rows that cannot be imported' });
-    const bad = failures.getByRole('row').filter({ has: page.getByRole('cell', { name: '3', exact: true }) });
+    const { checked, failures, bad } = await checkImport(
+      { name: 'customers.csv', mimeType: 'text/csv', buffer: Buffer.from(`${csv}\r\n`) },
+      { 'To create': '2', 'To update': '0', Unchanged: '0', Failed: '1' }, 3);
     await bad.getByRole('cell', { name: 'cust-bad' }).waitFor();
     await bad.getByRole('cell', { name: 'email', exact: true }).waitFor();
     assert.match(await bad.textContent(), /must be an email address/);
     assert.equal(await failures.getByRole('row').count(), 2, 'a header and the one bad row');
     await check(page, 'import-dry-run');
 
-    await checked.getByRole('button', { name: 'Apply' }).click();
-    const applied = page.getByRole('region', { name: 'Import result' });
-    await applied.getByText('The import is done: 2 customers created, 0 updated.').waitFor();
-    assert.deepEqual(await counts(applied), { Created: '2', Updated: '0', Unchanged: '0', Failed: '1' });
+    await applyImport(checked, 'The import is done: 2 customers created, 0 updated.',
+      { Created: '2', Updated: '0', Unchanged: '0', Failed: '1' });
     await check(page, 'import-applied');
 
     // The export of everyone has the four customers, the imported ones as imported.
@@ -367,6 +382,26 @@ describe('the console', () => {
     await open(page, 'Customers', 'Customers', main().getByRole('link', { name: 'luis@example.com' }), 'customers list');
     await main().getByRole('link', { name: 'eva@example.com' }).waitFor();
     assert.equal(await main().getByRole('link', { name: /example\.com$/ }).count(), 4);
+  });
+
+  scenario('import: a workbook goes to the server whole; its check names the sheet row that fails, then applies', async () => {
+    // tests/fixtures/workbooks/console.ods: a blank row, the header on row 2, Luis with a
+    // new revenue, a bad email on row 4, Eva as the CSV above imported her.
+    const workbook = new URL('../fixtures/workbooks/console.ods', import.meta.url);
+    await open(page, 'Import and export', 'Import and export', page.getByRole('heading', { name: 'Import customers' }), 'import and export (workbook)');
+    const { checked, bad } = await checkImport(fileURLToPath(workbook),
+      { 'To create': '0', 'To update': '1', Unchanged: '1', Failed: '1' }, 4);
+    await bad.getByRole('cell', { name: 'email', exact: true }).waitFor();
+    assert.match(await bad.textContent(), /must be an email address/);
+
+    await applyImport(checked, 'The import is done: 0 customers created, 1 updated.',
+      { Created: '0', Updated: '1', Unchanged: '1', Failed: '1' });
+    await check(page, 'import-workbook-applied');
+
+    await open(page, 'Customers', 'Customers', main().getByRole('link', { name: 'luis@example.com' }), 'customers list');
+    await main().getByRole('link', { name: 'luis@example.com' }).click();
+    await page.getByRole('heading', { name: 'Customer Luis Pérez' }).waitFor();
+    assert.equal(await input('Annual revenue').inputValue(), '25000');
   });
 
   scenario('rules: upload the example rule, test it, enable it, backfill, and see the tier it set and why', async () => {

@@ -26,12 +26,12 @@ pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(5);
 /// deadline. That is what makes `fuel_used` exact on a timeout: the epoch trap's path does
 /// not save the count that compiled code keeps in a register.
 ///
-/// 100,000 units: the example rules burn fewer per evaluation (rules/README.md, "Where a
+/// 100,000 units: the example rules burn fewer per evaluation (docs/rule-performance.md, "Where a
 /// run's work goes"), so an ordinary evaluation never yields; a long run yields at most
 /// 1,000 times under the 100,000,000 maximum. The yield's own cost and the time an
 /// interval takes were estimated, not measured (a libcall and two fiber switches against
 /// some tens of microseconds of guest code); the engine bench's A/B of the change is in
-/// rules/README.md "Benchmarks".
+/// docs/rule-performance.md.
 pub(crate) const FUEL_YIELD_INTERVAL: u64 = 100_000;
 
 /// How long after the deadline the epoch trap fires: the backstop, should a run ever go

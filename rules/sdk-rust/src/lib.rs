@@ -44,7 +44,7 @@
 //!
 //! The crate has no dependencies: its JSON reader ([`json`]) borrows strings from the
 //! input and its output is written as text, which keeps a run's work and the module
-//! small (`rules/README.md` "Benchmarks").
+//! small (`docs/rule-performance.md`).
 
 #![cfg_attr(target_os = "wasi", no_std)]
 

@@ -2,7 +2,7 @@
 //! customer type. The C example in `../tier-c` implements the same logic.
 //!
 //! `no_std` on WASI, with `alloc` for the SDK's `String` and `Vec`: the module has no
-//! std runtime, no wasi-libc `malloc` and no float formatting (`rules/README.md`
+//! std runtime, no wasi-libc `malloc` and no float formatting (`docs/rule-performance.md`
 //! "Artifact load"). Natively it is an ordinary program, for trying it out.
 
 #![cfg_attr(target_os = "wasi", no_std, no_main)]

@@ -1,4 +1,4 @@
-// Import and export customers as CSV.
+// Import and export customers as CSV, and import workbooks (xlsx, xls, ods).
 //
 // Import: the chosen file is checked first (a dry run, which writes nothing) and its
 // report shown: how many rows would create, update or leave a customer unchanged, and
@@ -14,6 +14,12 @@
 // that an earlier row names, but only within one request; so those rows are found here,
 // over the whole file, and failed without being sent.
 //
+// A workbook cannot be split here (the browser has no reader for it), so it goes whole
+// (the API reads its first sheet), and the bar only says that it is being worked on.
+// When the server's time per request runs out part way, "Apply" sends the workbook
+// again until the server gets to its end: rows already imported come back unchanged.
+// A check that runs out shows what it checked, and up to which line.
+//
 // Export: "Export CSV" downloads the customers of a filter (every page the API answers)
 // as one file. The filter comes from the address, as on the customers list
 // (#/import?segment=ID, ?cluster.<field>=<value>, ?email=...), and can be changed here.
@@ -27,13 +33,17 @@ const t = translator({
   en: {
     title: 'Import and export',
     importTitle: 'Import customers',
-    importHelp: 'A CSV file (UTF-8) whose first line names the columns: id or email to find each customer, then first_name, last_name, document, phone, segment_id and any field by its API name. A row updates the customer with its id, or else with its email, or creates one. An empty cell removes a value; columns the file lacks are left as they are.',
-    file: 'CSV file',
+    importHelp: 'A CSV file (UTF-8) or a workbook (xlsx, xls, ods: its first sheet) whose first line names the columns: id or email to find each customer, then first_name, last_name, document, phone, segment_id and any field by its API name. A row updates the customer with its id, or else with its email, or creates one. An empty cell removes a value; columns the file lacks are left as they are.',
+    file: 'CSV file or workbook',
     check: 'Check file',
     apply: 'Apply',
     progress: 'Progress',
     checking: 'Checking: {done} of {total} rows',
     importing: 'Importing: {done} of {total} rows',
+    checkingWorkbook: 'Checking the workbook…',
+    importingWorkbook: 'Importing the workbook… {pass}',
+    pass: '(round {n}: the server went on from line {line})',
+    checkedTo: 'Rows from line {line} on were not checked: the server’s time for one request ran out there. “Apply” imports the whole workbook.',
     checkResult: 'Check result (nothing was written)',
     importResult: 'Import result',
     created: 'To create',
@@ -57,7 +67,7 @@ const t = translator({
     notUtf8: 'The file is not UTF-8 text. Save the sheet as “CSV UTF-8” and choose it again.',
     noHeader: 'The file is empty: its first line must name the columns.',
     refused: 'The file cannot be imported:',
-    chooseFile: 'Choose a CSV file first.',
+    chooseFile: 'Choose a CSV file or a workbook first.',
     stalled: 'The server stopped at line {line} without importing anything.',
     duplicateId: 'line {line} already has id `{id}`',
     duplicateEmail: 'line {line} already has email `{email}`',
@@ -71,13 +81,17 @@ const t = translator({
   es: {
     title: 'Importar y exportar',
     importTitle: 'Importar clientes',
-    importHelp: 'Un archivo CSV (UTF-8) cuya primera línea nombra las columnas: id o email para encontrar a cada cliente, y además first_name, last_name, document, phone, segment_id y cualquier campo por su nombre en la API. Una fila actualiza el cliente con su id, o si no el de su email, o crea uno nuevo. Una celda vacía borra el valor; las columnas que el archivo no trae no se tocan.',
-    file: 'Archivo CSV',
+    importHelp: 'Un archivo CSV (UTF-8) o un libro (xlsx, xls, ods: su primera hoja) cuya primera línea nombra las columnas: id o email para encontrar a cada cliente, y además first_name, last_name, document, phone, segment_id y cualquier campo por su nombre en la API. Una fila actualiza el cliente con su id, o si no el de su email, o crea uno nuevo. Una celda vacía borra el valor; las columnas que el archivo no trae no se tocan.',
+    file: 'Archivo CSV o libro',
     check: 'Comprobar el archivo',
     apply: 'Aplicar',
     progress: 'Progreso',
     checking: 'Comprobando: {done} de {total} filas',
     importing: 'Importando: {done} de {total} filas',
+    checkingWorkbook: 'Comprobando el libro…',
+    importingWorkbook: 'Importando el libro… {pass}',
+    pass: '(vuelta {n}: el servidor siguió desde la línea {line})',
+    checkedTo: 'Las filas desde la línea {line} no se comprobaron: se agotó el tiempo del servidor para una petición. «Aplicar» importa el libro completo.',
     checkResult: 'Resultado de la comprobación (no se ha guardado nada)',
     importResult: 'Resultado de la importación',
     created: 'Se crearán',
@@ -101,7 +115,7 @@ const t = translator({
     notUtf8: 'El archivo no es texto UTF-8. Guarde la hoja como «CSV UTF-8» y vuelva a elegirla.',
     noHeader: 'El archivo está vacío: su primera línea debe nombrar las columnas.',
     refused: 'No se puede importar el archivo:',
-    chooseFile: 'Elija primero un archivo CSV.',
+    chooseFile: 'Elija primero un archivo CSV o un libro.',
     stalled: 'El servidor se detuvo en la línea {line} sin importar nada.',
     duplicateId: 'la línea {line} ya tiene el id `{id}`',
     duplicateEmail: 'la línea {line} ya tiene el email `{email}`',
@@ -119,6 +133,13 @@ const t = translator({
 const CHUNK_ROWS = 200;
 const CHUNK_BYTES = 1_000_000;
 
+/** Workbook media types by file name extension, as the API names them. */
+const WORKBOOKS = {
+  xlsx: 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
+  xls: 'application/vnd.ms-excel',
+  ods: 'application/vnd.oasis.opendocument.spreadsheet',
+};
+
 export async function render(main, { query }) {
   show(main,
     header(t('title')),
@@ -129,7 +150,8 @@ export async function render(main, { query }) {
 // ---- Import ----
 
 function importSection() {
-  const fileInput = h('input', { type: 'file', accept: '.csv,text/csv' });
+  const accept = ['.csv', 'text/csv', ...Object.keys(WORKBOOKS).map((e) => `.${e}`), ...Object.values(WORKBOOKS)];
+  const fileInput = h('input', { type: 'file', accept: accept.join(',') });
   const checkButton = h('button', { type: 'submit', class: 'primary' }, t('check'));
   const bar = h('progress', { id: uid('progress'), max: 1, value: 0 });
   const barText = h('span', { role: 'status' });
@@ -157,9 +179,18 @@ function importSection() {
       bar.value = done;
       barText.textContent = t(dryRun ? 'checking' : 'importing', { done: number(done), total: number(total) });
     };
+    // A workbook's progress is unknown: an indeterminate bar, and the round it is in.
+    const onRound = (round, fromLine) => {
+      bar.removeAttribute('value');
+      barText.textContent = dryRun
+        ? t('checkingWorkbook')
+        : t('importingWorkbook', { pass: round > 1 ? t('pass', { n: number(round), line: number(fromLine, { useGrouping: false }) }) : '' }).trim();
+    };
     show(result);
     try {
-      const report = await importFile(file, dryRun, onProgress);
+      const report = file.workbook
+        ? await importWorkbook(file, dryRun, onRound)
+        : await importFile(file, dryRun, onProgress);
       show(result, dryRun ? checkView(report, () => run(false)) : appliedView(report));
     } catch (err) {
       show(result, failureView(err, dryRun));
@@ -180,7 +211,8 @@ function importSection() {
       return;
     }
     try {
-      file = readCsv(await decode(chosen));
+      const type = WORKBOOKS[chosen.name.split('.').pop().toLowerCase()];
+      file = type ? { workbook: chosen, type } : readCsv(await decode(chosen));
     } catch (err) {
       refuse(err.message);
       return;
@@ -211,8 +243,9 @@ function checkView(report, apply) {
   return h('section', { 'aria-labelledby': 'import-check' },
     h('h2', { id: 'import-check', tabindex: '-1' }, t('checkResult')),
     counts(report, { created: t('created'), updated: t('updated') }),
+    report.checkedTo ? h('p', { role: 'status' }, t('checkedTo', { line: number(report.checkedTo, { useGrouping: false }) })) : null,
     failures(report.failed),
-    toApply
+    toApply || report.checkedTo
       ? h('div', { class: 'toolbar' }, h('p', { class: 'hint' }, t('readyToApply')), applyButton)
       : h('p', {}, t('nothingToApply')));
 }
@@ -316,6 +349,48 @@ async function importFile(file, dryRun, onProgress) {
   }
   sorted();
   return report;
+}
+
+/** Imports (or checks) a workbook, sent whole; resolves to the report. An import the
+ *  server stops part way is sent again until it reaches the end: the last answer then
+ *  covers the whole workbook, in which the rows of earlier rounds come back unchanged,
+ *  so those are counted where they were created or updated. A check is not repeated
+ *  (it writes nothing, so it would stop at the same place); its report says where it
+ *  stopped (`checkedTo`). */
+async function importWorkbook(file, dryRun, onRound) {
+  const earlier = { created: 0, updated: 0 };
+  let from = 1;
+  for (let round = 1; ; round += 1) {
+    onRound(round, from);
+    let answer;
+    try {
+      answer = (await request('POST', '/customers/import', {
+        query: { dry_run: dryRun ? 'true' : undefined },
+        body: file.workbook,
+        type: file.type,
+      })).body;
+    } catch (err) {
+      const report = { ...earlier, unchanged: 0, failed: [] };
+      throw Object.assign(err, round > 1 ? { report, atLine: from } : {});
+    }
+    const stop = answer.stopped_at_line;
+    if (!stop || dryRun) {
+      return {
+        created: earlier.created + answer.created,
+        updated: earlier.updated + answer.updated,
+        unchanged: answer.unchanged - earlier.created - earlier.updated,
+        failed: answer.failed,
+        checkedTo: stop,
+      };
+    }
+    if (stop <= from) {
+      throw Object.assign(new Error(t('stalled', { line: stop })), { report: { ...earlier, unchanged: 0, failed: [] }, atLine: from });
+    }
+    // This round's rows before `stop` come back unchanged in the next one.
+    earlier.created += answer.created;
+    earlier.updated += answer.updated;
+    from = stop;
+  }
 }
 
 /** The rows in runs of at most CHUNK_ROWS rows and about CHUNK_BYTES bytes. */
