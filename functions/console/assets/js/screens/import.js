@@ -359,6 +359,8 @@ async function importFile(file, dryRun, onProgress) {
  *  stopped (`checkedTo`). */
 async function importWorkbook(file, dryRun, onRound) {
   const earlier = { created: 0, updated: 0 };
+  // What a failure part way leaves imported, for `failureView`.
+  const partly = (err, line) => Object.assign(err, { report: { ...earlier, unchanged: 0, failed: [] }, atLine: line });
   let from = 1;
   for (let round = 1; ; round += 1) {
     onRound(round, from);
@@ -370,8 +372,7 @@ async function importWorkbook(file, dryRun, onRound) {
         type: file.type,
       })).body;
     } catch (err) {
-      const report = { ...earlier, unchanged: 0, failed: [] };
-      throw Object.assign(err, round > 1 ? { report, atLine: from } : {});
+      throw round > 1 ? partly(err, from) : err;
     }
     const stop = answer.stopped_at_line;
     if (!stop || dryRun) {
@@ -384,7 +385,7 @@ async function importWorkbook(file, dryRun, onRound) {
       };
     }
     if (stop <= from) {
-      throw Object.assign(new Error(t('stalled', { line: stop })), { report: { ...earlier, unchanged: 0, failed: [] }, atLine: from });
+      throw partly(new Error(t('stalled', { line: stop })), from);
     }
     // This round's rows before `stop` come back unchanged in the next one.
     earlier.created += answer.created;
