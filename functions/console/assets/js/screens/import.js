@@ -18,7 +18,7 @@
 // (the API reads its first sheet), and the bar only says that it is being worked on.
 // When the server's time per request runs out part way, "Apply" sends the workbook
 // again until the server gets to its end: rows already imported come back unchanged.
-// A check that runs out shows what it checked, and up to which line.
+// (A check never runs out: the server's budget stops only writes.)
 //
 // Export: "Export CSV" downloads the customers of a filter (every page the API answers)
 // as one file. The filter comes from the address, as on the customers list
@@ -43,7 +43,6 @@ const t = translator({
     checkingWorkbook: 'Checking the workbook…',
     importingWorkbook: 'Importing the workbook… {pass}',
     pass: '(round {n}: the server went on from line {line})',
-    checkedTo: 'Rows from line {line} on were not checked: the server’s time for one request ran out there. “Apply” imports the whole workbook.',
     checkResult: 'Check result (nothing was written)',
     importResult: 'Import result',
     created: 'To create',
@@ -91,7 +90,6 @@ const t = translator({
     checkingWorkbook: 'Comprobando el libro…',
     importingWorkbook: 'Importando el libro… {pass}',
     pass: '(vuelta {n}: el servidor siguió desde la línea {line})',
-    checkedTo: 'Las filas desde la línea {line} no se comprobaron: se agotó el tiempo del servidor para una petición. «Aplicar» importa el libro completo.',
     checkResult: 'Resultado de la comprobación (no se ha guardado nada)',
     importResult: 'Resultado de la importación',
     created: 'Se crearán',
@@ -243,9 +241,8 @@ function checkView(report, apply) {
   return h('section', { 'aria-labelledby': 'import-check' },
     h('h2', { id: 'import-check', tabindex: '-1' }, t('checkResult')),
     counts(report, { created: t('created'), updated: t('updated') }),
-    report.checkedTo ? h('p', { role: 'status' }, t('checkedTo', { line: number(report.checkedTo, { useGrouping: false }) })) : null,
     failures(report.failed),
-    toApply || report.checkedTo
+    toApply
       ? h('div', { class: 'toolbar' }, h('p', { class: 'hint' }, t('readyToApply')), applyButton)
       : h('p', {}, t('nothingToApply')));
 }
@@ -354,9 +351,7 @@ async function importFile(file, dryRun, onProgress) {
 /** Imports (or checks) a workbook, sent whole; resolves to the report. An import the
  *  server stops part way is sent again until it reaches the end: the last answer then
  *  covers the whole workbook, in which the rows of earlier rounds come back unchanged,
- *  so those are counted where they were created or updated. A check is not repeated
- *  (it writes nothing, so it would stop at the same place); its report says where it
- *  stopped (`checkedTo`). */
+ *  so those are counted where they were created or updated. */
 async function importWorkbook(file, dryRun, onRound) {
   const earlier = { created: 0, updated: 0 };
   // What a failure part way leaves imported, for `failureView`.
@@ -375,13 +370,12 @@ async function importWorkbook(file, dryRun, onRound) {
       throw round > 1 ? partly(err, from) : err;
     }
     const stop = answer.stopped_at_line;
-    if (!stop || dryRun) {
+    if (!stop) {
       return {
         created: earlier.created + answer.created,
         updated: earlier.updated + answer.updated,
         unchanged: answer.unchanged - earlier.created - earlier.updated,
         failed: answer.failed,
-        checkedTo: stop,
       };
     }
     if (stop <= from) {
